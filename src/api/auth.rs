@@ -1,0 +1,78 @@
+use leptos::prelude::*;
+
+use crate::model::{AppError, PublicUser};
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    pub use crate::model::{LoginForm, RegisterForm};
+    pub use crate::server::db::UserRecord;
+    pub use crate::server::http::context::*;
+
+    /// What the browser may see of an account.
+    pub fn public_user(user: &UserRecord) -> crate::model::PublicUser {
+        crate::model::PublicUser {
+            username: user.username.clone(),
+            email: user.email.clone(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Creates an account and signs it in (a new session cookie), then goes to `/`.
+#[server(prefix = "/rpc", endpoint = "register")]
+pub async fn register(
+    email: String,
+    username: String,
+    password: String,
+    password_confirm: String,
+) -> Result<(), AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let form = RegisterForm { email, username, password, password_confirm };
+    let signed_in = state.auth.register(&form, &client_meta()).await.map_err(fail)?;
+    set_session_cookie(&state, &signed_in.token);
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Signs in with a username or email, then goes to `next` when it is a local path.
+#[server(prefix = "/rpc", endpoint = "login")]
+pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let form = LoginForm { username, password };
+    let signed_in = state.auth.login(&form, &client_meta()).await.map_err(fail)?;
+    set_session_cookie(&state, &signed_in.token);
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session on the server and removes the cookie.
+#[server(prefix = "/rpc", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    if let Some(token) = session_token(&state) {
+        state.auth.logout(&token).await.map_err(fail)?;
+    }
+    clear_session_cookie(&state);
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// The signed-in person, or `None`. Called during the server render too, so it never sets a
+/// status code: a page is not an error because nobody is signed in.
+#[server(prefix = "/rpc", endpoint = "current_user")]
+pub async fn get_current_user() -> Result<Option<PublicUser>, AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let Some(token) = session_token(&state) else {
+        return Ok(None);
+    };
+    let user = state
+        .auth
+        .user_for_session(&token)
+        .await
+        .map_err(|e| e.into_app_error(&request_id()))?;
+    Ok(user.as_ref().map(public_user))
+}

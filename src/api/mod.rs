@@ -1,0 +1,12 @@
+//! Server functions: the browser's doors onto the services in `crate::server`.
+//!
+//! Each body is the same three steps: read the request context, call the service, map the
+//! outcome to the closed `AppError`. No rule lives here.
+
+pub mod auth;
+
+pub use auth::{get_current_user, login, logout, register, GetCurrentUser, Login, Logout, Register};
+
+/// Where server functions are mounted. Kept apart from the JSON API (`/api/v1`), which has
+/// its own, documented contract for non-browser clients.
+pub const SERVER_FN_PREFIX: &str = "/rpc";

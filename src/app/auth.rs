@@ -1,0 +1,77 @@
+//! The signed-in state shared by every page: the server actions and the current user.
+
+use leptos::prelude::*;
+
+use crate::api::{get_current_user, Login, Logout, Register};
+use crate::model::{AppError, PublicUser};
+
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub register: ServerAction<Register>,
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+    /// Re-fetched whenever one of the actions completes, so the header and pages follow.
+    pub user: Resource<Result<Option<PublicUser>, AppError>>,
+}
+
+pub fn provide_auth() {
+    let register = ServerAction::<Register>::new();
+    let login = ServerAction::<Login>::new();
+    let logout = ServerAction::<Logout>::new();
+    // Blocking: the server waits for it before sending the page, so the first HTML already
+    // knows who is signed in (and protected pages can redirect with a real 302).
+    let user = Resource::new_blocking(
+        move || (register.version().get(), login.version().get(), logout.version().get()),
+        |_| get_current_user(),
+    );
+    provide_context(Auth { register, login, logout, user });
+}
+
+pub fn use_auth() -> Auth {
+    expect_context::<Auth>()
+}
+
+/// Sign-in state in the header: links when signed out, account and sign-out when signed in.
+#[component]
+pub fn AuthNav() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <nav class="site-nav" aria-label="Account">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match auth.user.await {
+                        Ok(Some(user)) => {
+                            view! {
+                                <span class="nav-user">{user.username}</span>
+                                <a href="/account">"Account"</a>
+                                <SignOutButton/>
+                            }
+                                .into_any()
+                        }
+                        _ => {
+                            view! {
+                                <a href="/login">"Sign in"</a>
+                                <a class="button button-small" href="/register">"Create account"</a>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </nav>
+    }
+}
+
+/// Signing out changes state, so it is a POST form (works without JavaScript too).
+#[component]
+pub fn SignOutButton() -> impl IntoView {
+    let logout = use_auth().logout;
+    let pending = logout.pending();
+    view! {
+        <ActionForm action=logout attr:class="inline-form">
+            <button type="submit" class="button button-small button-quiet" disabled=pending aria-busy=move || pending.get().to_string()>
+                {move || if pending.get() { "Signing out…" } else { "Sign out" }}
+            </button>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,9 @@
+//! Form building blocks shared by the pages.
+
+mod banner;
+mod field;
+mod form_state;
+
+pub use banner::FormBanner;
+pub use field::{Field, SubmitButton};
+pub use form_state::FormFields;

@@ -1,0 +1,67 @@
+//! The Leptos UI: the HTML shell, the router and the pages.
+
+pub mod auth;
+pub mod components;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use self::auth::{provide_auth, AuthNav};
+use self::pages::{AccountPage, HomePage, LoginPage, NotFound, RegisterPage};
+
+/// The document around the app. Server-only in practice: it is rendered once per page
+/// request and never hydrated.
+pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.ico" sizes="any"/>
+                <leptos_meta::HashedStylesheet options=options.clone() id="leptos"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_auth();
+
+    // Async: each page is rendered completely on the server before it is sent, so a page is
+    // whole without JavaScript and `/account` can still answer with a redirect.
+    view! {
+        <Title formatter=|page: String| format!("{page} · Gatehouse")/>
+        <Meta name="description" content="Sign up and sign in securely."/>
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <header class="site-header">
+                <a class="brand" href="/">
+                    <span class="brand-mark" aria-hidden="true">"⛫"</span>
+                    "Gatehouse"
+                </a>
+                <AuthNav/>
+            </header>
+            <main id="main" class="site-main">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,67 @@
+use leptos::ev::MouseEvent;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::app::auth::use_auth;
+use crate::app::components::{Field, FormBanner, FormFields, SubmitButton};
+use crate::model::LoginForm;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let action = use_auth().login;
+    let query = use_query_map();
+    // Passed through untouched; the server follows it only when it is a local path.
+    let next = move || query.read().get("next").unwrap_or_default();
+    let fields = FormFields::new(&["username", "password"]);
+    let client_errors = Memo::new(move |_| {
+        LoginForm { username: fields.get("username"), password: fields.get("password") }
+            .check()
+            .err()
+            .unwrap_or_default()
+    });
+    let server_error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let message = move |name: &'static str| {
+        Signal::derive(move || fields.message(name, &client_errors.get(), server_error.get().as_ref()))
+    };
+    let on_submit = move |ev: MouseEvent| {
+        fields.touch_all();
+        if client_errors.with_untracked(|e| e.is_empty()) {
+            fields.snapshot();
+        } else {
+            ev.prevent_default();
+        }
+    };
+
+    view! {
+        <Title text="Sign in"/>
+        <section class="card" aria-labelledby="login-title">
+            <h1 id="login-title">"Sign in"</h1>
+            <p class="card-lead">"Welcome back. Use your username or your email address."</p>
+            <FormBanner error=server_error/>
+            <ActionForm action=action attr:novalidate=true attr:class="form">
+                <input type="hidden" name="next" prop:value=next value=next/>
+                <Field
+                    label="Username or email"
+                    name="username"
+                    autocomplete="username"
+                    value=fields.value("username")
+                    error=message("username")
+                    on_blur=move || fields.touch("username")
+                />
+                <Field
+                    label="Password"
+                    name="password"
+                    kind="password"
+                    autocomplete="current-password"
+                    reveal=true
+                    value=fields.value("password")
+                    error=message("password")
+                    on_blur=move || fields.touch("password")
+                />
+                <SubmitButton label="Sign in" busy_label="Signing in…" pending=action.pending() on_click=on_submit/>
+            </ActionForm>
+            <p class="card-footer">"New here? " <a href="/register">"Create an account"</a></p>
+        </section>
+    }
+}

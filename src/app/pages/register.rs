@@ -1,0 +1,91 @@
+use leptos::ev::MouseEvent;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::app::auth::use_auth;
+use crate::app::components::{Field, FormBanner, FormFields, SubmitButton};
+use crate::model::RegisterForm;
+
+#[component]
+pub fn RegisterPage() -> impl IntoView {
+    let action = use_auth().register;
+    let fields = FormFields::new(&["email", "username", "password", "password_confirm"]);
+    let form = move || RegisterForm {
+        email: fields.get("email"),
+        username: fields.get("username"),
+        password: fields.get("password"),
+        password_confirm: fields.get("password_confirm"),
+    };
+    // The same `RegisterForm::check` the server runs, on every keystroke.
+    let client_errors = Memo::new(move |_| form().check().err().unwrap_or_default());
+    let server_error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let message = move |name: &'static str| {
+        Signal::derive(move || fields.message(name, &client_errors.get(), server_error.get().as_ref()))
+    };
+    let on_submit = move |ev: MouseEvent| {
+        fields.touch_all();
+        if client_errors.with_untracked(|e| e.is_empty()) {
+            fields.snapshot();
+        } else {
+            // Nothing is sent while the browser already knows the answer.
+            ev.prevent_default();
+        }
+    };
+
+    view! {
+        <Title text="Create account"/>
+        <section class="card" aria-labelledby="register-title">
+            <h1 id="register-title">"Create your account"</h1>
+            <p class="card-lead">"It takes a few seconds. Pick a password you don't use anywhere else."</p>
+            <FormBanner error=server_error/>
+            <ActionForm action=action attr:novalidate=true attr:class="form">
+                <Field
+                    label="Email"
+                    name="email"
+                    kind="email"
+                    autocomplete="email"
+                    value=fields.value("email")
+                    error=message("email")
+                    on_blur=move || fields.touch("email")
+                />
+                <Field
+                    label="Username"
+                    name="username"
+                    autocomplete="username"
+                    hint="3–50 letters, digits or underscores."
+                    value=fields.value("username")
+                    error=message("username")
+                    on_blur=move || fields.touch("username")
+                />
+                <Field
+                    label="Password"
+                    name="password"
+                    kind="password"
+                    autocomplete="new-password"
+                    hint="At least 8 characters. A few unrelated words make a strong, memorable password."
+                    reveal=true
+                    value=fields.value("password")
+                    error=message("password")
+                    on_blur=move || fields.touch("password")
+                />
+                <Field
+                    label="Confirm password"
+                    name="password_confirm"
+                    kind="password"
+                    autocomplete="new-password"
+                    reveal=true
+                    value=fields.value("password_confirm")
+                    error=message("password_confirm")
+                    on_blur=move || fields.touch("password_confirm")
+                />
+                <SubmitButton
+                    label="Create account"
+                    busy_label="Creating account…"
+                    pending=action.pending()
+                    on_click=on_submit
+                />
+            </ActionForm>
+            <p class="card-footer">"Already have an account? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+}

@@ -1,0 +1,200 @@
+//! The forms people fill in. Each derives `validator::Validate`; `check()` turns the result into
+//! the per-field messages shown in the page (browser) and returned by the server.
+
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
+
+use super::email::{canonical_email, normalize_email, validate_email, MAX_EMAIL_LEN};
+use super::error::FieldErrors;
+use super::password::{validate_login_password, validate_new_password, validate_password_not_identity};
+use super::username::{canonical_username, validate_username};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[validate(schema(function = "register_password_not_identity", skip_on_field_errors = false))]
+pub struct RegisterForm {
+    #[validate(custom(function = "validate_email"))]
+    pub email: String,
+    #[validate(custom(function = "validate_username"))]
+    pub username: String,
+    #[validate(custom(function = "validate_new_password"))]
+    pub password: String,
+    #[validate(must_match(other = "password", message = "The passwords do not match."))]
+    pub password_confirm: String,
+}
+
+fn register_password_not_identity(form: &RegisterForm) -> Result<(), ValidationError> {
+    validate_password_not_identity(&form.password, &form.username, &form.email)
+}
+
+impl RegisterForm {
+    /// Every rule at once, as field → message.
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        self.validate().map_err(|e| FieldErrors::from(&e))
+    }
+
+    /// The email as it will be stored: trimmed, domain lower-cased.
+    pub fn normalized_email(&self) -> String {
+        normalize_email(&self.email)
+    }
+
+    pub fn canonical_email(&self) -> String {
+        canonical_email(&self.email)
+    }
+
+    /// The username as typed (trimmed); uniqueness uses `canonical_username`.
+    pub fn display_username(&self) -> String {
+        self.username.trim().to_string()
+    }
+
+    pub fn canonical_username(&self) -> String {
+        canonical_username(&self.username)
+    }
+}
+
+/// Sign-in with a username or an email address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+pub struct LoginForm {
+    #[validate(custom(function = "validate_login_identifier"))]
+    pub username: String,
+    #[validate(custom(function = "validate_login_password"))]
+    pub password: String,
+}
+
+fn validate_login_identifier(value: &str) -> Result<(), ValidationError> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err(ValidationError::new("identifier_required")
+            .with_message("Enter your username or email.".into()))
+    } else if value.len() > MAX_EMAIL_LEN {
+        Err(ValidationError::new("identifier_too_long")
+            .with_message("That is longer than any username or email we accept.".into()))
+    } else {
+        Ok(())
+    }
+}
+
+/// How a sign-in identifier is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginIdentifier {
+    Email(String),
+    Username(String),
+}
+
+impl LoginForm {
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        self.validate().map_err(|e| FieldErrors::from(&e))
+    }
+
+    /// Usernames cannot contain `@`, so an `@` means an email address.
+    pub fn identifier(&self) -> LoginIdentifier {
+        if self.username.contains('@') {
+            LoginIdentifier::Email(canonical_email(&self.username))
+        } else {
+            LoginIdentifier::Username(canonical_username(&self.username))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> RegisterForm {
+        RegisterForm {
+            email: "alice@example.com".into(),
+            username: "alice".into(),
+            password: "correct horse battery staple".into(),
+            password_confirm: "correct horse battery staple".into(),
+        }
+    }
+
+    #[test]
+    fn a_valid_registration_passes() {
+        assert_eq!(valid().check(), Ok(()));
+    }
+
+    #[test]
+    fn each_field_reports_its_own_error() {
+        let form = RegisterForm {
+            email: "nope".into(),
+            username: "a!".into(),
+            password: "short".into(),
+            password_confirm: "different".into(),
+        };
+        let errors = form.check().unwrap_err();
+        assert!(errors.get("email").is_some());
+        assert_eq!(errors.get("username"), Some("Use only letters, digits and underscores."));
+        assert_eq!(errors.get("password"), Some("Use at least 8 characters."));
+        assert_eq!(errors.get("password_confirm"), Some("The passwords do not match."));
+    }
+
+    #[test]
+    fn password_containing_the_username_is_reported_on_the_password_field() {
+        let form = RegisterForm {
+            password: "alice-in-wonderland".into(),
+            password_confirm: "alice-in-wonderland".into(),
+            ..valid()
+        };
+        let errors = form.check().unwrap_err();
+        assert_eq!(
+            errors.get("password"),
+            Some("Your password must not contain your username or email name.")
+        );
+        assert_eq!(errors.0.len(), 1, "{errors:?}");
+    }
+
+    #[test]
+    fn normalises_email_and_username_for_storage_and_lookup() {
+        let form = RegisterForm {
+            email: "  Alice@Example.COM ".into(),
+            username: " Alice ".into(),
+            ..valid()
+        };
+        assert_eq!(form.normalized_email(), "Alice@example.com");
+        assert_eq!(form.canonical_email(), "alice@example.com");
+        assert_eq!(form.display_username(), "Alice");
+        assert_eq!(form.canonical_username(), "alice");
+    }
+
+    #[test]
+    fn login_identifier_is_email_when_it_has_an_at_sign() {
+        let by_email = LoginForm { username: "Bob@Example.com".into(), password: "x".into() };
+        assert_eq!(by_email.identifier(), LoginIdentifier::Email("bob@example.com".into()));
+        let by_name = LoginForm { username: "Bob".into(), password: "x".into() };
+        assert_eq!(by_name.identifier(), LoginIdentifier::Username("bob".into()));
+    }
+
+    #[test]
+    fn login_requires_both_fields() {
+        let errors = LoginForm::default().check().unwrap_err();
+        assert!(errors.get("username").is_some());
+        assert!(errors.get("password").is_some());
+    }
+}
+
+/// The `next=` target after sign-in, when it is a path on this site. Everything that a browser
+/// could resolve to another origin is refused: absolute URLs, protocol-relative `//host`, and
+/// `/\host` (browsers read the backslash as a slash).
+pub fn local_redirect_target(next: Option<&str>) -> Option<&str> {
+    let next = next?;
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control());
+    local.then_some(next)
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::local_redirect_target;
+
+    #[test]
+    fn follows_local_paths_only() {
+        assert_eq!(local_redirect_target(Some("/account")), Some("/account"));
+        assert_eq!(local_redirect_target(Some("/account?tab=2")), Some("/account?tab=2"));
+        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "account", "", "/\naccount"] {
+            assert_eq!(local_redirect_target(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(local_redirect_target(None), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! Shared with the browser: everything here compiles for wasm32 and for the server, so the
+//! browser shows the same field errors, from the same code, that the server enforces.
+
+pub mod email;
+pub mod error;
+pub mod forms;
+pub mod password;
+pub mod user;
+pub mod username;
+
+pub use error::{AppError, FieldErrors};
+pub use forms::{LoginForm, RegisterForm};
+pub use user::PublicUser;

@@ -1,0 +1,176 @@
+//! The password policy (NIST SP 800-63B, OWASP ASVS 5.0 V6), shared by browser and server.
+//!
+//! - at least 8 and at most 128 characters, counted after Unicode NFC normalisation;
+//! - no composition rules (no "one upper case, one digit");
+//! - must not contain the username or the email's local part.
+//!
+//! Passwords are used exactly as typed — never trimmed or truncated — except that both the
+//! registration and the sign-in path normalise them to NFC, so the same visible password
+//! typed on two keyboards (precomposed `é` versus `e` + combining accent) is one password.
+
+use unicode_normalization::UnicodeNormalization;
+use validator::ValidationError;
+
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+/// A UTF-8 character is at most 4 bytes, so anything longer than this is over the limit
+/// whatever it normalises to. Checked first, so an enormous input is refused without
+/// walking it through normalisation (or, later, through argon2).
+const PASSWORD_MAX_BYTES: usize = PASSWORD_MAX_CHARS * 4;
+/// Identity fragments shorter than this are too common to forbid inside a password.
+const MIN_IDENTITY_FRAGMENT: usize = 3;
+
+/// NFC-normalises a password before it is hashed or verified.
+pub fn normalize_password(password: &str) -> String {
+    password.nfc().collect()
+}
+
+fn error(code: &'static str, message: &'static str) -> ValidationError {
+    ValidationError::new(code).with_message(message.into())
+}
+
+/// Length in characters after NFC, or `None` when the input is over the byte bound.
+fn normalized_len(password: &str) -> Option<usize> {
+    (password.len() <= PASSWORD_MAX_BYTES).then(|| password.nfc().count())
+}
+
+/// The rules a new password (registration, password change) must follow.
+pub fn validate_new_password(password: &str) -> Result<(), ValidationError> {
+    if password.is_empty() {
+        return Err(error("password_required", "Choose a password."));
+    }
+    match normalized_len(password) {
+        Some(n) if n < PASSWORD_MIN_CHARS => Err(error(
+            "password_too_short",
+            "Use at least 8 characters.",
+        )),
+        Some(n) if n <= PASSWORD_MAX_CHARS => Ok(()),
+        _ => Err(error(
+            "password_too_long",
+            "Use at most 128 characters.",
+        )),
+    }
+}
+
+/// What a sign-in password must be before it is worth hashing: present and within the
+/// maximum length. No policy here: an old password must still be able to sign in.
+pub fn validate_login_password(password: &str) -> Result<(), ValidationError> {
+    if password.is_empty() {
+        return Err(error("password_required", "Enter your password."));
+    }
+    match normalized_len(password) {
+        Some(n) if n <= PASSWORD_MAX_CHARS => Ok(()),
+        _ => Err(error(
+            "password_too_long",
+            "Passwords are at most 128 characters.",
+        )),
+    }
+}
+
+/// Refuses a password that contains the username or the email's local part (ASVS 6.2.11).
+pub fn validate_password_not_identity(
+    password: &str,
+    username: &str,
+    email: &str,
+) -> Result<(), ValidationError> {
+    let password = normalize_password(password).to_lowercase();
+    let fragments = [
+        Some(super::username::canonical_username(username)),
+        super::email::email_local_part(email),
+    ];
+    let contains_identity = fragments
+        .iter()
+        .flatten()
+        .filter(|fragment| fragment.chars().count() >= MIN_IDENTITY_FRAGMENT)
+        .any(|fragment| password.contains(fragment.as_str()));
+    if contains_identity {
+        let mut err = error(
+            "password_contains_identity",
+            "Your password must not contain your username or email name.",
+        );
+        // Struct-level errors land under `__all__`; this tells `FieldErrors` which field owns it.
+        err.add_param("field".into(), &"password");
+        Err(err)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_passphrase_without_composition_rules() {
+        assert!(validate_new_password("correct horse battery staple").is_ok());
+        assert!(validate_new_password("alllowercase").is_ok());
+    }
+
+    #[test]
+    fn enforces_length_bounds_in_characters() {
+        assert_eq!(
+            validate_new_password("1234567").unwrap_err().code,
+            "password_too_short"
+        );
+        assert!(validate_new_password("12345678").is_ok());
+        assert!(validate_new_password(&"x".repeat(64)).is_ok());
+        assert!(validate_new_password(&"x".repeat(128)).is_ok());
+        assert_eq!(
+            validate_new_password(&"x".repeat(129)).unwrap_err().code,
+            "password_too_long"
+        );
+        assert_eq!(validate_new_password("").unwrap_err().code, "password_required");
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        // 8 four-byte characters: 32 bytes, but 8 characters.
+        assert!(validate_new_password(&"🔑".repeat(8)).is_ok());
+        assert!(validate_new_password(&"🔑".repeat(128)).is_ok());
+        assert!(validate_new_password(&"🔑".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn huge_input_is_refused_by_the_byte_bound() {
+        let huge = "a".repeat(1_000_000);
+        assert_eq!(validate_new_password(&huge).unwrap_err().code, "password_too_long");
+        assert!(validate_login_password(&huge).is_err());
+    }
+
+    #[test]
+    fn nfc_makes_composed_and_decomposed_forms_equal() {
+        let composed = "caf\u{e9} au lait";
+        let decomposed = "cafe\u{301} au lait";
+        assert_ne!(composed, decomposed);
+        assert_eq!(normalize_password(composed), normalize_password(decomposed));
+    }
+
+    #[test]
+    fn never_trims_white_space() {
+        assert_eq!(normalize_password("  spaced  "), "  spaced  ");
+    }
+
+    #[test]
+    fn login_password_has_no_policy_beyond_presence_and_length() {
+        assert!(validate_login_password("short").is_ok());
+        assert!(validate_login_password("").is_err());
+        assert!(validate_login_password(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn refuses_username_or_email_local_part_inside_the_password() {
+        let code = |p: &str| {
+            validate_password_not_identity(p, "Alice_W", "wonder@example.com")
+                .err()
+                .map(|e| e.code)
+        };
+        assert_eq!(code("my-alice_w-secret").as_deref(), Some("password_contains_identity"));
+        assert_eq!(code("WONDERful things").as_deref(), Some("password_contains_identity"));
+        assert_eq!(code("correct horse battery staple"), None);
+    }
+
+    #[test]
+    fn ignores_identity_fragments_too_short_to_matter() {
+        assert!(validate_password_not_identity("xy-and-more", "ab", "xy@example.com").is_ok());
+    }
+}

@@ -1,0 +1,28 @@
+use serde::{Deserialize, Serialize};
+
+/// What the browser may know about the signed-in person: never a hash, never an internal id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicUser {
+    pub username: String,
+    pub email: String,
+    /// Account creation time, seconds since the Unix epoch (UTC).
+    pub created_at: i64,
+}
+
+/// `2026-11-28` from seconds since the Unix epoch (UTC), in the browser and on the server.
+pub fn format_date(unix_secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_date;
+
+    #[test]
+    fn formats_as_iso_date_in_utc() {
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(format_date(1_795_833_600), "2026-11-28");
+    }
+}

@@ -1,0 +1,181 @@
+//! argon2id password hashing (OWASP Password Storage cheat sheet parameters).
+//!
+//! Hashing is CPU- and memory-heavy (~19 MiB, tens of milliseconds), so it runs on tokio's
+//! blocking pool, never on the async workers, and a semaphore bounds how many run at once so
+//! a flood of sign-ins cannot exhaust memory.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::model::password::normalize_password;
+
+/// m = 19 MiB, t = 2, p = 1: OWASP's first recommended argon2id configuration.
+pub const ARGON2_M_COST_KIB: u32 = 19 * 1024;
+pub const ARGON2_T_COST: u32 = 2;
+pub const ARGON2_P_COST: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error("hashing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("hashing pool closed")]
+    Closed,
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    /// Verified against when the account does not exist, so an unknown username costs the
+    /// same argon2 work as a wrong password and timing does not reveal which it was.
+    dummy_hash: String,
+    verifications: AtomicU64,
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+impl PasswordHasher {
+    pub fn new(concurrency: usize) -> Result<Self, HashError> {
+        let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, None)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let dummy_hash = hash_blocking(&params, "gatehouse dummy password, never valid")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params,
+                permits: Semaphore::new(concurrency.max(1)),
+                dummy_hash,
+                verifications: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Hashes a new password (NFC-normalised first) into a PHC string.
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let params = self.inner.params.clone();
+        tokio::task::spawn_blocking(move || {
+            hash_blocking(&params, &normalize_password(password.expose_secret()))
+        })
+        .await?
+    }
+
+    /// Verifies `password` against `stored`, or against the dummy hash when there is no
+    /// account, in which case the answer is always `false`. Either way exactly one argon2
+    /// verification runs.
+    pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<bool, HashError> {
+        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let account_exists = stored.is_some();
+        let phc = stored.unwrap_or(&self.inner.dummy_hash).to_string();
+        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
+        let matched = tokio::task::spawn_blocking(move || {
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return false;
+            };
+            // The stored string names its own algorithm and parameters; verification follows it.
+            Argon2::default()
+                .verify_password(normalize_password(password.expose_secret()).as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await?;
+        Ok(account_exists && matched)
+    }
+
+    /// True when `stored` was made with weaker (or other) parameters than today's, so it
+    /// should be replaced at the next successful sign-in.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return true;
+        };
+        let current = &self.inner.params;
+        let param = |name: &str| parsed.params.get_decimal(name);
+        parsed.algorithm.as_str() != "argon2id"
+            || param("m").is_none_or(|m| m < current.m_cost())
+            || param("t").is_none_or(|t| t < current.t_cost())
+            || param("p").is_none_or(|p| p < current.p_cost())
+    }
+
+    /// How many verifications ran since start-up (tests prove both sign-in failure paths
+    /// cost one verification each).
+    pub fn verification_count(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
+    }
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Argon2(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    #[tokio::test]
+    async fn hash_round_trip_accepts_the_right_password_only() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let hash = hasher.hash(secret("correct horse battery staple")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(hasher.verify(secret("correct horse battery staple"), Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(secret("correct horse battery stapl"), Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_salted() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let a = hasher.hash(secret("same password")).await.unwrap();
+        let b = hasher.hash(secret("same password")).await.unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn verification_is_nfc_insensitive_but_otherwise_exact() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let hash = hasher.hash(secret("caf\u{e9} au lait")).await.unwrap();
+        assert!(hasher.verify(secret("cafe\u{301} au lait"), Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(secret(" caf\u{e9} au lait"), Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_account_runs_one_verification_and_fails() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let before = hasher.verification_count();
+        // Even the dummy password itself must not verify for a missing account.
+        assert!(!hasher
+            .verify(secret("gatehouse dummy password, never valid"), None)
+            .await
+            .unwrap());
+        assert_eq!(hasher.verification_count(), before + 1);
+    }
+
+    #[test]
+    fn weaker_parameters_need_a_rehash() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let weak = Params::new(8 * 1024, 1, 1, None).unwrap();
+        let weak_hash = hash_blocking(&weak, "pw").unwrap();
+        assert!(hasher.needs_rehash(&weak_hash));
+        let current = hash_blocking(&hasher.inner.params, "pw").unwrap();
+        assert!(!hasher.needs_rehash(&current));
+        assert!(hasher.needs_rehash("not a phc string"));
+    }
+}

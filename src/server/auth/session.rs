@@ -1,0 +1,143 @@
+//! Session tokens and the session cookie.
+//!
+//! The token is 256 bits from the OS CSPRNG, sent to the browser base64url-encoded; the
+//! database stores only its SHA-256, so reading the sessions table does not give anyone a
+//! usable cookie. A new token is made at every sign-in (no session fixation).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use cookie::{Cookie, SameSite};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::server::config::SessionSettings;
+
+pub const TOKEN_BYTES: usize = 32;
+
+/// The secret the browser holds. Deliberately not `Debug`/`Display`: it must never be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Accepts only strings shaped like our tokens, so junk cookies cost no database lookup.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let decoded = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        (decoded.len() == TOKEN_BYTES).then(|| Self(raw.to_string()))
+    }
+
+    /// What the database stores and looks up.
+    pub fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `Set-Cookie` for a new session. No `Max-Age`: the cookie lives for the browser session,
+/// while the server enforces the idle and absolute timeouts on its own row.
+pub fn session_cookie(settings: &SessionSettings, token: &SessionToken) -> Cookie<'static> {
+    base_cookie(settings, token.expose().to_string())
+}
+
+/// `Set-Cookie` that makes the browser drop the session cookie.
+pub fn removal_cookie(settings: &SessionSettings) -> Cookie<'static> {
+    let mut cookie = base_cookie(settings, String::new());
+    cookie.make_removal();
+    cookie
+}
+
+fn base_cookie(settings: &SessionSettings, value: String) -> Cookie<'static> {
+    Cookie::build((settings.cookie_name(), value))
+        .path("/")
+        .http_only(true)
+        // Lax: sent on top-level navigation from other sites (links into the app keep the
+        // person signed in), never on cross-site POSTs or sub-resource requests.
+        .same_site(SameSite::Lax)
+        .secure(settings.cookie_secure)
+        .build()
+}
+
+/// Finds our session cookie in a `Cookie` request header.
+pub fn token_from_cookie_header(settings: &SessionSettings, header: &str) -> Option<SessionToken> {
+    Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == settings.cookie_name())
+        .and_then(|c| SessionToken::parse(c.value()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn settings(secure: bool) -> SessionSettings {
+        SessionSettings {
+            idle_timeout: Duration::from_secs(60),
+            absolute_timeout: Duration::from_secs(600),
+            cookie_secure: secure,
+        }
+    }
+
+    #[test]
+    fn tokens_are_256_bit_and_unique() {
+        let a = SessionToken::generate();
+        let b = SessionToken::generate();
+        assert_eq!(URL_SAFE_NO_PAD.decode(a.expose()).unwrap().len(), 32);
+        assert!(a != b);
+        assert_eq!(a.hash().len(), 32);
+        assert_ne!(a.hash(), a.expose().as_bytes());
+    }
+
+    #[test]
+    fn parse_rejects_malformed_tokens() {
+        assert!(SessionToken::parse("short").is_none());
+        assert!(SessionToken::parse("!!!!").is_none());
+        let ok = SessionToken::generate();
+        assert!(SessionToken::parse(ok.expose()).is_some());
+    }
+
+    #[test]
+    fn secure_cookie_has_host_prefix_and_all_flags() {
+        let token = SessionToken::generate();
+        let header = session_cookie(&settings(true), &token).to_string();
+        assert!(header.starts_with("__Host-gatehouse_session="), "{header}");
+        for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(header.contains(flag), "{flag} missing in {header}");
+        }
+        assert!(!header.contains("Domain"), "{header}");
+        assert!(!header.contains("Max-Age"), "{header}");
+    }
+
+    #[test]
+    fn development_cookie_drops_only_secure_and_prefix() {
+        let header = session_cookie(&settings(false), &SessionToken::generate()).to_string();
+        assert!(header.starts_with("gatehouse_session="), "{header}");
+        assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"));
+        assert!(!header.contains("Secure"));
+    }
+
+    #[test]
+    fn removal_cookie_expires_immediately() {
+        let header = removal_cookie(&settings(true)).to_string();
+        assert!(header.starts_with("__Host-gatehouse_session=;"), "{header}");
+        assert!(header.contains("Max-Age=0"), "{header}");
+    }
+
+    #[test]
+    fn finds_the_token_among_other_cookies() {
+        let s = settings(true);
+        let token = SessionToken::generate();
+        let header = format!("theme=dark; __Host-gatehouse_session={}; other=1", token.expose());
+        assert!(token_from_cookie_header(&s, &header) == Some(token));
+        assert!(token_from_cookie_header(&s, "gatehouse_session=abc").is_none());
+    }
+}

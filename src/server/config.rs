@@ -1,0 +1,288 @@
+//! Typed settings, read once at start-up from the environment (and `.env`, via dotenvy in
+//! `main`). Every variable is listed in the README's configuration table and `.env.example`.
+//!
+//! Secrets live in `secrecy` types: their `Debug` prints `[REDACTED]`, so logging the settings
+//! cannot leak them.
+
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db?mode=rwc";
+/// HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2).
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// A session unused for this long ends (ASVS 7.3.1).
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active (ASVS 7.3.2).
+    pub absolute_timeout: Duration,
+    /// `true`: the cookie is `__Host-…; Secure`. Only development may turn it off, for plain
+    /// http on a machine other than localhost.
+    pub cookie_secure: bool,
+}
+
+impl SessionSettings {
+    pub fn cookie_name(&self) -> &'static str {
+        if self.cookie_secure {
+            // `__Host-`: the browser only accepts it with Secure, Path=/ and no Domain, so a
+            // sibling sub-domain cannot plant or overwrite it.
+            "__Host-gatehouse_session"
+        } else {
+            "gatehouse_session"
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub database_url: SecretString,
+    pub secret_key: SecretString,
+    /// `true` when SECRET_KEY was not set and a random one was made for this process.
+    pub secret_key_is_ephemeral: bool,
+    pub session: SessionSettings,
+    /// Concurrent argon2 computations; each holds ~19 MiB while it runs.
+    pub hash_concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("refusing to start in production: {0}")]
+    Insecure(String),
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { name, reason: reason.into() }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of mutating the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let environment = match get("APP_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid("APP_ENV", format!("expected `development` or `production`, got `{other}`")))
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let (secret_key, secret_key_is_ephemeral) = match lookup("SECRET_KEY").filter(|v| !v.is_empty()) {
+            Some(key) if key.len() >= MIN_SECRET_KEY_BYTES => (SecretString::from(key), false),
+            Some(_) if production => {
+                return Err(ConfigError::Insecure(format!(
+                    "SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes"
+                )))
+            }
+            None if production => {
+                return Err(ConfigError::Insecure("SECRET_KEY is not set".into()))
+            }
+            // Development: a short or missing key is replaced by a random one for this process;
+            // main() warns about it.
+            _ => (generate_secret_key(), true),
+        };
+
+        let cookie_secure = match get("SESSION_COOKIE_SECURE") {
+            Some(v) => parse_bool("SESSION_COOKIE_SECURE", &v)?,
+            None => production,
+        };
+        if production && !cookie_secure {
+            return Err(ConfigError::Insecure(
+                "SESSION_COOKIE_SECURE=false is only allowed in development".into(),
+            ));
+        }
+
+        let idle = parse_secs(&get, "SESSION_IDLE_TIMEOUT_SECS", 30 * 60)?;
+        let absolute = parse_secs(&get, "SESSION_ABSOLUTE_TIMEOUT_SECS", 7 * 24 * 60 * 60)?;
+        if idle > absolute {
+            return Err(invalid(
+                "SESSION_IDLE_TIMEOUT_SECS",
+                "must not exceed SESSION_ABSOLUTE_TIMEOUT_SECS",
+            ));
+        }
+
+        let default_concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let hash_concurrency = match get("PASSWORD_HASH_CONCURRENCY") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid("PASSWORD_HASH_CONCURRENCY", "expected a positive whole number"))?,
+            None => default_concurrency,
+        };
+
+        Ok(Settings {
+            environment,
+            database_url: SecretString::from(get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into())),
+            secret_key,
+            secret_key_is_ephemeral,
+            session: SessionSettings {
+                idle_timeout: idle,
+                absolute_timeout: absolute,
+                cookie_secure,
+            },
+            hash_concurrency,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_for_logs(&self) -> String {
+        redact_url_password(self.database_url.expose_secret())
+    }
+}
+
+fn generate_secret_key() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(invalid(name, "expected true or false")),
+    }
+}
+
+fn parse_secs(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match get(name) {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| invalid(name, "expected a positive number of seconds")),
+    }
+}
+
+/// `postgres://user:hunter2@host/db` → `postgres://user:***@host/db`.
+fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _password)) => format!(
+                "{}{user}:***{}",
+                &url[..scheme_end + 3],
+                &url[scheme_end + 3 + at..]
+            ),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const GOOD_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn development_defaults_work_without_any_variable() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert!(s.secret_key_is_ephemeral);
+        assert!(s.secret_key.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
+        assert!(!s.session.cookie_secure);
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(s.session.absolute_timeout, Duration::from_secs(604_800));
+        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn production_refuses_missing_or_short_secret_key() {
+        assert!(matches!(
+            settings(&[("APP_ENV", "production")]),
+            Err(ConfigError::Insecure(_))
+        ));
+        assert!(matches!(
+            settings(&[("APP_ENV", "production"), ("SECRET_KEY", "short")]),
+            Err(ConfigError::Insecure(_))
+        ));
+    }
+
+    #[test]
+    fn production_forces_secure_cookies() {
+        let s = settings(&[("APP_ENV", "production"), ("SECRET_KEY", GOOD_KEY)]).unwrap();
+        assert!(s.session.cookie_secure);
+        assert_eq!(s.session.cookie_name(), "__Host-gatehouse_session");
+        assert!(matches!(
+            settings(&[
+                ("APP_ENV", "production"),
+                ("SECRET_KEY", GOOD_KEY),
+                ("SESSION_COOKIE_SECURE", "false")
+            ]),
+            Err(ConfigError::Insecure(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_unknown_environment_and_bad_numbers() {
+        assert!(settings(&[("APP_ENV", "staging")]).is_err());
+        assert!(settings(&[("SESSION_IDLE_TIMEOUT_SECS", "soon")]).is_err());
+        assert!(settings(&[("SESSION_IDLE_TIMEOUT_SECS", "0")]).is_err());
+        assert!(settings(&[
+            ("SESSION_IDLE_TIMEOUT_SECS", "100"),
+            ("SESSION_ABSOLUTE_TIMEOUT_SECS", "50")
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let s = settings(&[("SECRET_KEY", GOOD_KEY), ("DATABASE_URL", "postgres://u:hunter2@db/app")]).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains(GOOD_KEY));
+        assert!(!debug.contains("hunter2"));
+    }
+
+    #[test]
+    fn database_url_password_is_redacted_for_logs() {
+        assert_eq!(redact_url_password("postgres://u:hunter2@db:5432/app"), "postgres://u:***@db:5432/app");
+        assert_eq!(redact_url_password("postgres://u@db/app"), "postgres://u@db/app");
+        assert_eq!(redact_url_password(DEFAULT_DATABASE_URL), DEFAULT_DATABASE_URL);
+    }
+}

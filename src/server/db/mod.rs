@@ -1,0 +1,99 @@
+//! The storage boundary. Callers see only the `Store` trait; each database has its own
+//! implementation and its own migrations (`migrations/<backend>/`), so adding PostgreSQL
+//! touches nothing above this module.
+//!
+//! Every query uses bound parameters; no SQL is ever built from strings.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+
+pub use sqlite::SqliteStore;
+
+use super::config::Settings;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub username_canonical: String,
+    pub email: String,
+    pub email_canonical: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (detected through sqlx's error kind, never by
+    /// matching the database's message text).
+    #[error("unique constraint violated")]
+    UniqueViolation,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported DATABASE_URL scheme (expected sqlite:)")]
+    UnsupportedUrl,
+    #[error("could not create the database directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a user; `UniqueViolation` when the username or email is taken.
+    async fn insert_user(&self, user: &NewUser) -> Result<UserRecord, StoreError>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError>;
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
+    /// Deletes sessions past their absolute lifetime or idle for longer than `idle_secs`.
+    async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError>;
+
+    /// Answers when the database can serve a query (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the database named by `DATABASE_URL` and runs its migrations.
+pub async fn connect(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    let url = settings.database_url.expose_secret();
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,
+        _ => StoreError::Database(err),
+    }
+}

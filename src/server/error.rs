@@ -1,0 +1,39 @@
+//! Internal errors, and the one place they turn into the closed client-facing `AppError`.
+//!
+//! Flow: internal error → one log line with the request id → `AppError::Internal` carrying
+//! only that id. Expected outcomes (validation, bad credentials) pass through unchanged.
+
+use crate::model::AppError;
+
+use super::auth::password::HashError;
+use super::db::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// An expected outcome the client is told about as-is.
+    #[error("{0}")]
+    Client(AppError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<AppError> for ServiceError {
+    fn from(err: AppError) -> Self {
+        ServiceError::Client(err)
+    }
+}
+
+impl ServiceError {
+    /// Converts to what the client may see, logging anything internal with `request_id`.
+    pub fn into_app_error(self, request_id: &str) -> AppError {
+        match self {
+            ServiceError::Client(err) => err,
+            internal => {
+                tracing::error!(request_id, error = %internal, "internal error");
+                AppError::Internal { request_id: Some(request_id.to_string()) }
+            }
+        }
+    }
+}

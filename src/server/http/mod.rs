@@ -1,0 +1,4 @@
+//! HTTP plumbing: what server functions read from the request, health endpoints.
+
+pub mod context;
+pub mod health;

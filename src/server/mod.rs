@@ -1,0 +1,15 @@
+//! Server only: configuration, start-up, authentication, storage, HTTP plumbing.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use startup::Application;
+pub use state::AppState;
