@@ -60,8 +60,7 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
-/// The signed-in person, or `None`. Called during the server render too, so it never sets a
-/// status code: a page is not an error because nobody is signed in.
+/// The signed-in person, or `None` (no cookie, unknown or expired session).
 #[server(prefix = "/rpc", endpoint = "current_user")]
 pub async fn get_current_user() -> Result<Option<PublicUser>, AppError> {
     use self::ssr::*;
@@ -69,10 +68,6 @@ pub async fn get_current_user() -> Result<Option<PublicUser>, AppError> {
     let Some(token) = session_token(&state) else {
         return Ok(None);
     };
-    let user = state
-        .auth
-        .user_for_session(&token)
-        .await
-        .map_err(|e| e.into_app_error(&request_id()))?;
+    let user = state.auth.user_for_session(&token).await.map_err(fail)?;
     Ok(user.as_ref().map(public_user))
 }

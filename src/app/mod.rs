@@ -38,7 +38,6 @@ pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_auth();
 
     // Async: each page is rendered completely on the server before it is sent, so a page is
     // whole without JavaScript and `/account` can still answer with a redirect.
@@ -46,6 +45,16 @@ pub fn App() -> impl IntoView {
         <Title formatter=|page: String| format!("{page} · Gatehouse")/>
         <Meta name="description" content="Sign up and sign in securely."/>
         <Router>
+            <Layout/>
+        </Router>
+    }
+}
+
+/// Everything inside the router: the header and the pages.
+#[component]
+fn Layout() -> impl IntoView {
+    provide_auth();
+    view! {
             <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="site-header">
                 <a class="brand" href="/">
@@ -62,6 +71,5 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
-        </Router>
     }
 }

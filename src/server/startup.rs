@@ -29,7 +29,7 @@ use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
 use crate::server::http::context::REQUEST_ID_HEADER;
-use crate::server::http::health;
+use crate::server::http::{health, server_fn_status};
 use crate::server::state::AppState;
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
@@ -178,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         // Pages and server functions. leptos_axum provides `AppState` as context to both.
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
+        .layer(axum::middleware::map_response(server_fn_status::set_error_status))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(layers)
         .with_state(state)

@@ -12,6 +12,24 @@ use leptos::prelude::*;
 
 use crate::model::{AppError, FieldErrors};
 
+/// The error a server action last returned. When the form was posted without JavaScript the
+/// server redirected back here with the error in the URL (`?__path=…&__err=…`); the router
+/// exposes it as `ServerActionError`, and it counts until the action runs in this page.
+pub fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    let from_url = use_context::<leptos::server::ServerActionError>()
+        .filter(|e| e.path() == S::PATH)
+        .map(|e| leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err()));
+    Signal::derive(move || match action.value().with(|v| v.as_ref().map(|r| r.as_ref().err().cloned())) {
+        Some(err) => err,
+        None if action.version().get() == 0 => from_url.clone(),
+        None => None,
+    })
+}
+
 #[derive(Clone, Copy)]
 pub struct FormFields {
     values: StoredValue<BTreeMap<&'static str, RwSignal<String>>>,

@@ -6,4 +6,4 @@ mod form_state;
 
 pub use banner::FormBanner;
 pub use field::{Field, SubmitButton};
-pub use form_state::FormFields;
+pub use form_state::{action_error, FormFields};

@@ -4,7 +4,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::app::auth::use_auth;
-use crate::app::components::{Field, FormBanner, FormFields, SubmitButton};
+use crate::app::components::{action_error, Field, FormBanner, FormFields, SubmitButton};
 use crate::model::LoginForm;
 
 #[component]
@@ -20,7 +20,7 @@ pub fn LoginPage() -> impl IntoView {
             .err()
             .unwrap_or_default()
     });
-    let server_error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let server_error = action_error(action);
     let message = move |name: &'static str| {
         Signal::derive(move || fields.message(name, &client_errors.get(), server_error.get().as_ref()))
     };

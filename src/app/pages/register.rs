@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::app::auth::use_auth;
-use crate::app::components::{Field, FormBanner, FormFields, SubmitButton};
+use crate::app::components::{action_error, Field, FormBanner, FormFields, SubmitButton};
 use crate::model::RegisterForm;
 
 #[component]
@@ -18,7 +18,7 @@ pub fn RegisterPage() -> impl IntoView {
     };
     // The same `RegisterForm::check` the server runs, on every keystroke.
     let client_errors = Memo::new(move |_| form().check().err().unwrap_or_default());
-    let server_error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let server_error = action_error(action);
     let message = move |name: &'static str| {
         Signal::derive(move || fields.message(name, &client_errors.get(), server_error.get().as_ref()))
     };

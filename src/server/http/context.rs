@@ -8,9 +8,9 @@
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use http::header::{ACCEPT, COOKIE, RETRY_AFTER, SET_COOKIE, USER_AGENT};
+use http::header::{COOKIE, SET_COOKIE, USER_AGENT};
 use http::request::Parts;
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
@@ -85,36 +85,10 @@ pub fn clear_session_cookie(state: &AppState) {
     append_set_cookie(removal_cookie(state.auth.session_settings()).to_string());
 }
 
-/// True when a plain HTML form (no JavaScript) made this request: the answer must then be a
-/// redirect the browser follows, not a status code it would show as an error page.
-fn is_plain_form_post() -> bool {
-    parts()
-        .and_then(|p| p.headers.get(ACCEPT)?.to_str().ok().map(|v| v.contains("text/html")))
-        .unwrap_or(false)
-}
-
-/// Turns a service failure into the client error and, for script callers, the matching HTTP
-/// status (plain form posts keep the redirect leptos sets up, which carries the error).
+/// Turns a service failure into the client error, logging anything internal with the
+/// request id. The HTTP status follows from the error (`server_fn_status`).
 pub fn fail(err: ServiceError) -> AppError {
-    let err = err.into_app_error(&request_id());
-    respond_with(&err);
-    err
-}
-
-/// Sets status and `Retry-After` for `err` on the current response.
-pub fn respond_with(err: &AppError) {
-    if is_plain_form_post() {
-        return;
-    }
-    let Some(response) = use_context::<ResponseOptions>() else {
-        return;
-    };
-    if let Ok(status) = StatusCode::from_u16(err.status_code()) {
-        response.set_status(status);
-    }
-    if let Some(secs) = err.retry_after_secs() {
-        response.insert_header(RETRY_AFTER, HeaderValue::from(secs));
-    }
+    err.into_app_error(&request_id())
 }
 
 /// A `next=` target is followed only when it is a local path: `/account` yes;

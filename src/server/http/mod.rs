@@ -2,3 +2,4 @@
 
 pub mod context;
 pub mod health;
+pub mod server_fn_status;

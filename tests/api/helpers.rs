@@ -1,0 +1,149 @@
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse::model::AppError;
+use gatehouse::server::clock::ManualClock;
+use gatehouse::server::{AppState, Application, Settings};
+use leptos::config::LeptosOptions;
+use reqwest::header::{HeaderMap, ACCEPT, COOKIE, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Response, StatusCode};
+
+/// 2027-01-15: an arbitrary fixed start for the manual clock.
+pub const START_TIME: i64 = 1_800_000_000;
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const DEV_COOKIE: &str = "gatehouse_session";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub cookie_name: &'static str,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts an app on port 0 with a fresh SQLite file; `vars` are settings as environment
+/// variables would give them.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.entry("DATABASE_URL".into())
+        .or_insert_with(|| format!("sqlite://{}/gatehouse.db?mode=rwc", dir.path().display()));
+    // Tests hash many passwords; two at a time is plenty and keeps parallel tests civil.
+    env.entry("PASSWORD_HASH_CONCURRENCY".into()).or_insert_with(|| "2".into());
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
+    let cookie_name = settings.session.cookie_name();
+    let leptos_options = LeptosOptions::builder()
+        .output_name("gatehouse")
+        .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build();
+    let clock = ManualClock::new(START_TIME);
+    let app = Application::build_with_clock(settings, leptos_options, Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    TestApp { address, client, state, clock, cookie_name, _dir: dir }
+}
+
+/// What a browser would send for a session: just our cookie.
+pub fn session_header(name: &str, token: &str) -> String {
+    format!("{name}={token}")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Calls a server function the way the hydrated page does (form-encoded body, no
+    /// `text/html` in Accept).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], session: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(&format!("/rpc/{endpoint}"))).form(form);
+        if let Some(token) = session {
+            req = req.header(COOKIE, session_header(self.cookie_name, token));
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Posts a form the way a browser without JavaScript does.
+    pub async fn post_plain_form(&self, endpoint: &str, form: &[(&str, &str)], referer: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/rpc/{endpoint}")))
+            .header(ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header(reqwest::header::REFERER, self.url(referer))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_page(&self, path: &str, session: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path)).header(ACCEPT, "text/html");
+        if let Some(token) = session {
+            req = req.header(COOKIE, session_header(self.cookie_name, token));
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn register(&self, username: &str, email: &str) -> Response {
+        self.call(
+            "register",
+            &[("email", email), ("username", username), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            None,
+        )
+        .await
+    }
+
+    /// Registers and returns the new session token.
+    pub async fn register_ok(&self, username: &str, email: &str) -> String {
+        let res = self.register(username, email).await;
+        assert_eq!(res.status(), StatusCode::OK, "registration failed: {:?}", res.text().await);
+        session_token_from(&res, self.cookie_name).expect("a session cookie")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.call("login", &[("username", username), ("password", password)], None).await
+    }
+
+    /// The signed-in username for `token`, as `get_current_user` reports it.
+    pub async fn current_username(&self, token: &str) -> Option<String> {
+        let res = self.call("current_user", &[], Some(token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value = res.json().await.expect("json");
+        body.get("username").and_then(|u| u.as_str()).map(str::to_string)
+    }
+}
+
+/// The token of the cookie named `name` set by this response (empty value = removal).
+pub fn session_token_from(res: &Response, name: &str) -> Option<String> {
+    set_cookie_headers(res.headers())
+        .into_iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_string()))
+        .filter(|v| !v.is_empty())
+}
+
+pub fn set_cookie_headers(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect()
+}
+
+/// Decodes a server function's error body.
+pub async fn app_error(res: Response) -> AppError {
+    let body = res.text().await.expect("body");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not an AppError ({e}): {body}"))
+}

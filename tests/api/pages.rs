@@ -1,0 +1,125 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn pages_render_on_the_server() {
+    let app = spawn_app().await;
+    for (path, text) in [("/", "The secure front door"), ("/register", "Create your account"), ("/login", "Sign in")] {
+        let res = app.get_page(path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(text), "{path} lacks {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn form_fields_are_labelled_and_described() {
+    let app = spawn_app().await;
+    let html = app.get_page("/register", None).await.text().await.unwrap();
+    for name in ["email", "username", "password", "password_confirm"] {
+        assert!(html.contains(&format!(r#"for="field-{name}""#)), "label for {name}");
+        assert!(html.contains(&format!(r#"id="field-{name}""#)), "input {name}");
+        assert!(html.contains(&format!(r#"id="field-{name}-error""#)), "error slot {name}");
+    }
+    assert!(html.contains(r#"autocomplete="new-password""#));
+    assert!(html.contains(r#"type="password""#));
+    assert!(html.contains(r#"aria-live="polite""#));
+}
+
+#[tokio::test]
+async fn account_redirects_to_login_when_signed_out() {
+    let app = spawn_app().await;
+    let res = app.get_page("/account", None).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], "/login?next=/account");
+}
+
+#[tokio::test]
+async fn account_shows_the_profile_when_signed_in() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let res = app.get_page("/account", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("alice@example.com"));
+    assert!(html.contains("Member since"));
+}
+
+#[tokio::test]
+async fn home_says_who_is_signed_in() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let html = app.get_page("/", Some(&token)).await.text().await.unwrap();
+    assert!(html.contains("Signed in as <!>") || html.contains("Signed in as "), "{html}");
+    assert!(html.contains("<strong>alice</strong>"));
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_404_page() {
+    let app = spawn_app().await;
+    let res = app.get_page("/no/such/page", None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn without_javascript_a_successful_sign_up_redirects_home_with_a_session() {
+    let app = spawn_app().await;
+    let res = app
+        .post_plain_form(
+            "register",
+            &[("email", "nojs@example.com"), ("username", "nojs"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            "/register",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], "/");
+    let token = session_token_from(&res, app.cookie_name).expect("session cookie");
+    let html = app.get_page("/", Some(&token)).await.text().await.unwrap();
+    assert!(html.contains("<strong>nojs</strong>"));
+}
+
+#[tokio::test]
+async fn without_javascript_errors_come_back_on_the_page_next_to_their_field() {
+    let app = spawn_app().await;
+    app.register_ok("taken", "taken@example.com").await;
+    let res = app
+        .post_plain_form(
+            "register",
+            &[("email", "new@example.com"), ("username", "taken"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            "/register",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("/register?") && location.contains("__err="), "{location}");
+    let page = app.client.get(&location).header("accept", "text/html").send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("That username is already taken."), "error shown on the page: {location}\n{html}");
+    assert!(html.contains(r#"aria-invalid="true""#));
+}
+
+#[tokio::test]
+async fn without_javascript_a_failed_sign_in_shows_the_one_message() {
+    let app = spawn_app().await;
+    let res = app
+        .post_plain_form("login", &[("username", "ghost"), ("password", "whatever it is"), ("next", "")], "/login")
+        .await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let html = app.client.get(&location).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Incorrect username or password"), "{location}\n{html}");
+}
+
+#[tokio::test]
+async fn without_javascript_sign_in_returns_to_next() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let res = app
+        .post_plain_form("login", &[("username", "alice"), ("password", PASSWORD), ("next", "/account")], "/login?next=/account")
+        .await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], "/account");
+    assert!(session_token_from(&res, app.cookie_name).is_some());
+}
