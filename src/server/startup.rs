@@ -4,7 +4,7 @@
 //! gets its own app, port and database.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -144,7 +144,7 @@ async fn shutdown_signal() {
 /// The whole HTTP surface. The layer stack reads top to bottom in the order a request passes
 /// through it.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let leptos_options = state.leptos_options.clone();
 
@@ -182,6 +182,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(layers)
         .with_state(state)
+}
+
+/// The page routes, generated once per process.
+///
+/// Generating them renders the app with resource loading suppressed through a process-wide
+/// flag; a resource first polled by a concurrent request while that flag is up never
+/// resolves (leptos issue #4773). Doing it once, before any server in the process serves,
+/// keeps every render clear of that window (it matters when tests start many apps).
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<leptos_axum::AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {

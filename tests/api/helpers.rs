@@ -31,6 +31,10 @@ pub async fn spawn_app() -> TestApp {
 /// Starts an app on port 0 with a fresh SQLite file; `vars` are settings as environment
 /// variables would give them.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    // TEST_LOG=1 shows the server's logs while debugging a test.
+    if std::env::var_os("TEST_LOG").is_some() {
+        gatehouse::server::telemetry::init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.entry("DATABASE_URL".into())
