@@ -1,0 +1,40 @@
+import { expect, type Page } from "@playwright/test";
+
+export const PASSWORD = "correct horse battery staple";
+
+/** A fresh identity per test, so runs never collide in a reused database. */
+export function newUser(prefix = "user") {
+  const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  return { username: `${prefix}_${id}`.slice(0, 50), email: `${prefix}.${id}@example.com` };
+}
+
+/** Collects console errors and uncaught exceptions; tests assert it stays empty. */
+export function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  page.on("pageerror", (err) => errors.push(err.message));
+  return errors;
+}
+
+/** The show/hide password toggle stays hidden until the wasm bundle has hydrated the page. */
+export async function waitForHydration(page: Page) {
+  await expect(page.locator("button.reveal").first()).toBeVisible();
+}
+
+export async function fillRegistration(page: Page, user: { username: string; email: string }, password = PASSWORD) {
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Username").fill(user.username);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByLabel("Confirm password").fill(password);
+}
+
+export async function signOut(page: Page) {
+  await page.getByRole("button", { name: "Sign out" }).first().click();
+  await expect(page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" })).toBeVisible();
+}
+
+export async function screenshot(page: Page, name: string) {
+  await page.screenshot({ path: `screenshots/${name}.png`, fullPage: true });
+}

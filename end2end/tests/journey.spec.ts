@@ -1,0 +1,216 @@
+import { expect, test } from "@playwright/test";
+import { fillRegistration, newUser, PASSWORD, screenshot, signOut, waitForHydration, watchConsole } from "./helpers";
+
+test.describe("with JavaScript (hydrated)", () => {
+  test("sign up, sign out, sign in with email, with no console errors", async ({ page }) => {
+    const errors = watchConsole(page);
+    const user = newUser("hydrated");
+
+    await page.goto("/register");
+    await waitForHydration(page);
+    await screenshot(page, "register");
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByTestId("signed-in-as")).toHaveText(`Signed in as ${user.username}`);
+    await screenshot(page, "home-signed-in");
+
+    await signOut(page);
+    await expect(page.getByTestId("signed-in-as")).toHaveCount(0);
+
+    await page.goto("/login");
+    await waitForHydration(page);
+    await screenshot(page, "login");
+    await page.getByLabel("Username or email").fill(user.email.toUpperCase());
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByTestId("signed-in-as")).toHaveText(`Signed in as ${user.username}`);
+
+    expect(errors).toEqual([]);
+  });
+
+  test("field errors appear in the browser before anything is submitted", async ({ page }) => {
+    let serverCalls = 0;
+    page.on("request", (req) => {
+      if (req.url().includes("/rpc/register")) serverCalls += 1;
+    });
+    await page.goto("/register");
+    await waitForHydration(page);
+
+    const email = page.getByLabel("Email");
+    await email.fill("not-an-email");
+    await email.blur();
+    await expect(page.locator("#field-email-error")).toHaveText("Enter an email address like name@example.com.");
+    await expect(email).toHaveAttribute("aria-invalid", "true");
+
+    // Once visited, a field re-checks as the person types.
+    await email.fill("fixed@example.com");
+    await expect(page.locator("#field-email-error")).toHaveText("");
+    await expect(email).toHaveAttribute("aria-invalid", "false");
+
+    await page.getByLabel("Password", { exact: true }).fill("short");
+    await page.getByLabel("Password", { exact: true }).blur();
+    await expect(page.locator("#field-password-error")).toHaveText("Use at least 8 characters.");
+
+    // Submitting an invalid form shows every error and sends nothing.
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.locator("#field-username-error")).toHaveText("Choose a username.");
+    await screenshot(page, "register-errors");
+    expect(serverCalls).toBe(0);
+  });
+
+  test("the password toggle shows and hides the password", async ({ page }) => {
+    await page.goto("/login");
+    await waitForHydration(page);
+    const password = page.getByLabel("Password", { exact: true });
+    await password.fill("secret words");
+    await expect(password).toHaveAttribute("type", "password");
+    await page.getByRole("button", { name: "Show password" }).click();
+    await expect(password).toHaveAttribute("type", "text");
+    await page.getByRole("button", { name: "Hide password" }).click();
+    await expect(password).toHaveAttribute("type", "password");
+  });
+
+  test("a taken username is reported on its field", async ({ page }) => {
+    const user = newUser("taken");
+    await page.goto("/register");
+    await waitForHydration(page);
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await signOut(page);
+
+    await page.goto("/register");
+    await waitForHydration(page);
+    await fillRegistration(page, { username: user.username.toUpperCase(), email: `other.${user.email}` });
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.locator("#field-username-error")).toHaveText("That username is already taken.");
+    await expect(page.getByLabel("Email")).toHaveValue(`other.${user.email}`);
+  });
+
+  test("a wrong password and an unknown user show the same single message", async ({ page }) => {
+    const user = newUser("wrongpw");
+    await page.goto("/register");
+    await waitForHydration(page);
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await signOut(page);
+
+    const messages: string[] = [];
+    for (const name of [user.username, `${user.username}_nobody`]) {
+      await page.goto("/login");
+      await waitForHydration(page);
+      await page.getByLabel("Username or email").fill(name);
+      await page.getByLabel("Password", { exact: true }).fill("definitely not it");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      const alert = page.getByRole("alert");
+      await expect(alert).toHaveText("Incorrect username or password");
+      messages.push((await alert.textContent()) ?? "");
+    }
+    expect(messages[0]).toBe(messages[1]);
+    await screenshot(page, "login-error");
+  });
+
+  test("/account sends a signed-out visitor to sign in, then back", async ({ page }) => {
+    const user = newUser("account");
+    await page.goto("/register");
+    await waitForHydration(page);
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await signOut(page);
+
+    await page.goto("/account");
+    await expect(page).toHaveURL(/\/login\?next=\/account$/);
+    await waitForHydration(page);
+    await page.getByLabel("Username or email").fill(user.username);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page).toHaveURL(/\/account$/);
+    await expect(page.getByTestId("account-username")).toHaveText(user.username);
+    await screenshot(page, "account");
+  });
+});
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("sign up, sign out, a failed sign-in, then sign in", async ({ page }) => {
+    const user = newUser("nojs");
+    await page.goto("/register");
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByTestId("signed-in-as")).toHaveText(`Signed in as ${user.username}`);
+
+    await signOut(page);
+
+    await page.goto("/login");
+    await page.getByLabel("Username or email").fill(user.username);
+    await page.getByLabel("Password", { exact: true }).fill("not the password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByRole("alert")).toHaveText("Incorrect username or password");
+    await screenshot(page, "nojs-login-error");
+
+    await page.getByLabel("Username or email").fill(user.username);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByTestId("signed-in-as")).toHaveText(`Signed in as ${user.username}`);
+  });
+
+  test("server-side field errors appear next to their field", async ({ page }) => {
+    await page.goto("/register");
+    await fillRegistration(page, { username: "x!", email: "broken" }, "short");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.locator("#field-email-error")).toHaveText("Enter an email address like name@example.com.");
+    await expect(page.locator("#field-username-error")).toHaveText("Use only letters, digits and underscores.");
+    await expect(page.locator("#field-password-error")).toHaveText("Use at least 8 characters.");
+    await expect(page.getByLabel("Email")).toHaveAttribute("aria-invalid", "true");
+    await screenshot(page, "nojs-register-errors");
+  });
+
+  test("/account redirects to sign-in and back", async ({ page }) => {
+    const user = newUser("nojsacct");
+    await page.goto("/register");
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await signOut(page);
+    await page.goto("/account");
+    await expect(page).toHaveURL(/\/login\?next=\/account$/);
+    await page.getByLabel("Username or email").fill(user.email);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page).toHaveURL(/\/account$/);
+    await expect(page.getByTestId("account-username")).toHaveText(user.username);
+  });
+});
+
+test.describe("looks", () => {
+  for (const scheme of ["light", "dark"] as const) {
+    test(`pages in ${scheme} mode on phone and desktop`, async ({ browser }) => {
+      for (const [device, viewport] of [
+        ["phone", { width: 390, height: 844 }],
+        ["desktop", { width: 1280, height: 800 }],
+      ] as const) {
+        const context = await browser.newContext({ colorScheme: scheme, viewport });
+        const page = await context.newPage();
+        for (const path of ["/", "/register", "/login"]) {
+          await page.goto(path);
+          await waitForHydrationIfForm(page, path);
+          const name = path === "/" ? "home" : path.slice(1);
+          await page.screenshot({ path: `screenshots/${name}-${scheme}-${device}.png`, fullPage: true });
+        }
+        // The card never overflows the viewport horizontally.
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow).toBeLessThanOrEqual(0);
+        await context.close();
+      }
+    });
+  }
+});
+
+async function waitForHydrationIfForm(page: import("@playwright/test").Page, path: string) {
+  if (path !== "/") await waitForHydration(page);
+}

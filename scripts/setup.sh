@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what Gatehouse needs to build (and, with --test, to test), skipping anything
+# already present at the right version. Called by scripts/run.sh and scripts/test.sh.
+#
+# Pinned tools (see docs/toolchain.md for why these versions):
+#   - wasm32-unknown-unknown target (rustup)
+#   - cargo-leptos 0.3.10 (newer releases need a newer rustc than 1.95)
+#   - wasm-bindgen-cli, exactly the wasm-bindgen version in Cargo.lock
+#   - npm packages in end2end/: wasm-opt (binaryen 132) and Playwright
+#   - with --test: Debian's Chromium (Playwright's own browser download is not used)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+WITH_TEST_TOOLS=false
+[ "${1:-}" = "--test" ] && WITH_TEST_TOOLS=true
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+have cargo || die "Rust is missing. Install it with rustup (https://rustup.rs), Rust 1.88 or newer, then run this again."
+have rustup || die "rustup is missing: it is needed to add the wasm32-unknown-unknown target. Install Rust through rustup (https://rustup.rs)."
+have npm || die "Node.js and npm are missing. Install Node.js 20 or newer (Debian: apt-get install nodejs npm), then run this again."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 10 minutes on 2 cores, once per machine)"
+  # LTO off and more codegen units: a third faster to build, the tool works the same.
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 4 minutes, once per machine)"
+  # Without --locked: the locked dependency set of this release is no longer all on crates.io.
+  cargo install "wasm-bindgen-cli@=$WASM_BINDGEN_VERSION"
+fi
+
+# wasm-opt (binaryen 132) and Playwright live in end2end/node_modules. Debian's older wasm-opt
+# produces a bundle that fails to hydrate, so ours must come first on PATH (scripts do that).
+if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ] \
+   || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  say "installing npm packages in end2end/"
+  (cd end2end && npm ci --no-audit --no-fund)
+fi
+
+if $WITH_TEST_TOOLS; then
+  CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+  if [ ! -x "$CHROMIUM" ]; then
+    if [ "$(id -u)" = 0 ] && have apt-get; then
+      say "installing Chromium from Debian"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      die "Chromium is missing at $CHROMIUM. Install it (Debian: sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary, then run this again."
+    fi
+  fi
+fi

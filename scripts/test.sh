@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: shared-model unit tests, server unit + integration tests, and the
+# Playwright end-to-end tests against a release build. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+
+step "unit tests of the shared models (browser side: no ssr feature)"
+cargo test --lib --no-default-features --features hydrate
+
+step "unit and integration tests (server)"
+cargo test --features ssr
+
+step "release build (server + wasm, wasm-opt $(wasm-opt --version | grep -o 'version [0-9]*'))"
+cargo leptos build --release
+
+step "end-to-end tests (Playwright, Chromium) against the release binary"
+E2E_DIR="target/e2e"
+rm -rf "$E2E_DIR" && mkdir -p "$E2E_DIR" end2end/screenshots
+E2E_ADDR="127.0.0.1:${E2E_PORT:-3100}"
+# The binary is started exactly as a deployment would: from the repository root, configured
+# by environment variables only.
+APP_ENV=development \
+DATABASE_URL="sqlite://$E2E_DIR/gatehouse.db?mode=rwc" \
+LEPTOS_SITE_ADDR="$E2E_ADDR" \
+RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
+  target/release/gatehouse > "$E2E_DIR/server.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if curl -fsS "http://$E2E_ADDR/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$E2E_DIR/server.log"; echo "server exited" >&2; exit 1; fi
+  sleep 0.1
+done
+(cd end2end && BASE_URL="http://$E2E_ADDR" npx playwright test)
+echo "screenshots: end2end/screenshots/"
