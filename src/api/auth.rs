@@ -28,8 +28,17 @@ pub async fn register(
 ) -> Result<(), AppError> {
     use self::ssr::*;
     let state = app_state()?;
-    let form = RegisterForm { email, username, password, password_confirm };
-    let signed_in = state.auth.register(&form, &client_meta()).await.map_err(fail)?;
+    let form = RegisterForm {
+        email,
+        username,
+        password,
+        password_confirm,
+    };
+    let signed_in = state
+        .auth
+        .register(&form, &client_meta())
+        .await
+        .map_err(fail)?;
     set_session_cookie(&state, &signed_in.token);
     leptos_axum::redirect("/");
     Ok(())
@@ -37,11 +46,19 @@ pub async fn register(
 
 /// Signs in with a username or email, then goes to `next` when it is a local path.
 #[server(prefix = "/rpc", endpoint = "login")]
-pub async fn login(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
     use self::ssr::*;
     let state = app_state()?;
     let form = LoginForm { username, password };
-    let signed_in = state.auth.login(&form, &client_meta()).await.map_err(fail)?;
+    let signed_in = state
+        .auth
+        .login(&form, &client_meta())
+        .await
+        .map_err(fail)?;
     set_session_cookie(&state, &signed_in.token);
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())

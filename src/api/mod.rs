@@ -5,7 +5,9 @@
 
 pub mod auth;
 
-pub use auth::{get_current_user, login, logout, register, GetCurrentUser, Login, Logout, Register};
+pub use auth::{
+    get_current_user, login, logout, register, GetCurrentUser, Login, Logout, Register,
+};
 
 /// Where server functions are mounted. Kept apart from the JSON API (`/api/v1`), which has
 /// its own, documented contract for non-browser clients.

@@ -21,10 +21,21 @@ pub fn provide_auth() {
     // Blocking: the server waits for it before sending the page, so the first HTML already
     // knows who is signed in (and protected pages can redirect with a real 302).
     let user = Resource::new_blocking(
-        move || (register.version().get(), login.version().get(), logout.version().get()),
+        move || {
+            (
+                register.version().get(),
+                login.version().get(),
+                logout.version().get(),
+            )
+        },
         |_| get_current_user(),
     );
-    provide_context(Auth { register, login, logout, user });
+    provide_context(Auth {
+        register,
+        login,
+        logout,
+        user,
+    });
 }
 
 pub fn use_auth() -> Auth {

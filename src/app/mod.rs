@@ -58,7 +58,12 @@ fn Layout() -> impl IntoView {
             <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="site-header">
                 <a class="brand" href="/">
-                    <span class="brand-mark" aria-hidden="true">"⛫"</span>
+                    <svg class="brand-mark" viewBox="0 0 24 24" width="24" height="24" aria-hidden="true">
+                        <path
+                            fill="currentColor"
+                            d="M3 21V7l3-3 3 3V5h6v2l3-3 3 3v14h-7v-5a2 2 0 0 0-4 0v5H3Z"
+                        />
+                    </svg>
                     "Gatehouse"
                 </a>
                 <AuthNav/>

@@ -146,7 +146,10 @@ mod tests {
 
     #[test]
     fn local_part_is_lowercased() {
-        assert_eq!(email_local_part("Alice@Example.com").as_deref(), Some("alice"));
+        assert_eq!(
+            email_local_part("Alice@Example.com").as_deref(),
+            Some("alice")
+        );
         assert_eq!(email_local_part("no-at-sign"), None);
     }
 }

@@ -7,11 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 use validator::ValidationErrors;
-
 
 /// Field name → the one message to show next to that field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +51,7 @@ impl From<&ValidationErrors> for FieldErrors {
                     ("__all__", Some(serde_json::Value::String(f))) => f.clone(),
                     _ => field.to_string(),
                 };
-                let message = err
-                    .message
-                    .as_deref()
-                    .unwrap_or("This value is not valid.");
+                let message = err.message.as_deref().unwrap_or("This value is not valid.");
                 out.insert(&target, message);
             }
         }
@@ -134,9 +130,8 @@ impl AppError {
     /// `Retry-After` in seconds, for the variants that have one.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            AppError::RateLimited { retry_after_secs } | AppError::Unavailable { retry_after_secs } => {
-                Some(*retry_after_secs)
-            }
+            AppError::RateLimited { retry_after_secs }
+            | AppError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -168,8 +163,13 @@ mod tests {
 
     #[test]
     fn internal_error_message_carries_only_the_reference() {
-        let err = AppError::Internal { request_id: Some("abc-123".into()) };
-        assert_eq!(err.to_string(), "Something went wrong on our side. Reference: abc-123");
+        let err = AppError::Internal {
+            request_id: Some("abc-123".into()),
+        };
+        assert_eq!(
+            err.to_string(),
+            "Something went wrong on our side. Reference: abc-123"
+        );
         assert_eq!(err.status_code(), 500);
     }
 

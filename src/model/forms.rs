@@ -6,11 +6,16 @@ use validator::{Validate, ValidationError};
 
 use super::email::{canonical_email, normalize_email, validate_email, MAX_EMAIL_LEN};
 use super::error::FieldErrors;
-use super::password::{validate_login_password, validate_new_password, validate_password_not_identity};
+use super::password::{
+    validate_login_password, validate_new_password, validate_password_not_identity,
+};
 use super::username::{canonical_username, validate_username};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
-#[validate(schema(function = "register_password_not_identity", skip_on_field_errors = false))]
+#[validate(schema(
+    function = "register_password_not_identity",
+    skip_on_field_errors = false
+))]
 pub struct RegisterForm {
     #[validate(custom(function = "validate_email"))]
     pub email: String,
@@ -18,8 +23,22 @@ pub struct RegisterForm {
     pub username: String,
     #[validate(custom(function = "validate_new_password"))]
     pub password: String,
-    #[validate(must_match(other = "password", message = "The passwords do not match."))]
+    #[validate(
+        custom(function = "validate_confirmation_present"),
+        must_match(other = "password", message = "The passwords do not match.")
+    )]
     pub password_confirm: String,
+}
+
+/// An empty confirmation deserves its own message, not "do not match". (`FieldErrors` keeps
+/// the first message by code, and `confirmation_required` sorts before `must_match`.)
+fn validate_confirmation_present(value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        Err(ValidationError::new("confirmation_required")
+            .with_message("Repeat your password to confirm it.".into()))
+    } else {
+        Ok(())
+    }
 }
 
 fn register_password_not_identity(form: &RegisterForm) -> Result<(), ValidationError> {
@@ -123,9 +142,27 @@ mod tests {
         };
         let errors = form.check().unwrap_err();
         assert!(errors.get("email").is_some());
-        assert_eq!(errors.get("username"), Some("Use only letters, digits and underscores."));
+        assert_eq!(
+            errors.get("username"),
+            Some("Use only letters, digits and underscores.")
+        );
         assert_eq!(errors.get("password"), Some("Use at least 8 characters."));
-        assert_eq!(errors.get("password_confirm"), Some("The passwords do not match."));
+        assert_eq!(
+            errors.get("password_confirm"),
+            Some("The passwords do not match.")
+        );
+    }
+
+    #[test]
+    fn an_empty_confirmation_asks_for_it() {
+        let form = RegisterForm {
+            password_confirm: String::new(),
+            ..valid()
+        };
+        assert_eq!(
+            form.check().unwrap_err().get("password_confirm"),
+            Some("Repeat your password to confirm it.")
+        );
     }
 
     #[test]
@@ -158,10 +195,22 @@ mod tests {
 
     #[test]
     fn login_identifier_is_email_when_it_has_an_at_sign() {
-        let by_email = LoginForm { username: "Bob@Example.com".into(), password: "x".into() };
-        assert_eq!(by_email.identifier(), LoginIdentifier::Email("bob@example.com".into()));
-        let by_name = LoginForm { username: "Bob".into(), password: "x".into() };
-        assert_eq!(by_name.identifier(), LoginIdentifier::Username("bob".into()));
+        let by_email = LoginForm {
+            username: "Bob@Example.com".into(),
+            password: "x".into(),
+        };
+        assert_eq!(
+            by_email.identifier(),
+            LoginIdentifier::Email("bob@example.com".into())
+        );
+        let by_name = LoginForm {
+            username: "Bob".into(),
+            password: "x".into(),
+        };
+        assert_eq!(
+            by_name.identifier(),
+            LoginIdentifier::Username("bob".into())
+        );
     }
 
     #[test]
@@ -191,8 +240,18 @@ mod redirect_tests {
     #[test]
     fn follows_local_paths_only() {
         assert_eq!(local_redirect_target(Some("/account")), Some("/account"));
-        assert_eq!(local_redirect_target(Some("/account?tab=2")), Some("/account?tab=2"));
-        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "account", "", "/\naccount"] {
+        assert_eq!(
+            local_redirect_target(Some("/account?tab=2")),
+            Some("/account?tab=2")
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "account",
+            "",
+            "/\naccount",
+        ] {
             assert_eq!(local_redirect_target(Some(bad)), None, "{bad:?}");
         }
         assert_eq!(local_redirect_target(None), None);

@@ -40,15 +40,11 @@ pub fn validate_new_password(password: &str) -> Result<(), ValidationError> {
         return Err(error("password_required", "Choose a password."));
     }
     match normalized_len(password) {
-        Some(n) if n < PASSWORD_MIN_CHARS => Err(error(
-            "password_too_short",
-            "Use at least 8 characters.",
-        )),
+        Some(n) if n < PASSWORD_MIN_CHARS => {
+            Err(error("password_too_short", "Use at least 8 characters."))
+        }
         Some(n) if n <= PASSWORD_MAX_CHARS => Ok(()),
-        _ => Err(error(
-            "password_too_long",
-            "Use at most 128 characters.",
-        )),
+        _ => Err(error("password_too_long", "Use at most 128 characters.")),
     }
 }
 
@@ -119,7 +115,10 @@ mod tests {
             validate_new_password(&"x".repeat(129)).unwrap_err().code,
             "password_too_long"
         );
-        assert_eq!(validate_new_password("").unwrap_err().code, "password_required");
+        assert_eq!(
+            validate_new_password("").unwrap_err().code,
+            "password_required"
+        );
     }
 
     #[test]
@@ -133,7 +132,10 @@ mod tests {
     #[test]
     fn huge_input_is_refused_by_the_byte_bound() {
         let huge = "a".repeat(1_000_000);
-        assert_eq!(validate_new_password(&huge).unwrap_err().code, "password_too_long");
+        assert_eq!(
+            validate_new_password(&huge).unwrap_err().code,
+            "password_too_long"
+        );
         assert!(validate_login_password(&huge).is_err());
     }
 
@@ -164,8 +166,14 @@ mod tests {
                 .err()
                 .map(|e| e.code)
         };
-        assert_eq!(code("my-alice_w-secret").as_deref(), Some("password_contains_identity"));
-        assert_eq!(code("WONDERful things").as_deref(), Some("password_contains_identity"));
+        assert_eq!(
+            code("my-alice_w-secret").as_deref(),
+            Some("password_contains_identity")
+        );
+        assert_eq!(
+            code("WONDERful things").as_deref(),
+            Some("password_contains_identity")
+        );
         assert_eq!(code("correct horse battery staple"), None);
     }
 

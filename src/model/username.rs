@@ -30,10 +30,7 @@ pub fn validate_username(raw: &str) -> Result<(), ValidationError> {
     }
     // All characters are ASCII now, so the byte length is the character count.
     if name.len() < USERNAME_MIN {
-        return Err(error(
-            "username_too_short",
-            "Use at least 3 characters.",
-        ));
+        return Err(error("username_too_short", "Use at least 3 characters."));
     }
     if name.len() > USERNAME_MAX {
         return Err(error("username_too_long", "Use at most 50 characters."));
@@ -54,7 +51,10 @@ mod tests {
 
     #[test]
     fn rejects_wrong_length() {
-        assert_eq!(validate_username("ab").unwrap_err().code, "username_too_short");
+        assert_eq!(
+            validate_username("ab").unwrap_err().code,
+            "username_too_short"
+        );
         assert_eq!(
             validate_username(&"a".repeat(51)).unwrap_err().code,
             "username_too_long"
@@ -64,7 +64,14 @@ mod tests {
 
     #[test]
     fn rejects_other_characters() {
-        for bad in ["al ice", "alice!", "älice", "al-ice", "al.ice", "ali\u{0}ce"] {
+        for bad in [
+            "al ice",
+            "alice!",
+            "älice",
+            "al-ice",
+            "al.ice",
+            "ali\u{0}ce",
+        ] {
             assert_eq!(
                 validate_username(bad).unwrap_err().code,
                 "username_charset",

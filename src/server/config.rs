@@ -64,7 +64,10 @@ pub enum ConfigError {
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { name, reason: reason.into() }
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
 }
 
 impl Settings {
@@ -76,31 +79,39 @@ impl Settings {
     /// Reads settings through `lookup`, so tests can pass a map instead of mutating the
     /// process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         let environment = match get("APP_ENV").as_deref() {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
             Some(other) => {
-                return Err(invalid("APP_ENV", format!("expected `development` or `production`, got `{other}`")))
+                return Err(invalid(
+                    "APP_ENV",
+                    format!("expected `development` or `production`, got `{other}`"),
+                ))
             }
         };
         let production = environment == Environment::Production;
 
-        let (secret_key, secret_key_is_ephemeral) = match lookup("SECRET_KEY").filter(|v| !v.is_empty()) {
-            Some(key) if key.len() >= MIN_SECRET_KEY_BYTES => (SecretString::from(key), false),
-            Some(_) if production => {
-                return Err(ConfigError::Insecure(format!(
-                    "SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes"
-                )))
-            }
-            None if production => {
-                return Err(ConfigError::Insecure("SECRET_KEY is not set".into()))
-            }
-            // Development: a short or missing key is replaced by a random one for this process;
-            // main() warns about it.
-            _ => (generate_secret_key(), true),
-        };
+        let (secret_key, secret_key_is_ephemeral) =
+            match lookup("SECRET_KEY").filter(|v| !v.is_empty()) {
+                Some(key) if key.len() >= MIN_SECRET_KEY_BYTES => (SecretString::from(key), false),
+                Some(_) if production => {
+                    return Err(ConfigError::Insecure(format!(
+                        "SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes"
+                    )))
+                }
+                None if production => {
+                    return Err(ConfigError::Insecure("SECRET_KEY is not set".into()))
+                }
+                // Development: a short or missing key is replaced by a random one for this process;
+                // main() warns about it.
+                _ => (generate_secret_key(), true),
+            };
 
         let cookie_secure = match get("SESSION_COOKIE_SECURE") {
             Some(v) => parse_bool("SESSION_COOKIE_SECURE", &v)?,
@@ -121,19 +132,24 @@ impl Settings {
             ));
         }
 
-        let default_concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let default_concurrency = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let hash_concurrency = match get("PASSWORD_HASH_CONCURRENCY") {
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| invalid("PASSWORD_HASH_CONCURRENCY", "expected a positive whole number"))?,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(
+                    "PASSWORD_HASH_CONCURRENCY",
+                    "expected a positive whole number",
+                )
+            })?,
             None => default_concurrency,
         };
 
         Ok(Settings {
             environment,
-            database_url: SecretString::from(get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into())),
+            database_url: SecretString::from(
+                get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            ),
             secret_key,
             secret_key_is_ephemeral,
             session: SessionSettings {
@@ -213,8 +229,10 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -273,7 +291,11 @@ mod tests {
 
     #[test]
     fn secrets_do_not_appear_in_debug_output() {
-        let s = settings(&[("SECRET_KEY", GOOD_KEY), ("DATABASE_URL", "postgres://u:hunter2@db/app")]).unwrap();
+        let s = settings(&[
+            ("SECRET_KEY", GOOD_KEY),
+            ("DATABASE_URL", "postgres://u:hunter2@db/app"),
+        ])
+        .unwrap();
         let debug = format!("{s:?}");
         assert!(!debug.contains(GOOD_KEY));
         assert!(!debug.contains("hunter2"));
@@ -281,8 +303,17 @@ mod tests {
 
     #[test]
     fn database_url_password_is_redacted_for_logs() {
-        assert_eq!(redact_url_password("postgres://u:hunter2@db:5432/app"), "postgres://u:***@db:5432/app");
-        assert_eq!(redact_url_password("postgres://u@db/app"), "postgres://u@db/app");
-        assert_eq!(redact_url_password(DEFAULT_DATABASE_URL), DEFAULT_DATABASE_URL);
+        assert_eq!(
+            redact_url_password("postgres://u:hunter2@db:5432/app"),
+            "postgres://u:***@db:5432/app"
+        );
+        assert_eq!(
+            redact_url_password("postgres://u@db/app"),
+            "postgres://u@db/app"
+        );
+        assert_eq!(
+            redact_url_password(DEFAULT_DATABASE_URL),
+            DEFAULT_DATABASE_URL
+        );
     }
 }

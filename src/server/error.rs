@@ -32,7 +32,9 @@ impl ServiceError {
             ServiceError::Client(err) => err,
             internal => {
                 tracing::error!(request_id, error = %internal, "internal error");
-                AppError::Internal { request_id: Some(request_id.to_string()) }
+                AppError::Internal {
+                    request_id: Some(request_id.to_string()),
+                }
             }
         }
     }

@@ -47,7 +47,10 @@ pub enum StartupError {
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::server::auth::password::HashError),
     #[error("could not listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -57,7 +60,10 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, leptos_options: LeptosOptions) -> Result<Self, StartupError> {
+    pub async fn build(
+        settings: Settings,
+        leptos_options: LeptosOptions,
+    ) -> Result<Self, StartupError> {
         Self::build_with_clock(settings, leptos_options, Arc::new(SystemClock)).await
     }
 
@@ -82,7 +88,11 @@ impl Application {
             settings: Arc::new(settings),
             auth: Arc::new(auth),
         };
-        Ok(Self { listener, local_addr, state })
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -113,9 +123,12 @@ impl Application {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
     }
 }
 
@@ -178,7 +191,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         // Pages and server functions. leptos_axum provides `AppState` as context to both.
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
-        .layer(axum::middleware::map_response(server_fn_status::set_error_status))
+        .layer(axum::middleware::map_response(
+            server_fn_status::set_error_status,
+        ))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(layers)
         .with_state(state)

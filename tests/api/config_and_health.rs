@@ -9,7 +9,10 @@ async fn liveness_and_readiness_answer() {
     assert_eq!(live.status(), StatusCode::OK);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
 }
 
 #[tokio::test]
@@ -17,7 +20,12 @@ async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     for path in ["/", "/healthz", "/missing"] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
-        let id = res.headers().get("x-request-id").expect("x-request-id").to_str().unwrap();
+        let id = res
+            .headers()
+            .get("x-request-id")
+            .expect("x-request-id")
+            .to_str()
+            .unwrap();
         assert_eq!(id.len(), 36, "a UUID: {id}");
     }
 }
@@ -27,7 +35,16 @@ async fn oversized_bodies_are_refused_with_413() {
     let app = spawn_app().await;
     let huge = "a".repeat(64 * 1024);
     let res = app
-        .call("register", &[("email", "a@example.com"), ("username", "abc"), ("password", &huge), ("password_confirm", &huge)], None)
+        .call(
+            "register",
+            &[
+                ("email", "a@example.com"),
+                ("username", "abc"),
+                ("password", &huge),
+                ("password_confirm", &huge),
+            ],
+            None,
+        )
         .await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }

@@ -36,12 +36,17 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         gatehouse::server::telemetry::init();
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     env.entry("DATABASE_URL".into())
         .or_insert_with(|| format!("sqlite://{}/gatehouse.db?mode=rwc", dir.path().display()));
     // Tests hash many passwords; two at a time is plenty and keeps parallel tests civil.
-    env.entry("PASSWORD_HASH_CONCURRENCY".into()).or_insert_with(|| "2".into());
-    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
+    env.entry("PASSWORD_HASH_CONCURRENCY".into())
+        .or_insert_with(|| "2".into());
+    let settings =
+        Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
     let cookie_name = settings.session.cookie_name();
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
@@ -58,7 +63,14 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         .redirect(Policy::none())
         .build()
         .expect("client");
-    TestApp { address, client, state, clock, cookie_name, _dir: dir }
+    TestApp {
+        address,
+        client,
+        state,
+        clock,
+        cookie_name,
+        _dir: dir,
+    }
 }
 
 /// What a browser would send for a session: just our cookie.
@@ -73,8 +85,16 @@ impl TestApp {
 
     /// Calls a server function the way the hydrated page does (form-encoded body, no
     /// `text/html` in Accept).
-    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], session: Option<&str>) -> Response {
-        let mut req = self.client.post(self.url(&format!("/rpc/{endpoint}"))).form(form);
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        session: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(&format!("/rpc/{endpoint}")))
+            .form(form);
         if let Some(token) = session {
             req = req.header(COOKIE, session_header(self.cookie_name, token));
         }
@@ -82,10 +102,18 @@ impl TestApp {
     }
 
     /// Posts a form the way a browser without JavaScript does.
-    pub async fn post_plain_form(&self, endpoint: &str, form: &[(&str, &str)], referer: &str) -> Response {
+    pub async fn post_plain_form(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        referer: &str,
+    ) -> Response {
         self.client
             .post(self.url(&format!("/rpc/{endpoint}")))
-            .header(ACCEPT, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header(
+                ACCEPT,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
             .header(reqwest::header::REFERER, self.url(referer))
             .form(form)
             .send()
@@ -104,7 +132,12 @@ impl TestApp {
     pub async fn register(&self, username: &str, email: &str) -> Response {
         self.call(
             "register",
-            &[("email", email), ("username", username), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            &[
+                ("email", email),
+                ("username", username),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
             None,
         )
         .await
@@ -113,12 +146,22 @@ impl TestApp {
     /// Registers and returns the new session token.
     pub async fn register_ok(&self, username: &str, email: &str) -> String {
         let res = self.register(username, email).await;
-        assert_eq!(res.status(), StatusCode::OK, "registration failed: {:?}", res.text().await);
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "registration failed: {:?}",
+            res.text().await
+        );
         session_token_from(&res, self.cookie_name).expect("a session cookie")
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.call("login", &[("username", username), ("password", password)], None).await
+        self.call(
+            "login",
+            &[("username", username), ("password", password)],
+            None,
+        )
+        .await
     }
 
     /// The signed-in username for `token`, as `get_current_user` reports it.
@@ -126,7 +169,9 @@ impl TestApp {
         let res = self.call("current_user", &[], Some(token)).await;
         assert_eq!(res.status(), StatusCode::OK);
         let body: serde_json::Value = res.json().await.expect("json");
-        body.get("username").and_then(|u| u.as_str()).map(str::to_string)
+        body.get("username")
+            .and_then(|u| u.as_str())
+            .map(str::to_string)
     }
 }
 
@@ -134,7 +179,10 @@ impl TestApp {
 pub fn session_token_from(res: &Response, name: &str) -> Option<String> {
     set_cookie_headers(res.headers())
         .into_iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_string()))
+        .find_map(|c| {
+            c.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
+        })
         .filter(|v| !v.is_empty())
 }
 

@@ -23,9 +23,17 @@ async fn wrong_password_and_unknown_user_get_identical_responses() {
 
     let before = hasher.verification_count();
     let wrong_password = app.login("alice", "not the password").await;
-    assert_eq!(hasher.verification_count(), before + 1, "wrong password runs one argon2 verification");
+    assert_eq!(
+        hasher.verification_count(),
+        before + 1,
+        "wrong password runs one argon2 verification"
+    );
     let unknown_user = app.login("nobody", "not the password").await;
-    assert_eq!(hasher.verification_count(), before + 2, "unknown user runs one argon2 verification too");
+    assert_eq!(
+        hasher.verification_count(),
+        before + 2,
+        "unknown user runs one argon2 verification too"
+    );
 
     assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password.status(), unknown_user.status());
@@ -40,7 +48,10 @@ async fn wrong_password_and_unknown_user_get_identical_responses() {
         headers
     };
     assert_eq!(comparable(&wrong_password), comparable(&unknown_user));
-    let (a, b) = (wrong_password.text().await.unwrap(), unknown_user.text().await.unwrap());
+    let (a, b) = (
+        wrong_password.text().await.unwrap(),
+        unknown_user.text().await.unwrap(),
+    );
     assert_eq!(a, b);
     let err: AppError = serde_json::from_str(&a).unwrap();
     assert_eq!(err, AppError::InvalidCredentials);
@@ -59,8 +70,17 @@ async fn failed_sign_in_sets_no_session_cookie() {
 async fn password_is_verified_exactly_as_typed() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
-    for variant in [" correct horse battery staple", "correct horse battery staple ", "Correct horse battery staple", "correct horse battery stapl"] {
-        assert_eq!(app.login("alice", variant).await.status(), StatusCode::UNAUTHORIZED, "{variant:?}");
+    for variant in [
+        " correct horse battery staple",
+        "correct horse battery staple ",
+        "Correct horse battery staple",
+        "correct horse battery stapl",
+    ] {
+        assert_eq!(
+            app.login("alice", variant).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{variant:?}"
+        );
     }
 }
 
@@ -70,10 +90,22 @@ async fn unicode_passwords_match_across_normalisation_forms() {
     let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
     let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
     let res = app
-        .call("register", &[("email", "u@example.com"), ("username", "unicode"), ("password", composed), ("password_confirm", composed)], None)
+        .call(
+            "register",
+            &[
+                ("email", "u@example.com"),
+                ("username", "unicode"),
+                ("password", composed),
+                ("password_confirm", composed),
+            ],
+            None,
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(app.login("unicode", decomposed).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("unicode", decomposed).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -87,9 +119,23 @@ async fn next_is_followed_only_when_it_is_a_local_path() {
         ("/\\evil.example", "/"),
         ("", "/"),
     ] {
-        let res = app.call("login", &[("username", "alice"), ("password", PASSWORD), ("next", next)], None).await;
+        let res = app
+            .call(
+                "login",
+                &[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+                None,
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(res.headers()["location"].to_str().unwrap(), expected, "next={next:?}");
+        assert_eq!(
+            res.headers()["location"].to_str().unwrap(),
+            expected,
+            "next={next:?}"
+        );
     }
 }
 
@@ -100,6 +146,9 @@ async fn empty_fields_are_reported_per_field_without_checking_credentials() {
     let res = app.login("", "").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err = app_error(res).await;
-    assert!(err.field("username").is_some() && err.field("password").is_some(), "{err:?}");
+    assert!(
+        err.field("username").is_some() && err.field("password").is_some(),
+        "{err:?}"
+    );
     assert_eq!(app.state.auth.hasher().verification_count(), before);
 }

@@ -5,7 +5,11 @@ use crate::helpers::*;
 #[tokio::test]
 async fn pages_render_on_the_server() {
     let app = spawn_app().await;
-    for (path, text) in [("/", "The secure front door"), ("/register", "Create your account"), ("/login", "Sign in")] {
+    for (path, text) in [
+        ("/", "The secure front door"),
+        ("/register", "Create your account"),
+        ("/login", "Sign in"),
+    ] {
         let res = app.get_page(path, None).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         let html = res.text().await.unwrap();
@@ -18,9 +22,18 @@ async fn form_fields_are_labelled_and_described() {
     let app = spawn_app().await;
     let html = app.get_page("/register", None).await.text().await.unwrap();
     for name in ["email", "username", "password", "password_confirm"] {
-        assert!(html.contains(&format!(r#"for="field-{name}""#)), "label for {name}");
-        assert!(html.contains(&format!(r#"id="field-{name}""#)), "input {name}");
-        assert!(html.contains(&format!(r#"id="field-{name}-error""#)), "error slot {name}");
+        assert!(
+            html.contains(&format!(r#"for="field-{name}""#)),
+            "label for {name}"
+        );
+        assert!(
+            html.contains(&format!(r#"id="field-{name}""#)),
+            "input {name}"
+        );
+        assert!(
+            html.contains(&format!(r#"id="field-{name}-error""#)),
+            "error slot {name}"
+        );
     }
     assert!(html.contains(r#"autocomplete="new-password""#));
     assert!(html.contains(r#"type="password""#));
@@ -51,7 +64,10 @@ async fn home_says_who_is_signed_in() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
     let html = app.get_page("/", Some(&token)).await.text().await.unwrap();
-    assert!(html.contains("Signed in as <!>") || html.contains("Signed in as "), "{html}");
+    assert!(
+        html.contains("Signed in as <!>") || html.contains("Signed in as "),
+        "{html}"
+    );
     assert!(html.contains("<strong>alice</strong>"));
 }
 
@@ -69,7 +85,12 @@ async fn without_javascript_a_successful_sign_up_redirects_home_with_a_session()
     let res = app
         .post_plain_form(
             "register",
-            &[("email", "nojs@example.com"), ("username", "nojs"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            &[
+                ("email", "nojs@example.com"),
+                ("username", "nojs"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
             "/register",
         )
         .await;
@@ -87,16 +108,33 @@ async fn without_javascript_errors_come_back_on_the_page_next_to_their_field() {
     let res = app
         .post_plain_form(
             "register",
-            &[("email", "new@example.com"), ("username", "taken"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+            &[
+                ("email", "new@example.com"),
+                ("username", "taken"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
             "/register",
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     let location = res.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.contains("/register?") && location.contains("__err="), "{location}");
-    let page = app.client.get(&location).header("accept", "text/html").send().await.unwrap();
+    assert!(
+        location.contains("/register?") && location.contains("__err="),
+        "{location}"
+    );
+    let page = app
+        .client
+        .get(&location)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     let html = page.text().await.unwrap();
-    assert!(html.contains("That username is already taken."), "error shown on the page: {location}\n{html}");
+    assert!(
+        html.contains("That username is already taken."),
+        "error shown on the page: {location}\n{html}"
+    );
     assert!(html.contains(r#"aria-invalid="true""#));
 }
 
@@ -104,12 +142,32 @@ async fn without_javascript_errors_come_back_on_the_page_next_to_their_field() {
 async fn without_javascript_a_failed_sign_in_shows_the_one_message() {
     let app = spawn_app().await;
     let res = app
-        .post_plain_form("login", &[("username", "ghost"), ("password", "whatever it is"), ("next", "")], "/login")
+        .post_plain_form(
+            "login",
+            &[
+                ("username", "ghost"),
+                ("password", "whatever it is"),
+                ("next", ""),
+            ],
+            "/login",
+        )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     let location = res.headers()["location"].to_str().unwrap().to_string();
-    let html = app.client.get(&location).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("Incorrect username or password"), "{location}\n{html}");
+    let html = app
+        .client
+        .get(&location)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Incorrect username or password"),
+        "{location}\n{html}"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +175,15 @@ async fn without_javascript_sign_in_returns_to_next() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
     let res = app
-        .post_plain_form("login", &[("username", "alice"), ("password", PASSWORD), ("next", "/account")], "/login?next=/account")
+        .post_plain_form(
+            "login",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", "/account"),
+            ],
+            "/login?next=/account",
+        )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()["location"], "/account");

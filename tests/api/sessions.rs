@@ -11,7 +11,9 @@ async fn the_full_journey_register_me_logout_login() {
     let res = app.call("logout", &[], Some(&token)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
-        set_cookie_headers(res.headers()).iter().any(|c| c.starts_with(&format!("{DEV_COOKIE}=;")) && c.contains("Max-Age=0")),
+        set_cookie_headers(res.headers())
+            .iter()
+            .any(|c| c.starts_with(&format!("{DEV_COOKIE}=;")) && c.contains("Max-Age=0")),
         "logout removes the cookie: {:?}",
         set_cookie_headers(res.headers())
     );
@@ -19,7 +21,10 @@ async fn the_full_journey_register_me_logout_login() {
 
     let res = app.login("alice", PASSWORD).await;
     let new_token = session_token_from(&res, app.cookie_name).expect("session cookie");
-    assert_eq!(app.current_username(&new_token).await.as_deref(), Some("alice"));
+    assert_eq!(
+        app.current_username(&new_token).await.as_deref(),
+        Some("alice")
+    );
 }
 
 #[tokio::test]
@@ -29,8 +34,17 @@ async fn the_old_session_id_is_unusable_after_logout_even_if_replayed() {
     app.call("logout", &[], Some(&token)).await;
     // A copy of the cookie kept by an attacker (or a stale tab) is dead server-side.
     assert_eq!(app.current_username(&token).await, None);
-    let hash = gatehouse::server::auth::SessionToken::parse(&token).unwrap().hash();
-    assert!(app.state.auth.store().session(&hash).await.unwrap().is_none());
+    let hash = gatehouse::server::auth::SessionToken::parse(&token)
+        .unwrap()
+        .hash();
+    assert!(app
+        .state
+        .auth
+        .store()
+        .session(&hash)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -38,26 +52,52 @@ async fn every_sign_in_gets_a_new_session_id() {
     let app = spawn_app().await;
     let first = app.register_ok("alice", "alice@example.com").await;
     let res = app
-        .call("login", &[("username", "alice"), ("password", PASSWORD)], Some(&first))
+        .call(
+            "login",
+            &[("username", "alice"), ("password", PASSWORD)],
+            Some(&first),
+        )
         .await;
     let second = session_token_from(&res, app.cookie_name).expect("session cookie");
-    assert_ne!(first, second, "sign-in must not keep a session id the browser already had");
+    assert_ne!(
+        first, second,
+        "sign-in must not keep a session id the browser already had"
+    );
 }
 
 #[tokio::test]
 async fn only_the_hash_of_the_session_token_is_stored() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
-    assert!(app.state.auth.store().session(token.as_bytes()).await.unwrap().is_none());
-    let hash = gatehouse::server::auth::SessionToken::parse(&token).unwrap().hash();
-    assert!(app.state.auth.store().session(&hash).await.unwrap().is_some());
+    assert!(app
+        .state
+        .auth
+        .store()
+        .session(token.as_bytes())
+        .await
+        .unwrap()
+        .is_none());
+    let hash = gatehouse::server::auth::SessionToken::parse(&token)
+        .unwrap()
+        .hash();
+    assert!(app
+        .state
+        .auth
+        .store()
+        .session(&hash)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 #[tokio::test]
 async fn development_cookie_is_http_only_lax_and_host_wide() {
     let app = spawn_app().await;
     let res = app.register("alice", "alice@example.com").await;
-    let cookie = set_cookie_headers(res.headers()).into_iter().find(|c| c.starts_with(DEV_COOKIE)).expect("cookie");
+    let cookie = set_cookie_headers(res.headers())
+        .into_iter()
+        .find(|c| c.starts_with(DEV_COOKIE))
+        .expect("cookie");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
@@ -66,7 +106,11 @@ async fn development_cookie_is_http_only_lax_and_host_wide() {
 
 #[tokio::test]
 async fn production_cookie_is_host_prefixed_and_secure() {
-    let app = spawn_app_with(&[("APP_ENV", "production"), ("SECRET_KEY", "an-integration-test-key-of-32-bytes!")]).await;
+    let app = spawn_app_with(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "an-integration-test-key-of-32-bytes!"),
+    ])
+    .await;
     let res = app.register("alice", "alice@example.com").await;
     let cookie = set_cookie_headers(res.headers())
         .into_iter()
@@ -80,7 +124,11 @@ async fn production_cookie_is_host_prefixed_and_secure() {
 
 #[tokio::test]
 async fn an_idle_session_expires() {
-    let app = spawn_app_with(&[("SESSION_IDLE_TIMEOUT_SECS", "300"), ("SESSION_ABSOLUTE_TIMEOUT_SECS", "3600")]).await;
+    let app = spawn_app_with(&[
+        ("SESSION_IDLE_TIMEOUT_SECS", "300"),
+        ("SESSION_ABSOLUTE_TIMEOUT_SECS", "3600"),
+    ])
+    .await;
     let token = app.register_ok("alice", "alice@example.com").await;
     app.clock.advance(299);
     // Activity within the idle window keeps it alive (and moves last-seen forward)…
@@ -94,7 +142,11 @@ async fn an_idle_session_expires() {
 
 #[tokio::test]
 async fn an_active_session_still_ends_at_its_absolute_lifetime() {
-    let app = spawn_app_with(&[("SESSION_IDLE_TIMEOUT_SECS", "300"), ("SESSION_ABSOLUTE_TIMEOUT_SECS", "900")]).await;
+    let app = spawn_app_with(&[
+        ("SESSION_IDLE_TIMEOUT_SECS", "300"),
+        ("SESSION_ABSOLUTE_TIMEOUT_SECS", "900"),
+    ])
+    .await;
     let token = app.register_ok("alice", "alice@example.com").await;
     for _ in 0..4 {
         app.clock.advance(200);
@@ -111,7 +163,17 @@ async fn expired_sessions_are_purged() {
     let live = app.register_ok("bob", "bob@example.com").await;
     app.clock.advance(301);
     // bob's session is used again just before the purge, alice's is not.
-    app.state.auth.store().touch_session(&gatehouse::server::auth::SessionToken::parse(&live).unwrap().hash(), gatehouse::server::clock::Clock::now(&app.clock)).await.unwrap();
+    app.state
+        .auth
+        .store()
+        .touch_session(
+            &gatehouse::server::auth::SessionToken::parse(&live)
+                .unwrap()
+                .hash(),
+            gatehouse::server::clock::Clock::now(&app.clock),
+        )
+        .await
+        .unwrap();
     assert_eq!(app.state.auth.purge_expired_sessions().await.unwrap(), 1);
     assert_eq!(app.current_username(&live).await.as_deref(), Some("bob"));
 }

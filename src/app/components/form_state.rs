@@ -23,10 +23,15 @@ where
     let from_url = use_context::<leptos::server::ServerActionError>()
         .filter(|e| e.path() == S::PATH)
         .map(|e| leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err()));
-    Signal::derive(move || match action.value().with(|v| v.as_ref().map(|r| r.as_ref().err().cloned())) {
-        Some(err) => err,
-        None if action.version().get() == 0 => from_url.clone(),
-        None => None,
+    Signal::derive(move || {
+        match action
+            .value()
+            .with(|v| v.as_ref().map(|r| r.as_ref().err().cloned()))
+        {
+            Some(err) => err,
+            None if action.version().get() == 0 => from_url.clone(),
+            None => None,
+        }
     })
 }
 
@@ -42,7 +47,12 @@ pub struct FormFields {
 impl FormFields {
     pub fn new(names: &[&'static str]) -> Self {
         Self {
-            values: StoredValue::new(names.iter().map(|n| (*n, RwSignal::new(String::new()))).collect()),
+            values: StoredValue::new(
+                names
+                    .iter()
+                    .map(|n| (*n, RwSignal::new(String::new())))
+                    .collect(),
+            ),
             touched: RwSignal::new(BTreeSet::new()),
             submitted: RwSignal::new(None),
         }
@@ -75,13 +85,20 @@ impl FormFields {
     /// Remembers what is being sent, so server messages can be matched to it.
     pub fn snapshot(&self) {
         let values = self.values.with_value(|v| {
-            v.iter().map(|(name, value)| (*name, value.get_untracked())).collect()
+            v.iter()
+                .map(|(name, value)| (*name, value.get_untracked()))
+                .collect()
         });
         self.submitted.set(Some(values));
     }
 
     /// The message `name` shows now, given the browser's and the server's verdicts.
-    pub fn message(&self, name: &'static str, client: &FieldErrors, server: Option<&AppError>) -> Option<String> {
+    pub fn message(
+        &self,
+        name: &'static str,
+        client: &FieldErrors,
+        server: Option<&AppError>,
+    ) -> Option<String> {
         if self.touched.with(|t| t.contains(name)) {
             if let Some(message) = client.get(name) {
                 return Some(message.to_string());

@@ -15,14 +15,19 @@ pub fn LoginPage() -> impl IntoView {
     let next = move || query.read().get("next").unwrap_or_default();
     let fields = FormFields::new(&["username", "password"]);
     let client_errors = Memo::new(move |_| {
-        LoginForm { username: fields.get("username"), password: fields.get("password") }
-            .check()
-            .err()
-            .unwrap_or_default()
+        LoginForm {
+            username: fields.get("username"),
+            password: fields.get("password"),
+        }
+        .check()
+        .err()
+        .unwrap_or_default()
     });
     let server_error = action_error(action);
     let message = move |name: &'static str| {
-        Signal::derive(move || fields.message(name, &client_errors.get(), server_error.get().as_ref()))
+        Signal::derive(move || {
+            fields.message(name, &client_errors.get(), server_error.get().as_ref())
+        })
     };
     let on_submit = move |ev: MouseEvent| {
         fields.touch_all();

@@ -20,7 +20,9 @@ pub fn RegisterPage() -> impl IntoView {
     let client_errors = Memo::new(move |_| form().check().err().unwrap_or_default());
     let server_error = action_error(action);
     let message = move |name: &'static str| {
-        Signal::derive(move || fields.message(name, &client_errors.get(), server_error.get().as_ref()))
+        Signal::derive(move || {
+            fields.message(name, &client_errors.get(), server_error.get().as_ref())
+        })
     };
     let on_submit = move |ev: MouseEvent| {
         fields.touch_all();

@@ -65,7 +65,12 @@ impl PasswordHasher {
 
     /// Hashes a new password (NFC-normalised first) into a PHC string.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
-        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         let params = self.inner.params.clone();
         tokio::task::spawn_blocking(move || {
             hash_blocking(&params, &normalize_password(password.expose_secret()))
@@ -76,8 +81,17 @@ impl PasswordHasher {
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
     /// account, in which case the answer is always `false`. Either way exactly one argon2
     /// verification runs.
-    pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<bool, HashError> {
-        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<&str>,
+    ) -> Result<bool, HashError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         let account_exists = stored.is_some();
         let phc = stored.unwrap_or(&self.inner.dummy_hash).to_string();
         self.inner.verifications.fetch_add(1, Ordering::Relaxed);
@@ -87,7 +101,10 @@ impl PasswordHasher {
             };
             // The stored string names its own algorithm and parameters; verification follows it.
             Argon2::default()
-                .verify_password(normalize_password(password.expose_secret()).as_bytes(), &parsed)
+                .verify_password(
+                    normalize_password(password.expose_secret()).as_bytes(),
+                    &parsed,
+                )
                 .is_ok()
         })
         .await?;
@@ -134,10 +151,22 @@ mod tests {
     #[tokio::test]
     async fn hash_round_trip_accepts_the_right_password_only() {
         let hasher = PasswordHasher::new(2).unwrap();
-        let hash = hasher.hash(secret("correct horse battery staple")).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(hasher.verify(secret("correct horse battery staple"), Some(&hash)).await.unwrap());
-        assert!(!hasher.verify(secret("correct horse battery stapl"), Some(&hash)).await.unwrap());
+        let hash = hasher
+            .hash(secret("correct horse battery staple"))
+            .await
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(hasher
+            .verify(secret("correct horse battery staple"), Some(&hash))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(secret("correct horse battery stapl"), Some(&hash))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -152,8 +181,14 @@ mod tests {
     async fn verification_is_nfc_insensitive_but_otherwise_exact() {
         let hasher = PasswordHasher::new(2).unwrap();
         let hash = hasher.hash(secret("caf\u{e9} au lait")).await.unwrap();
-        assert!(hasher.verify(secret("cafe\u{301} au lait"), Some(&hash)).await.unwrap());
-        assert!(!hasher.verify(secret(" caf\u{e9} au lait"), Some(&hash)).await.unwrap());
+        assert!(hasher
+            .verify(secret("cafe\u{301} au lait"), Some(&hash))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(secret(" caf\u{e9} au lait"), Some(&hash))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

@@ -51,7 +51,12 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         sessions: SessionSettings,
     ) -> Self {
-        Self { store, hasher, clock, sessions }
+        Self {
+            store,
+            hasher,
+            clock,
+            sessions,
+        }
     }
 
     pub fn session_settings(&self) -> &SessionSettings {
@@ -67,7 +72,11 @@ impl AuthService {
     }
 
     /// Creates the account and signs it in.
-    pub async fn register(&self, form: &RegisterForm, meta: &ClientMeta) -> Result<SignedIn, ServiceError> {
+    pub async fn register(
+        &self,
+        form: &RegisterForm,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ServiceError> {
         form.check().map_err(AppError::from)?;
 
         // Checked before hashing so both fields can be reported at once and no argon2 work is
@@ -78,7 +87,10 @@ impl AuthService {
             return Err(AppError::Validation(taken).into());
         }
 
-        let password_hash = self.hasher.hash(SecretString::from(form.password.clone())).await?;
+        let password_hash = self
+            .hasher
+            .hash(SecretString::from(form.password.clone()))
+            .await?;
         let new_user = NewUser {
             username: form.display_username(),
             username_canonical: form.canonical_username(),
@@ -92,7 +104,11 @@ impl AuthService {
             // Another registration won the race between our check and the insert.
             Err(StoreError::UniqueViolation) => {
                 let taken = self.taken_fields(form).await?;
-                let fields = if taken.is_empty() { FieldErrors::single("username", USERNAME_TAKEN) } else { taken };
+                let fields = if taken.is_empty() {
+                    FieldErrors::single("username", USERNAME_TAKEN)
+                } else {
+                    taken
+                };
                 return Err(AppError::Validation(fields).into());
             }
             Err(other) => return Err(other.into()),
@@ -104,10 +120,20 @@ impl AuthService {
 
     async fn taken_fields(&self, form: &RegisterForm) -> Result<FieldErrors, ServiceError> {
         let mut taken = FieldErrors::default();
-        if self.store.user_by_username(&form.canonical_username()).await?.is_some() {
+        if self
+            .store
+            .user_by_username(&form.canonical_username())
+            .await?
+            .is_some()
+        {
             taken.insert("username", USERNAME_TAKEN);
         }
-        if self.store.user_by_email(&form.canonical_email()).await?.is_some() {
+        if self
+            .store
+            .user_by_email(&form.canonical_email())
+            .await?
+            .is_some()
+        {
             taken.insert("email", EMAIL_TAKEN);
         }
         Ok(taken)
@@ -115,7 +141,11 @@ impl AuthService {
 
     /// Signs in with a username or email. Unknown account and wrong password are one error,
     /// and both run exactly one argon2 verification.
-    pub async fn login(&self, form: &LoginForm, meta: &ClientMeta) -> Result<SignedIn, ServiceError> {
+    pub async fn login(
+        &self,
+        form: &LoginForm,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ServiceError> {
         form.check().map_err(AppError::from)?;
         let user = match form.identifier() {
             LoginIdentifier::Email(email) => self.store.user_by_email(&email).await?,
@@ -124,7 +154,10 @@ impl AuthService {
         let password = SecretString::from(form.password.clone());
         let verified = self
             .hasher
-            .verify(password.clone(), user.as_ref().map(|u| u.password_hash.as_str()))
+            .verify(
+                password.clone(),
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
             .await?;
         let user = match (user, verified) {
             (Some(user), true) => user,
@@ -132,7 +165,11 @@ impl AuthService {
                 // The typed identifier is not logged: people paste passwords into it by mistake.
                 tracing::warn!(
                     event = "login.failed",
-                    reason = if user.is_some() { "wrong_password" } else { "unknown_account" },
+                    reason = if user.is_some() {
+                        "wrong_password"
+                    } else {
+                        "unknown_account"
+                    },
                     user_id = user.as_ref().map(|u| u.id),
                     ip = meta.ip.as_deref(),
                 );
@@ -142,7 +179,11 @@ impl AuthService {
         if self.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
         }
-        tracing::info!(event = "login.succeeded", user_id = user.id, ip = meta.ip.as_deref());
+        tracing::info!(
+            event = "login.succeeded",
+            user_id = user.id,
+            ip = meta.ip.as_deref()
+        );
         let token = self.start_session(&user, meta).await?;
         Ok(SignedIn { user, token })
     }
@@ -158,12 +199,18 @@ impl AuthService {
         .await;
         match result {
             Ok(()) => tracing::info!(event = "password.rehashed", user_id = user.id),
-            Err(error) => tracing::warn!(event = "password.rehash_failed", user_id = user.id, %error),
+            Err(error) => {
+                tracing::warn!(event = "password.rehash_failed", user_id = user.id, %error)
+            }
         }
     }
 
     /// A fresh session with a fresh token: never reuses an id the browser already had.
-    async fn start_session(&self, user: &UserRecord, meta: &ClientMeta) -> Result<SessionToken, ServiceError> {
+    async fn start_session(
+        &self,
+        user: &UserRecord,
+        meta: &ClientMeta,
+    ) -> Result<SessionToken, ServiceError> {
         let now = self.clock.now();
         let token = SessionToken::generate();
         let record = SessionRecord {
@@ -184,7 +231,10 @@ impl AuthService {
 
     /// The signed-in user for a session token, or `None` when the session is unknown or has
     /// expired (an expired row is deleted on the spot).
-    pub async fn user_for_session(&self, token: &SessionToken) -> Result<Option<UserRecord>, ServiceError> {
+    pub async fn user_for_session(
+        &self,
+        token: &SessionToken,
+    ) -> Result<Option<UserRecord>, ServiceError> {
         let hash = token.hash();
         let Some(session) = self.store.session(&hash).await? else {
             return Ok(None);
@@ -215,6 +265,9 @@ impl AuthService {
     /// Deletes expired sessions; run periodically by the server.
     pub async fn purge_expired_sessions(&self) -> Result<u64, ServiceError> {
         let idle = self.sessions.idle_timeout.as_secs() as i64;
-        Ok(self.store.delete_expired_sessions(self.clock.now(), idle).await?)
+        Ok(self
+            .store
+            .delete_expired_sessions(self.clock.now(), idle)
+            .await?)
     }
 }

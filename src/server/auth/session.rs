@@ -136,7 +136,10 @@ mod tests {
     fn finds_the_token_among_other_cookies() {
         let s = settings(true);
         let token = SessionToken::generate();
-        let header = format!("theme=dark; __Host-gatehouse_session={}; other=1", token.expose());
+        let header = format!(
+            "theme=dark; __Host-gatehouse_session={}; other=1",
+            token.expose()
+        );
         assert!(token_from_cookie_header(&s, &header) == Some(token));
         assert!(token_from_cookie_header(&s, "gatehouse_session=abc").is_none());
     }

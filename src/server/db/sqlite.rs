@@ -17,7 +17,10 @@ pub struct SqliteStore {
 // `concat!` at compile time: no SQL is assembled at run time, and values are always bound.
 macro_rules! select_user {
     ($where:literal) => {
-        concat!("SELECT id, username, email, password_hash, created_at FROM users ", $where)
+        concat!(
+            "SELECT id, username, email, password_hash, created_at FROM users ",
+            $where
+        )
     };
 }
 macro_rules! select_session {
@@ -113,7 +116,8 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.one_user(sqlx::query(select_user!("WHERE id = ?")).bind(id)).await
+        self.one_user(sqlx::query(select_user!("WHERE id = ?")).bind(id))
+            .await
     }
 
     async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -179,12 +183,13 @@ impl Store for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at + ? <= ?")
-            .bind(now)
-            .bind(idle_secs)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at + ? <= ?")
+                .bind(now)
+                .bind(idle_secs)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 

@@ -30,14 +30,22 @@ fn parts() -> Option<Parts> {
 pub fn app_state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| {
         tracing::error!("AppState missing from the Leptos context");
-        AppError::Internal { request_id: Some(request_id()) }
+        AppError::Internal {
+            request_id: Some(request_id()),
+        }
     })
 }
 
 /// The id the request-id layer gave this request (also in every log line of its span).
 pub fn request_id() -> String {
     parts()
-        .and_then(|p| p.headers.get(REQUEST_ID_HEADER)?.to_str().ok().map(str::to_string))
+        .and_then(|p| {
+            p.headers
+                .get(REQUEST_ID_HEADER)?
+                .to_str()
+                .ok()
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "unknown".to_string())
 }
 
@@ -72,7 +80,10 @@ pub fn session_token(state: &AppState) -> Option<SessionToken> {
 }
 
 fn append_set_cookie(value: String) {
-    if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(&value)) {
+    if let (Some(response), Ok(value)) = (
+        use_context::<ResponseOptions>(),
+        HeaderValue::from_str(&value),
+    ) {
         response.append_header(SET_COOKIE, value);
     }
 }
@@ -95,5 +106,7 @@ pub fn fail(err: ServiceError) -> AppError {
 /// `https://evil.example`, `//evil.example` and `/\evil.example` (which browsers treat as
 /// protocol-relative) no. Anything else falls back to `/`.
 pub fn safe_next(next: Option<&str>) -> String {
-    crate::model::forms::local_redirect_target(next).unwrap_or("/").to_string()
+    crate::model::forms::local_redirect_target(next)
+        .unwrap_or("/")
+        .to_string()
 }

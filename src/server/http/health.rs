@@ -21,7 +21,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         Ok(()) => (StatusCode::OK, Json(Health { status: "ready" })),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed: database");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable" }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                }),
+            )
         }
     }
 }

@@ -32,7 +32,8 @@ pub async fn set_error_status(response: Response) -> Response {
         return Response::from_parts(parts, Body::empty());
     };
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status =
+            StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if let Some(secs) = err.retry_after_secs() {
             parts.headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
