@@ -1,5 +1,8 @@
 //! Integration tests: one binary, each test with its own app, port and SQLite file.
 
+// Test code may panic on the unexpected: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod config_and_health;
