@@ -82,6 +82,18 @@ pub enum AppError {
     /// 400: the request itself could not be read.
     #[error("The request could not be understood.")]
     BadRequest,
+    /// 404: nothing lives at this address.
+    #[error("There is nothing at this address.")]
+    NotFound,
+    /// 405: this address does not accept this method.
+    #[error("This method is not allowed here.")]
+    MethodNotAllowed,
+    /// 408: the request took too long to arrive or to complete.
+    #[error("The request took too long. Please try again.")]
+    Timeout,
+    /// 413: the body is larger than this endpoint accepts.
+    #[error("The request is too large.")]
+    PayloadTooLarge,
     /// Browser only: the server could not be reached.
     #[error("Could not reach the server. Check your connection and try again.")]
     Network,
@@ -100,6 +112,10 @@ impl AppError {
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::BadRequest => 400,
+            AppError::NotFound => 404,
+            AppError::MethodNotAllowed => 405,
+            AppError::Timeout => 408,
+            AppError::PayloadTooLarge => 413,
             AppError::Network | AppError::Internal { .. } => 500,
         }
     }
@@ -114,8 +130,33 @@ impl AppError {
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
             AppError::BadRequest => "bad_request",
+            AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Timeout => "timeout",
+            AppError::PayloadTooLarge => "payload_too_large",
             AppError::Network => "network",
             AppError::Internal { .. } => "internal",
+        }
+    }
+
+    /// The client error for a bare HTTP status (one produced by a layer, not by our code).
+    pub fn from_status(status: u16, request_id: Option<String>) -> Self {
+        match status {
+            401 => AppError::Unauthenticated,
+            403 => AppError::Forbidden,
+            404 => AppError::NotFound,
+            405 => AppError::MethodNotAllowed,
+            408 => AppError::Timeout,
+            413 => AppError::PayloadTooLarge,
+            429 => AppError::RateLimited {
+                retry_after_secs: 60,
+            },
+            503 => AppError::Unavailable {
+                retry_after_secs: 5,
+            },
+            // 400 and any other client error without a variant of its own.
+            400..=499 => AppError::BadRequest,
+            _ => AppError::Internal { request_id },
         }
     }
 

@@ -53,6 +53,16 @@ pub struct Settings {
     pub session: SessionSettings,
     /// Concurrent argon2 computations; each holds ~19 MiB while it runs.
     pub hash_concurrency: usize,
+    /// Other origins (exact `scheme://host[:port]`) allowed to call the JSON API with
+    /// credentials (CORS) and to post to cookie-authenticated endpoints (CSRF check).
+    pub allowed_origins: Vec<String>,
+    /// Send `Strict-Transport-Security`. On by default in production, where TLS is assumed
+    /// (directly or at the proxy).
+    pub hsts: bool,
+    /// A request that has not completed in this time is answered 408.
+    pub request_timeout: Duration,
+    /// `cargo leptos watch` is running: the CSP lets the page open the live-reload socket.
+    pub dev_live_reload_port: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -145,6 +155,30 @@ impl Settings {
             None => default_concurrency,
         };
 
+        let allowed_origins = match get("ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(parse_origin)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
+        let hsts = match get("HSTS") {
+            Some(v) => parse_bool("HSTS", &v)?,
+            None => production,
+        };
+
+        let request_timeout = parse_secs(&get, "REQUEST_TIMEOUT_SECS", 30)?;
+
+        // cargo-leptos sets LEPTOS_WATCH while `cargo leptos watch` serves the app.
+        let dev_live_reload_port =
+            match (production, get("LEPTOS_WATCH"), get("LEPTOS_RELOAD_PORT")) {
+                (false, Some(_), port) => Some(port.and_then(|p| p.parse().ok()).unwrap_or(3001)),
+                _ => None,
+            };
+
         Ok(Settings {
             environment,
             database_url: SecretString::from(
@@ -158,6 +192,10 @@ impl Settings {
                 cookie_secure,
             },
             hash_concurrency,
+            allowed_origins,
+            hsts,
+            request_timeout,
+            dev_live_reload_port,
         })
     }
 
@@ -169,6 +207,32 @@ impl Settings {
     pub fn database_url_for_logs(&self) -> String {
         redact_url_password(self.database_url.expose_secret())
     }
+}
+
+/// An allowed origin must be exactly `scheme://host[:port]`, because browsers send exactly
+/// that and it is compared as a string. `*` and `null` are refused outright: a wildcard with
+/// credentials is forbidden by the CORS spec, and `null` is what sandboxed frames and
+/// `file:` pages send, so trusting it trusts anyone.
+fn parse_origin(raw: &str) -> Result<String, ConfigError> {
+    let bad = |reason: &str| invalid("ALLOWED_ORIGINS", format!("`{raw}`: {reason}"));
+    if raw == "*" {
+        return Err(bad("a wildcard origin is never allowed"));
+    }
+    if raw.eq_ignore_ascii_case("null") {
+        return Err(bad("the `null` origin is never allowed"));
+    }
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err(bad("expected scheme://host[:port]"));
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', '*', ' ']) {
+        return Err(bad(
+            "expected scheme://host[:port] with no path, user or wildcard",
+        ));
+    }
+    Ok(raw.to_ascii_lowercase())
 }
 
 fn generate_secret_key() -> SecretString {
@@ -287,6 +351,67 @@ mod tests {
             ("SESSION_ABSOLUTE_TIMEOUT_SECS", "50")
         ])
         .is_err());
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_and_never_wildcards() {
+        let s = settings(&[(
+            "ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "null",
+            "app.example.com",
+            "https://app.example.com/",
+            "ftp://x.example",
+            "https://*.example.com",
+        ] {
+            assert!(settings(&[("ALLOWED_ORIGINS", bad)]).is_err(), "{bad}");
+            assert!(
+                settings(&[
+                    ("APP_ENV", "production"),
+                    ("SECRET_KEY", GOOD_KEY),
+                    ("ALLOWED_ORIGINS", bad)
+                ])
+                .is_err(),
+                "{bad} in production"
+            );
+        }
+    }
+
+    #[test]
+    fn hsts_defaults_on_in_production_only() {
+        assert!(!settings(&[]).unwrap().hsts);
+        assert!(
+            settings(&[("APP_ENV", "production"), ("SECRET_KEY", GOOD_KEY)])
+                .unwrap()
+                .hsts
+        );
+        assert!(settings(&[("HSTS", "true")]).unwrap().hsts);
+    }
+
+    #[test]
+    fn live_reload_allowance_exists_only_under_cargo_leptos_watch_in_development() {
+        assert_eq!(settings(&[]).unwrap().dev_live_reload_port, None);
+        assert_eq!(
+            settings(&[("LEPTOS_WATCH", "true")])
+                .unwrap()
+                .dev_live_reload_port,
+            Some(3001)
+        );
+        let prod = settings(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", GOOD_KEY),
+            ("LEPTOS_WATCH", "true"),
+        ])
+        .unwrap();
+        assert_eq!(prod.dev_live_reload_port, None);
     }
 
     #[test]

@@ -17,9 +17,10 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -29,14 +30,14 @@ use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
 use crate::server::http::context::REQUEST_ID_HEADER;
-use crate::server::http::{health, server_fn_status};
+use crate::server::http::{
+    api, cache, csrf, error_page, headers, health, methods, request_id, server_fn_status,
+};
 use crate::server::state::AppState;
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
 /// before it is read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// A request that has not completed in this time is answered 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often expired sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
@@ -57,6 +58,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    extra_routes: Option<Router<AppState>>,
 }
 
 impl Application {
@@ -92,7 +94,15 @@ impl Application {
             listener,
             local_addr,
             state,
+            extra_routes: None,
         })
+    }
+
+    /// Adds routes of your own (a fork's product pages, or a test's probes). They get the
+    /// whole layer stack: headers, CSRF check, limits, request ids.
+    pub fn with_routes(mut self, routes: Router<AppState>) -> Self {
+        self.extra_routes = Some(routes);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -117,7 +127,8 @@ impl Application {
                 }
             }
         });
-        let app = router(self.state);
+        let store = self.state.auth.store().clone();
+        let app = router(self.state, self.extra_routes);
         // Without TCP_NODELAY, streamed bodies (static files) stall ~40 ms on Nagle + delayed
         // ACK (measured in TOOLCHAIN.md: 900 → 16,000 req/s for a CSS file).
         let listener = self.listener.tap_io(|tcp| {
@@ -128,7 +139,10 @@ impl Application {
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await?;
+        // In-flight requests are done: let the database flush and close cleanly.
+        store.close().await;
+        Ok(())
     }
 }
 
@@ -154,21 +168,50 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received, finishing in-flight requests");
 }
 
-/// The whole HTTP surface. The layer stack reads top to bottom in the order a request passes
-/// through it.
-pub fn router(state: AppState) -> Router {
-    let routes = route_list();
+/// The whole HTTP surface. Layers are listed in the order a request passes through them,
+/// outermost first; a response passes back through them in reverse.
+pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router {
+    let settings = state.settings.clone();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let leptos_options = state.leptos_options.clone();
 
-    let layers = ServiceBuilder::new()
+    let mut app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/v1", api::router(&settings.allowed_origins))
+        // Pages and server functions. leptos_axum provides `AppState` as context to both.
+        .leptos_routes_with_context(
+            &state,
+            route_list(),
+            || (),
+            move || shell(leptos_options.clone()),
+        )
+        .layer(axum::middleware::map_response(
+            server_fn_status::set_error_status,
+        ));
+    if let Some(extra) = extra_routes {
+        app = app.merge(extra);
+    }
+    let app = app
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Innermost: refuse cross-site state changes before any handler runs.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::refuse_cross_site,
+        ))
+        .with_state(state);
+
+    let edge = ServiceBuilder::new()
         // 1. Cookies and credentials are marked sensitive first, so no later layer (tracing)
         //    can print them.
-        .layer(SetSensitiveRequestHeadersLayer::new([
+        .layer(SetSensitiveHeadersLayer::new([
             http::header::COOKIE,
             http::header::AUTHORIZATION,
+            http::header::SET_COOKIE,
         ]))
-        // 2. Every request gets an id before anything logs, and the response carries it back.
+        // 2. Every request gets an id before anything logs (a well-formed incoming one is
+        //    kept), and the response carries it back.
+        .layer(axum::middleware::map_request(request_id::drop_malformed))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
         // 3. One span per request, carrying the id, so every log line below names it.
@@ -180,23 +223,22 @@ pub fn router(state: AppState) -> Router {
                 .unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
-        // 4. A panic anywhere below becomes a generic 500; the id header is still added by 2.
+        // 4. Bare error responses from the layers below get a proper JSON or HTML body.
+        .layer(axum::middleware::from_fn(error_page::render_bare_errors))
+        // 5. Caching policy, then compression of whatever is sent (br or gzip).
+        .layer(axum::middleware::from_fn(cache::set_cache_policy))
+        .layer(CompressionLayer::new())
+        // 6. A panic anywhere below becomes a 500, which 4 turns into the generic page.
         .layer(CatchPanicLayer::custom(panic_response))
-        // 5. Bounded work per request: big bodies are refused unread, slow requests time out.
+        // 7. Methods nothing here answers to, before routing (the file fallback takes any).
+        .layer(axum::middleware::from_fn(methods::refuse_unsupported))
+        // 8. Bounded work per request: big bodies are refused unread, slow requests time out.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
 
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        // Pages and server functions. leptos_axum provides `AppState` as context to both.
-        .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
-        .layer(axum::middleware::map_response(
-            server_fn_status::set_error_status,
-        ))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(layers)
-        .with_state(state)
+    // The security headers wrap everything, so even a response made by a layer above (a
+    // panic, a timeout, a refused method) carries them.
+    headers::add_security_headers(app.layer(edge), settings.hsts)
 }
 
 /// The page routes, generated once per process.
@@ -210,12 +252,16 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
-fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    // The panic payload can hold internal detail; it is logged by the panic hook, never sent.
-    tracing::error!("request handler panicked");
-    Response::builder()
-        .status(StatusCode::INTERNAL_SERVER_ERROR)
-        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Body::from("Something went wrong on our side."))
-        .unwrap_or_default()
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    // The payload can hold internal detail: it goes to the log (inside the request's span,
+    // so with its id), never to the client. The empty 500 gets its body from `error_page`.
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(non-string panic payload)");
+    tracing::error!(panic = detail, "request handler panicked");
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
 }

@@ -2,6 +2,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::routing::get;
+use axum::Router;
 use gatehouse::model::AppError;
 use gatehouse::server::clock::ManualClock;
 use gatehouse::server::{AppState, Application, Settings};
@@ -48,14 +50,17 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let settings =
         Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
     let cookie_name = settings.session.cookie_name();
+    let site_root = make_site_root(dir.path());
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
+        .site_root(site_root.as_str())
         .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build();
     let clock = ManualClock::new(START_TIME);
     let app = Application::build_with_clock(settings, leptos_options, Arc::new(clock.clone()))
         .await
-        .expect("app builds");
+        .expect("app builds")
+        .with_routes(probe_routes());
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
@@ -71,6 +76,31 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         cookie_name,
         _dir: dir,
     }
+}
+
+/// Routes that misbehave on purpose, to test what the edge does about it.
+fn probe_routes() -> Router<AppState> {
+    Router::new()
+        .route("/test/panic", get(panicking_handler))
+        .route("/test/hang", get(|| std::future::pending::<&'static str>()))
+}
+
+async fn panicking_handler() -> &'static str {
+    panic!("secret panic detail at src/server/x.rs:1")
+}
+
+/// A small stand-in for `target/site`, so asset tests do not depend on a prior build.
+fn make_site_root(dir: &std::path::Path) -> String {
+    let root = dir.join("site");
+    std::fs::create_dir_all(root.join("pkg")).expect("site dir");
+    std::fs::write(
+        root.join("pkg/gatehouse.js"),
+        "export function hydrate() {}\n".repeat(100),
+    )
+    .expect("js");
+    std::fs::write(root.join("pkg/gatehouse_bg.wasm"), vec![0u8; 4096]).expect("wasm");
+    std::fs::write(root.join("favicon.ico"), [0u8; 64]).expect("favicon");
+    root.display().to_string()
 }
 
 /// What a browser would send for a session: just our cookie.

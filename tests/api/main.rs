@@ -5,8 +5,11 @@
 
 mod helpers;
 
+mod binary;
 mod config_and_health;
+mod edge;
 mod login;
+mod logs;
 mod pages;
 mod register;
 mod sessions;

@@ -79,6 +79,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers when the database can serve a query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes the connections, after in-flight queries finish (graceful shutdown).
+    async fn close(&self);
 }
 
 /// Opens the database named by `DATABASE_URL` and runs its migrations.

@@ -1,5 +1,14 @@
-//! HTTP plumbing: what server functions read from the request, health endpoints.
+//! HTTP plumbing: the edge layers (headers, CSP, CSRF, caching, errors), what server functions
+//! read from the request, health endpoints, and the JSON API router.
 
+pub mod api;
+pub mod cache;
 pub mod context;
+pub mod csp;
+pub mod csrf;
+pub mod error_page;
+pub mod headers;
 pub mod health;
+pub mod methods;
+pub mod request_id;
 pub mod server_fn_status;
