@@ -82,7 +82,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 fn probe_routes() -> Router<AppState> {
     Router::new()
         .route("/test/panic", get(panicking_handler))
-        .route("/test/hang", get(|| std::future::pending::<&'static str>()))
+        .route("/test/hang", get(std::future::pending::<&'static str>))
 }
 
 async fn panicking_handler() -> &'static str {
