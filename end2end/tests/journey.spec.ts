@@ -214,3 +214,46 @@ test.describe("looks", () => {
 async function waitForHydrationIfForm(page: import("@playwright/test").Page, path: string) {
   if (path !== "/") await waitForHydration(page);
 }
+
+test.describe("content security policy", () => {
+  test("every page hydrates and signs up and in with zero CSP violations", async ({ page }) => {
+    // Registered before any page script runs; Playwright's init scripts are not subject to CSP.
+    await page.addInitScript(() => {
+      (window as unknown as { __csp: string[] }).__csp = [];
+      document.addEventListener("securitypolicyviolation", (e) => {
+        (window as unknown as { __csp: string[] }).__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    const errors = watchConsole(page);
+    const violations: string[] = [];
+    const collect = async () => {
+      violations.push(...(await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp)));
+    };
+
+    for (const path of ["/", "/login", "/register"]) {
+      const response = await page.goto(path);
+      expect(response?.headers()["content-security-policy"]).toContain("'strict-dynamic'");
+      if (path !== "/") await waitForHydration(page);
+      await collect();
+    }
+    const user = newUser("csp");
+    await fillRegistration(page, user);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await collect();
+    await page.goto("/account");
+    await expect(page.getByTestId("account-username")).toHaveText(user.username);
+    await collect();
+    await signOut(page);
+    await page.goto("/login");
+    await waitForHydration(page);
+    await page.getByLabel("Username or email").fill(user.username);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await collect();
+
+    expect(violations).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+});
