@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::model::{AppError, PublicUser};
+use crate::model::{AppError, PasswordPolicy, PublicUser};
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -87,4 +87,11 @@ pub async fn get_current_user() -> Result<Option<PublicUser>, AppError> {
     };
     let user = state.auth.user_for_session(&token).await.map_err(fail)?;
     Ok(user.as_ref().map(public_user))
+}
+
+/// The password rules this server enforces, so the browser checks the same ones.
+#[server(prefix = "/rpc", endpoint = "password_policy")]
+pub async fn get_password_policy() -> Result<PasswordPolicy, AppError> {
+    use self::ssr::*;
+    Ok(app_state()?.auth.password_policy())
 }

@@ -6,7 +6,8 @@
 pub mod auth;
 
 pub use auth::{
-    get_current_user, login, logout, register, GetCurrentUser, Login, Logout, Register,
+    get_current_user, get_password_policy, login, logout, register, GetCurrentUser,
+    GetPasswordPolicy, Login, Logout, Register,
 };
 
 /// Where server functions are mounted. Kept apart from the JSON API (`/api/v1`), which has

@@ -2,26 +2,26 @@
 //! the per-field messages shown in the page (browser) and returned by the server.
 
 use serde::{Deserialize, Serialize};
-use validator::{Validate, ValidationError};
+use validator::{Validate, ValidateArgs, ValidationError};
 
 use super::email::{canonical_email, normalize_email, validate_email, MAX_EMAIL_LEN};
 use super::error::FieldErrors;
 use super::password::{
-    validate_login_password, validate_new_password, validate_password_not_identity,
+    validate_login_password, validate_new_password, validate_password_not_identity, PasswordPolicy,
 };
 use super::username::{canonical_username, validate_username};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
-#[validate(schema(
-    function = "register_password_not_identity",
-    skip_on_field_errors = false
-))]
+#[validate(
+    context = PasswordPolicy,
+    schema(function = "register_password_not_identity", skip_on_field_errors = false)
+)]
 pub struct RegisterForm {
     #[validate(custom(function = "validate_email"))]
     pub email: String,
     #[validate(custom(function = "validate_username"))]
     pub username: String,
-    #[validate(custom(function = "validate_new_password"))]
+    #[validate(custom(function = "validate_new_password", use_context))]
     pub password: String,
     #[validate(
         custom(function = "validate_confirmation_present"),
@@ -46,9 +46,10 @@ fn register_password_not_identity(form: &RegisterForm) -> Result<(), ValidationE
 }
 
 impl RegisterForm {
-    /// Every rule at once, as field → message.
-    pub fn check(&self) -> Result<(), FieldErrors> {
-        self.validate().map_err(|e| FieldErrors::from(&e))
+    /// Every rule at once under the configured password policy, as field → message.
+    pub fn check(&self, policy: &PasswordPolicy) -> Result<(), FieldErrors> {
+        self.validate_with_args(policy)
+            .map_err(|e| FieldErrors::from(&e))
     }
 
     /// The email as it will be stored: trimmed, domain lower-cased.
@@ -117,6 +118,7 @@ impl LoginForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PasswordPolicy;
 
     fn valid() -> RegisterForm {
         RegisterForm {
@@ -129,7 +131,18 @@ mod tests {
 
     #[test]
     fn a_valid_registration_passes() {
-        assert_eq!(valid().check(), Ok(()));
+        assert_eq!(valid().check(&PasswordPolicy::Nist), Ok(()));
+    }
+
+    #[test]
+    fn the_policy_decides_composition_rules() {
+        assert_eq!(
+            valid()
+                .check(&PasswordPolicy::Seed)
+                .unwrap_err()
+                .get("password"),
+            Some("Include an upper-case letter, a lower-case letter and a digit.")
+        );
     }
 
     #[test]
@@ -140,7 +153,7 @@ mod tests {
             password: "short".into(),
             password_confirm: "different".into(),
         };
-        let errors = form.check().unwrap_err();
+        let errors = form.check(&PasswordPolicy::Nist).unwrap_err();
         assert!(errors.get("email").is_some());
         assert_eq!(
             errors.get("username"),
@@ -160,7 +173,9 @@ mod tests {
             ..valid()
         };
         assert_eq!(
-            form.check().unwrap_err().get("password_confirm"),
+            form.check(&PasswordPolicy::Nist)
+                .unwrap_err()
+                .get("password_confirm"),
             Some("Repeat your password to confirm it.")
         );
     }
@@ -172,7 +187,7 @@ mod tests {
             password_confirm: "alice-in-wonderland".into(),
             ..valid()
         };
-        let errors = form.check().unwrap_err();
+        let errors = form.check(&PasswordPolicy::Nist).unwrap_err();
         assert_eq!(
             errors.get("password"),
             Some("Your password must not contain your username or email name.")

@@ -5,9 +5,11 @@ pub mod email;
 pub mod error;
 pub mod forms;
 pub mod password;
+pub mod strength;
 pub mod user;
 pub mod username;
 
 pub use error::{AppError, FieldErrors};
 pub use forms::{LoginForm, RegisterForm};
+pub use password::PasswordPolicy;
 pub use user::PublicUser;

@@ -1,15 +1,89 @@
 //! The password policy (NIST SP 800-63B, OWASP ASVS 5.0 V6), shared by browser and server.
 //!
 //! - at least 8 and at most 128 characters, counted after Unicode NFC normalisation;
-//! - no composition rules (no "one upper case, one digit");
+//! - not one of the 10,000 most common passwords (case-insensitive);
+//! - no composition rules (no "one upper case, one digit") — unless the `seed` preset is
+//!   configured, which adds the seed checklist's upper + lower + digit rule;
 //! - must not contain the username or the email's local part.
 //!
 //! Passwords are used exactly as typed — never trimmed or truncated — except that both the
 //! registration and the sign-in path normalise them to NFC, so the same visible password
 //! typed on two keyboards (precomposed `é` versus `e` + combining accent) is one password.
 
+use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use validator::ValidationError;
+
+/// The 10,000 most common passwords (see `scripts/gen-common-passwords.py` for the source),
+/// minus those under 8 characters, which the length rule refuses anyway: lower-cased, sorted.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+/// Which rules new passwords follow. The server's choice (`PASSWORD_POLICY`) is sent to the
+/// browser, so both check the same thing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PasswordPolicy {
+    /// NIST SP 800-63B / ASVS 5.0: length, blocklist, no composition rules.
+    #[default]
+    Nist,
+    /// The seed checklist's rules on top: at least one upper-case letter, one lower-case
+    /// letter and one digit. Kept for deployments that must match the seed app.
+    Seed,
+}
+
+impl PasswordPolicy {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "nist" => Some(Self::Nist),
+            "seed" => Some(Self::Seed),
+            _ => None,
+        }
+    }
+
+    /// The hint shown under the password field.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::Nist => {
+                "At least 8 characters. A few unrelated words make a strong, memorable password."
+            }
+            Self::Seed => {
+                "At least 8 characters, with an upper-case letter, a lower-case letter and a digit."
+            }
+        }
+    }
+
+    /// Every rule for a new password (registration, password change).
+    pub fn check(&self, password: &str) -> Result<(), ValidationError> {
+        validate_length(password)?;
+        if is_common(password) {
+            return Err(error(
+                "password_common",
+                "This password is one of the most common. Choose something harder to guess.",
+            ));
+        }
+        if *self == Self::Seed {
+            let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));
+            if !(has(char::is_ascii_uppercase)
+                && has(char::is_ascii_lowercase)
+                && has(char::is_ascii_digit))
+            {
+                return Err(error(
+                    "password_composition",
+                    "Include an upper-case letter, a lower-case letter and a digit.",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when the password (NFC, case-insensitive) is on the common-passwords list.
+pub fn is_common(password: &str) -> bool {
+    // Split once per process; the lines are sorted, so a lookup is ~12 comparisons.
+    static LINES: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(|| COMMON_PASSWORDS.lines().collect());
+    let needle = normalize_password(password).to_lowercase();
+    LINES.binary_search(&needle.as_str()).is_ok()
+}
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
@@ -34,8 +108,15 @@ fn normalized_len(password: &str) -> Option<usize> {
     (password.len() <= PASSWORD_MAX_BYTES).then(|| password.nfc().count())
 }
 
-/// The rules a new password (registration, password change) must follow.
-pub fn validate_new_password(password: &str) -> Result<(), ValidationError> {
+/// The rules a new password must follow under `policy` (validator's `use_context` hook).
+pub fn validate_new_password(
+    password: &str,
+    policy: &PasswordPolicy,
+) -> Result<(), ValidationError> {
+    policy.check(password)
+}
+
+fn validate_length(password: &str) -> Result<(), ValidationError> {
     if password.is_empty() {
         return Err(error("password_required", "Choose a password."));
     }
@@ -96,10 +177,65 @@ pub fn validate_password_not_identity(
 mod tests {
     use super::*;
 
+    fn validate_new_password(password: &str) -> Result<(), ValidationError> {
+        PasswordPolicy::Nist.check(password)
+    }
+
     #[test]
     fn accepts_a_passphrase_without_composition_rules() {
         assert!(validate_new_password("correct horse battery staple").is_ok());
         assert!(validate_new_password("alllowercase").is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in [
+            "password1",
+            "Password1",
+            "PASSWORD1",
+            "iloveyou",
+            "baseball",
+            "trustno1",
+            "qwertyuiop",
+        ] {
+            assert_eq!(
+                validate_new_password(common).unwrap_err().code,
+                "password_common",
+                "{common}"
+            );
+        }
+        assert!(!is_common("correct horse battery staple"));
+    }
+
+    #[test]
+    fn the_list_holds_only_what_the_length_rule_lets_through_and_is_sorted() {
+        let lines: Vec<&str> = COMMON_PASSWORDS.lines().collect();
+        assert!(lines.len() > 3000, "{}", lines.len());
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(lines
+            .iter()
+            .all(|l| l.chars().count() >= PASSWORD_MIN_CHARS && *l == l.to_lowercase()));
+    }
+
+    #[test]
+    fn the_seed_preset_adds_composition_rules() {
+        let seed = PasswordPolicy::Seed;
+        assert_eq!(
+            seed.check("correct horse battery staple").unwrap_err().code,
+            "password_composition"
+        );
+        assert!(seed.check("Correct horse battery 9").is_ok());
+        // Blocklisted even though it satisfies the seed's own rules.
+        assert_eq!(seed.check("Password1").unwrap_err().code, "password_common");
+        assert_eq!(
+            PasswordPolicy::from_name("seed"),
+            Some(PasswordPolicy::Seed)
+        );
+        assert_eq!(
+            PasswordPolicy::from_name("nist"),
+            Some(PasswordPolicy::Nist)
+        );
+        assert_eq!(PasswordPolicy::from_name("strict"), None);
     }
 
     #[test]
@@ -108,9 +244,9 @@ mod tests {
             validate_new_password("1234567").unwrap_err().code,
             "password_too_short"
         );
-        assert!(validate_new_password("12345678").is_ok());
-        assert!(validate_new_password(&"x".repeat(64)).is_ok());
-        assert!(validate_new_password(&"x".repeat(128)).is_ok());
+        assert!(validate_new_password("k7#pq2zw").is_ok());
+        assert!(validate_new_password(&"xy".repeat(32)).is_ok());
+        assert!(validate_new_password(&"xy".repeat(64)).is_ok());
         assert_eq!(
             validate_new_password(&"x".repeat(129)).unwrap_err().code,
             "password_too_long"

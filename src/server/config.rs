@@ -10,6 +10,8 @@ use base64::Engine;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::model::PasswordPolicy;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db?mode=rwc";
 /// HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2).
 pub const MIN_SECRET_KEY_BYTES: usize = 32;
@@ -53,6 +55,8 @@ pub struct Settings {
     pub session: SessionSettings,
     /// Concurrent argon2 computations; each holds ~19 MiB while it runs.
     pub hash_concurrency: usize,
+    /// Rules for new passwords; the browser is told which, and follows it.
+    pub password_policy: PasswordPolicy,
     /// Other origins (exact `scheme://host[:port]`) allowed to call the JSON API with
     /// credentials (CORS) and to post to cookie-authenticated endpoints (CSRF check).
     pub allowed_origins: Vec<String>,
@@ -172,6 +176,12 @@ impl Settings {
 
         let request_timeout = parse_secs(&get, "REQUEST_TIMEOUT_SECS", 30)?;
 
+        let password_policy = match get("PASSWORD_POLICY") {
+            None => PasswordPolicy::default(),
+            Some(name) => PasswordPolicy::from_name(&name)
+                .ok_or_else(|| invalid("PASSWORD_POLICY", "expected `nist` or `seed`"))?,
+        };
+
         // cargo-leptos sets LEPTOS_WATCH while `cargo leptos watch` serves the app.
         let dev_live_reload_port =
             match (production, get("LEPTOS_WATCH"), get("LEPTOS_RELOAD_PORT")) {
@@ -192,6 +202,7 @@ impl Settings {
                 cookie_secure,
             },
             hash_concurrency,
+            password_policy,
             allowed_origins,
             hsts,
             request_timeout,

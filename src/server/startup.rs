@@ -77,7 +77,13 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let store = db::connect(&settings).await?;
         let hasher = PasswordHasher::new(settings.hash_concurrency)?;
-        let auth = AuthService::new(store, hasher, clock, settings.session.clone());
+        let auth = AuthService::new(
+            store,
+            hasher,
+            clock,
+            settings.session.clone(),
+            settings.password_policy,
+        );
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await

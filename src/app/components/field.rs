@@ -18,7 +18,7 @@ pub fn Field(
     /// Called when the input loses focus (the field counts as visited from then on).
     #[prop(into)]
     on_blur: Callback<()>,
-    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional, into)] hint: Option<&'static str>,
     /// Show a "Show / Hide" toggle (password fields).
     #[prop(optional)]
     reveal: bool,

@@ -3,7 +3,9 @@
 mod banner;
 mod field;
 mod form_state;
+mod strength;
 
 pub use banner::FormBanner;
 pub use field::{Field, SubmitButton};
 pub use form_state::{action_error, FormFields};
+pub use strength::StrengthMeter;

@@ -2,12 +2,31 @@ use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::get_password_policy;
 use crate::app::auth::use_auth;
-use crate::app::components::{action_error, Field, FormBanner, FormFields, SubmitButton};
-use crate::model::RegisterForm;
+use crate::app::components::{
+    action_error, Field, FormBanner, FormFields, StrengthMeter, SubmitButton,
+};
+use crate::model::strength::estimate;
+use crate::model::{PasswordPolicy, RegisterForm};
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
+    // The server's password policy, fetched with the page (blocking: in the first HTML).
+    let policy = Resource::new_blocking(|| (), |_| get_password_policy());
+    view! {
+        <Title text="Create account"/>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let policy = policy.await.unwrap_or_default();
+                view! { <RegisterCard policy/> }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
     let action = use_auth().register;
     let fields = FormFields::new(&["email", "username", "password", "password_confirm"]);
     let form = move || RegisterForm {
@@ -17,7 +36,12 @@ pub fn RegisterPage() -> impl IntoView {
         password_confirm: fields.get("password_confirm"),
     };
     // The same `RegisterForm::check` the server runs, on every keystroke.
-    let client_errors = Memo::new(move |_| form().check().err().unwrap_or_default());
+    let client_errors = Memo::new(move |_| form().check(&policy).err().unwrap_or_default());
+    let strength = Signal::derive(move || {
+        let password = fields.get("password");
+        (!password.is_empty())
+            .then(|| estimate(&password, &fields.get("username"), &fields.get("email")))
+    });
     let server_error = action_error(action);
     let message = move |name: &'static str| {
         Signal::derive(move || {
@@ -35,7 +59,6 @@ pub fn RegisterPage() -> impl IntoView {
     };
 
     view! {
-        <Title text="Create account"/>
         <section class="card" aria-labelledby="register-title">
             <h1 id="register-title">"Create your account"</h1>
             <p class="card-lead">"It takes a few seconds. Pick a password you don't use anywhere else."</p>
@@ -64,12 +87,13 @@ pub fn RegisterPage() -> impl IntoView {
                     name="password"
                     kind="password"
                     autocomplete="new-password"
-                    hint="At least 8 characters. A few unrelated words make a strong, memorable password."
+                    hint=policy.hint()
                     reveal=true
                     value=fields.value("password")
                     error=message("password")
                     on_blur=move || fields.touch("password")
                 />
+                <StrengthMeter strength/>
                 <Field
                     label="Confirm password"
                     name="password_confirm"

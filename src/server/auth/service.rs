@@ -6,7 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::model::forms::LoginIdentifier;
-use crate::model::{AppError, FieldErrors, LoginForm, RegisterForm};
+use crate::model::{AppError, FieldErrors, LoginForm, PasswordPolicy, RegisterForm};
 use crate::server::clock::Clock;
 use crate::server::config::SessionSettings;
 use crate::server::db::{NewUser, SessionRecord, Store, StoreError, UserRecord};
@@ -42,6 +42,7 @@ pub struct AuthService {
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
     sessions: SessionSettings,
+    policy: PasswordPolicy,
 }
 
 impl AuthService {
@@ -50,13 +51,19 @@ impl AuthService {
         hasher: PasswordHasher,
         clock: Arc<dyn Clock>,
         sessions: SessionSettings,
+        policy: PasswordPolicy,
     ) -> Self {
         Self {
             store,
             hasher,
             clock,
             sessions,
+            policy,
         }
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        self.policy
     }
 
     pub fn session_settings(&self) -> &SessionSettings {
@@ -77,7 +84,7 @@ impl AuthService {
         form: &RegisterForm,
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
-        form.check().map_err(AppError::from)?;
+        form.check(&self.policy).map_err(AppError::from)?;
 
         // Checked before hashing so both fields can be reported at once and no argon2 work is
         // spent on a doomed insert. The unique indexes remain the real guard (see below).
