@@ -73,9 +73,14 @@ pub enum AppError {
     /// 403: authenticated, but not allowed (or a cross-site request).
     #[error("This request is not allowed.")]
     Forbidden,
-    /// 429: too many attempts from this client or against this account.
+    /// 429: too many attempts from this client or against this account. `limit` requests per
+    /// `window_secs` is the rule that refused (0 when unknown), for `RateLimit-*` headers.
     #[error("Too many attempts. Try again in {retry_after_secs} s.")]
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+        limit: u32,
+        window_secs: u64,
+    },
     /// 503: a dependency is down or the server is saturated; safe to retry.
     #[error("The service is busy. Please try again in a moment.")]
     Unavailable { retry_after_secs: u64 },
@@ -150,6 +155,8 @@ impl AppError {
             413 => AppError::PayloadTooLarge,
             429 => AppError::RateLimited {
                 retry_after_secs: 60,
+                limit: 0,
+                window_secs: 60,
             },
             503 => AppError::Unavailable {
                 retry_after_secs: 5,
@@ -171,7 +178,9 @@ impl AppError {
     /// `Retry-After` in seconds, for the variants that have one.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            AppError::RateLimited { retry_after_secs }
+            AppError::RateLimited {
+                retry_after_secs, ..
+            }
             | AppError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }

@@ -11,6 +11,8 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::model::PasswordPolicy;
+use crate::server::limits::client_ip::TrustedProxies;
+use crate::server::limits::Rule;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db?mode=rwc";
 /// HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2).
@@ -67,6 +69,19 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `cargo leptos watch` is running: the CSP lets the page open the live-reload socket.
     pub dev_live_reload_port: Option<u16>,
+    /// Per-IP limits on sign-in and registration attempts, and on all requests.
+    pub rate_limits: RateLimitSettings,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers name the real client.
+    pub trusted_proxies: TrustedProxies,
+    /// Sign-ins waiting for an argon2 slot beyond this get 503 + Retry-After.
+    pub hash_queue_limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub login: Rule,
+    pub register: Rule,
+    pub global: Rule,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -176,6 +191,29 @@ impl Settings {
 
         let request_timeout = parse_secs(&get, "REQUEST_TIMEOUT_SECS", 30)?;
 
+        let rule = |name: &'static str, var: &'static str, default: &str| {
+            let spec = get(var).unwrap_or_else(|| default.to_string());
+            Rule::parse(name, &spec).ok_or_else(|| {
+                invalid(
+                    var,
+                    format!("`{spec}`: expected N/second, N/minute, N/hour or N/day"),
+                )
+            })
+        };
+        let rate_limits = RateLimitSettings {
+            login: rule("login", "RATE_LIMIT_LOGIN", "5/minute")?,
+            register: rule("register", "RATE_LIMIT_REGISTER", "10/hour")?,
+            global: rule("global", "RATE_LIMIT_GLOBAL", "600/minute")?,
+        };
+        let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|reason| invalid("TRUSTED_PROXIES", reason))?;
+        let hash_queue_limit = match get("PASSWORD_HASH_QUEUE") {
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| invalid("PASSWORD_HASH_QUEUE", "expected a whole number"))?,
+            None => 64,
+        };
+
         let password_policy = match get("PASSWORD_POLICY") {
             None => PasswordPolicy::default(),
             Some(name) => PasswordPolicy::from_name(&name)
@@ -207,6 +245,9 @@ impl Settings {
             hsts,
             request_timeout,
             dev_live_reload_port,
+            rate_limits,
+            trusted_proxies,
+            hash_queue_limit,
         })
     }
 
@@ -394,6 +435,27 @@ mod tests {
                 "{bad} in production"
             );
         }
+    }
+
+    #[test]
+    fn rate_limits_default_to_the_seed_and_are_configurable() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            (s.rate_limits.login.burst, s.rate_limits.login.period),
+            (5, Duration::from_secs(60))
+        );
+        let s = settings(&[
+            ("RATE_LIMIT_LOGIN", "20/hour"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.rate_limits.login.burst, s.rate_limits.login.period),
+            (20, Duration::from_secs(3600))
+        );
+        assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
+        assert!(settings(&[("RATE_LIMIT_LOGIN", "lots")]).is_err());
+        assert!(settings(&[("TRUSTED_PROXIES", "everyone")]).is_err());
     }
 
     #[test]

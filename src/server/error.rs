@@ -30,6 +30,13 @@ impl ServiceError {
     pub fn into_app_error(self, request_id: &str) -> AppError {
         match self {
             ServiceError::Client(err) => err,
+            // Saturation, not a fault: tell the client to come back shortly.
+            ServiceError::Hash(HashError::Busy) => {
+                tracing::warn!(request_id, "password hashing queue full, answering 503");
+                AppError::Unavailable {
+                    retry_after_secs: 1,
+                }
+            }
             internal => {
                 tracing::error!(request_id, error = %internal, "internal error");
                 AppError::Internal {

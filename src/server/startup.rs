@@ -31,8 +31,10 @@ use crate::server::config::Settings;
 use crate::server::db;
 use crate::server::http::context::REQUEST_ID_HEADER;
 use crate::server::http::{
-    api, cache, csrf, error_page, headers, health, methods, request_id, server_fn_status,
+    api, cache, csrf, error_page, headers, health, methods, rate_limit, request_id,
+    server_fn_status,
 };
+use crate::server::limits::client_ip;
 use crate::server::state::AppState;
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
@@ -76,14 +78,9 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let store = db::connect(&settings).await?;
-        let hasher = PasswordHasher::new(settings.hash_concurrency)?;
-        let auth = AuthService::new(
-            store,
-            hasher,
-            clock,
-            settings.session.clone(),
-            settings.password_policy,
-        );
+        let hasher =
+            PasswordHasher::with_queue(settings.hash_concurrency, settings.hash_queue_limit)?;
+        let auth = AuthService::new(store, hasher, clock, &settings);
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -126,6 +123,7 @@ impl Application {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
+                auth.prune_limits();
                 match auth.purge_expired_sessions().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(event = "session.purged", count = n),
@@ -205,7 +203,7 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
             state.clone(),
             csrf::refuse_cross_site,
         ))
-        .with_state(state);
+        .with_state(state.clone());
 
     let edge = ServiceBuilder::new()
         // 1. Cookies and credentials are marked sensitive first, so no later layer (tracing)
@@ -220,6 +218,11 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         .layer(axum::middleware::map_request(request_id::drop_malformed))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
+        // 2b. Who the client is: the TCP peer, or what a trusted proxy says it forwarded.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(settings.trusted_proxies.clone()),
+            client_ip::resolve,
+        ))
         // 3. One span per request, carrying the id, so every log line below names it.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = req
@@ -229,6 +232,8 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
                 .unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
+        // 3b. The per-IP ceiling on all requests (credential endpoints have tighter ones).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::global_limit))
         // 4. Bare error responses from the layers below get a proper JSON or HTML body.
         .layer(axum::middleware::from_fn(error_page::render_bare_errors))
         // 5. Caching policy, then compression of whatever is sent (br or gzip).

@@ -4,14 +4,14 @@
 //! blocking pool, never on the async workers, and a semaphore bounds how many run at once so
 //! a flood of sign-ins cannot exhaust memory.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::model::password::normalize_password;
 
@@ -28,6 +28,9 @@ pub enum HashError {
     Task(#[from] tokio::task::JoinError),
     #[error("hashing pool closed")]
     Closed,
+    /// More callers are waiting for an argon2 slot than the queue allows.
+    #[error("password hashing queue is full")]
+    Busy,
 }
 
 #[derive(Clone)]
@@ -38,6 +41,10 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     permits: Semaphore,
+    /// Callers waiting for a permit, and how many may wait: past that, callers are turned
+    /// away at once (503) instead of queueing without bound while holding a connection.
+    waiting: AtomicUsize,
+    queue_limit: usize,
     /// Verified against when the account does not exist, so an unknown username costs the
     /// same argon2 work as a wrong password and timing does not reveal which it was.
     dummy_hash: String,
@@ -50,6 +57,11 @@ fn argon2(params: &Params) -> Argon2<'static> {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Result<Self, HashError> {
+        Self::with_queue(concurrency, usize::MAX)
+    }
+
+    /// At most `concurrency` hashes run at once and at most `queue_limit` callers wait.
+    pub fn with_queue(concurrency: usize, queue_limit: usize) -> Result<Self, HashError> {
         let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, None)
             .map_err(|e| HashError::Argon2(e.to_string()))?;
         let dummy_hash = hash_blocking(&params, "gatehouse dummy password, never valid")?;
@@ -57,20 +69,41 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 permits: Semaphore::new(concurrency.max(1)),
+                waiting: AtomicUsize::new(0),
+                queue_limit,
                 dummy_hash,
                 verifications: AtomicU64::new(0),
             }),
         })
     }
 
-    /// Hashes a new password (NFC-normalised first) into a PHC string.
-    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
-        let _permit = self
-            .inner
+    /// A slot to run argon2 in: at once if one is free, else after queueing (bounded).
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, HashError> {
+        if let Ok(permit) = self.inner.permits.try_acquire() {
+            return Ok(permit);
+        }
+        // Decrements on every exit, including this future being dropped while it waits.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let queued = self.inner.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        let _waiting = Waiting(&self.inner.waiting);
+        if queued > self.inner.queue_limit {
+            return Err(HashError::Busy);
+        }
+        self.inner
             .permits
             .acquire()
             .await
-            .map_err(|_| HashError::Closed)?;
+            .map_err(|_| HashError::Closed)
+    }
+
+    /// Hashes a new password (NFC-normalised first) into a PHC string.
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let _permit = self.permit().await?;
         let params = self.inner.params.clone();
         tokio::task::spawn_blocking(move || {
             hash_blocking(&params, &normalize_password(password.expose_secret()))
@@ -86,12 +119,7 @@ impl PasswordHasher {
         password: SecretString,
         stored: Option<&str>,
     ) -> Result<bool, HashError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
+        let _permit = self.permit().await?;
         let account_exists = stored.is_some();
         let phc = stored.unwrap_or(&self.inner.dummy_hash).to_string();
         self.inner.verifications.fetch_add(1, Ordering::Relaxed);
@@ -201,6 +229,36 @@ mod tests {
             .await
             .unwrap());
         assert_eq!(hasher.verification_count(), before + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_past_the_queue_are_turned_away_not_queued() {
+        let hasher = PasswordHasher::with_queue(1, 1).unwrap();
+        let hash = hasher.hash(secret("queue test password")).await.unwrap();
+        // Hold the only slot, fill the one queue place, then one more caller arrives.
+        let held = hasher.inner.permits.acquire().await.unwrap();
+        let queued = {
+            let hasher = hasher.clone();
+            let hash = hash.clone();
+            tokio::spawn(async move {
+                hasher
+                    .verify(secret("queue test password"), Some(&hash))
+                    .await
+            })
+        };
+        while hasher.inner.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher
+            .verify(secret("queue test password"), Some(&hash))
+            .await;
+        assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
+        drop(held);
+        assert!(
+            queued.await.unwrap().unwrap(),
+            "the queued caller still gets its answer"
+        );
+        assert_eq!(hasher.inner.waiting.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -8,9 +8,11 @@ use secrecy::SecretString;
 use crate::model::forms::LoginIdentifier;
 use crate::model::{AppError, FieldErrors, LoginForm, PasswordPolicy, RegisterForm};
 use crate::server::clock::Clock;
-use crate::server::config::SessionSettings;
+use crate::server::config::{SessionSettings, Settings};
 use crate::server::db::{NewUser, SessionRecord, Store, StoreError, UserRecord};
 use crate::server::error::ServiceError;
+use crate::server::limits::throttle::AccountThrottle;
+use crate::server::limits::Limits;
 
 use super::password::PasswordHasher;
 use super::session::SessionToken;
@@ -27,8 +29,16 @@ pub const EMAIL_TAKEN: &str = "An account with this email already exists.";
 /// Who is on the other end, recorded with each session.
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
+    /// The client address (through trusted proxies, see `limits::client_ip`).
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl ClientMeta {
+    /// The per-IP rate-limit key. Requests without a known address share one bucket.
+    fn ip_key(&self) -> &str {
+        self.ip.as_deref().unwrap_or("unknown")
+    }
 }
 
 /// A successful registration or sign-in: the account and the new session's token.
@@ -43,6 +53,8 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     sessions: SessionSettings,
     policy: PasswordPolicy,
+    limits: Limits,
+    throttle: AccountThrottle,
 }
 
 impl AuthService {
@@ -50,16 +62,26 @@ impl AuthService {
         store: Arc<dyn Store>,
         hasher: PasswordHasher,
         clock: Arc<dyn Clock>,
-        sessions: SessionSettings,
-        policy: PasswordPolicy,
+        settings: &Settings,
     ) -> Self {
+        let rules = &settings.rate_limits;
         Self {
             store,
             hasher,
+            sessions: settings.session.clone(),
+            policy: settings.password_policy,
+            limits: Limits::in_process(
+                rules.login.clone(),
+                rules.register.clone(),
+                rules.global.clone(),
+            ),
+            throttle: AccountThrottle::new(clock.clone()),
             clock,
-            sessions,
-            policy,
         }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
@@ -84,6 +106,9 @@ impl AuthService {
         form: &RegisterForm,
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
+        self.limits
+            .check(&self.limits.register, meta.ip_key())
+            .await?;
         form.check(&self.policy).map_err(AppError::from)?;
 
         // Checked before hashing so both fields can be reported at once and no argon2 work is
@@ -153,11 +178,33 @@ impl AuthService {
         form: &LoginForm,
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
+        self.limits.check(&self.limits.login, meta.ip_key()).await?;
         form.check().map_err(AppError::from)?;
-        let user = match form.identifier() {
-            LoginIdentifier::Email(email) => self.store.user_by_email(&email).await?,
-            LoginIdentifier::Username(name) => self.store.user_by_username(&name).await?,
+        let identifier = form.identifier();
+        let user = match &identifier {
+            LoginIdentifier::Email(email) => self.store.user_by_email(email).await?,
+            LoginIdentifier::Username(name) => self.store.user_by_username(name).await?,
         };
+        // One throttle per account; a name with no account gets its own, which behaves the
+        // same, so the throttle's answer cannot tell the two apart.
+        let throttle_key = match (&user, &identifier) {
+            (Some(user), _) => format!("user:{}", user.id),
+            (None, LoginIdentifier::Email(email)) => format!("email:{email}"),
+            (None, LoginIdentifier::Username(name)) => format!("name:{name}"),
+        };
+        if let Err(wait) = self.throttle.check(&throttle_key) {
+            tracing::warn!(
+                event = "login.throttled",
+                user_id = user.as_ref().map(|u| u.id),
+                wait_secs = wait
+            );
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait,
+                limit: 0,
+                window_secs: 0,
+            }
+            .into());
+        }
         let password = SecretString::from(form.password.clone());
         let verified = self
             .hasher
@@ -170,6 +217,7 @@ impl AuthService {
             (Some(user), true) => user,
             (user, _) => {
                 // The typed identifier is not logged: people paste passwords into it by mistake.
+                self.throttle.record_failure(&throttle_key);
                 tracing::warn!(
                     event = "login.failed",
                     reason = if user.is_some() {
@@ -183,6 +231,7 @@ impl AuthService {
                 return Err(AppError::InvalidCredentials.into());
             }
         };
+        self.throttle.clear(&throttle_key);
         if self.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
         }
@@ -267,6 +316,12 @@ impl AuthService {
             tracing::info!(event = "logout", user_id = session.user_id);
         }
         Ok(())
+    }
+
+    /// Forgets rate-limit and throttle state that has expired; run periodically.
+    pub fn prune_limits(&self) {
+        self.limits.prune();
+        self.throttle.prune();
     }
 
     /// Deletes expired sessions; run periodically by the server.

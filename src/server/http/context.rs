@@ -5,9 +5,6 @@
 //! `AppState`. These functions read and write those, so the `#[server]` bodies in `crate::api`
 //! stay short: validate → service → client error.
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use http::header::{COOKIE, SET_COOKIE, USER_AGENT};
 use http::request::Parts;
 use http::HeaderValue;
@@ -18,6 +15,7 @@ use crate::model::AppError;
 use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
 use crate::server::auth::{ClientMeta, SessionToken};
 use crate::server::error::ServiceError;
+use crate::server::limits::client_ip::ClientIp;
 use crate::server::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -57,8 +55,8 @@ pub fn client_meta() -> ClientMeta {
     ClientMeta {
         ip: parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            .get::<ClientIp>()
+            .map(|ClientIp(ip)| ip.to_string()),
         user_agent: parts
             .headers
             .get(USER_AGENT)

@@ -8,7 +8,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::{ACCEPT, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -89,12 +89,31 @@ fn render(flavour: Flavour, err: &AppError, request_id: Option<&str>) -> Respons
             (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
         }
     };
-    if let Some(secs) = err.retry_after_secs() {
-        response
-            .headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
-    }
+    add_retry_headers(err, response.headers_mut());
     response
+}
+
+/// `Retry-After` for 429 and 503, and the `RateLimit-*` fields (IETF draft
+/// "RateLimit header fields for HTTP") naming the rule that refused.
+pub fn add_retry_headers(err: &AppError, headers: &mut HeaderMap) {
+    if let Some(secs) = err.retry_after_secs() {
+        headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let AppError::RateLimited {
+        retry_after_secs,
+        limit,
+        window_secs,
+    } = err
+    {
+        if *limit > 0 {
+            headers.insert("ratelimit-limit", HeaderValue::from(*limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("ratelimit-reset", HeaderValue::from(*retry_after_secs));
+            if let Ok(policy) = HeaderValue::from_str(&format!("{limit};w={window_secs}")) {
+                headers.insert("ratelimit-policy", policy);
+            }
+        }
+    }
 }
 
 fn html_escape(text: &str) -> String {

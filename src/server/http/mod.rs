@@ -10,5 +10,6 @@ pub mod error_page;
 pub mod headers;
 pub mod health;
 pub mod methods;
+pub mod rate_limit;
 pub mod request_id;
 pub mod server_fn_status;

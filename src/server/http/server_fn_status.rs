@@ -10,8 +10,7 @@
 //! Written here because no crate knows the server-function error convention.
 
 use axum::body::{to_bytes, Body};
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::model::AppError;
@@ -34,9 +33,7 @@ pub async fn set_error_status(response: Response) -> Response {
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let Some(secs) = err.retry_after_secs() {
-            parts.headers.insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
+        super::error_page::add_retry_headers(&err, &mut parts.headers);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

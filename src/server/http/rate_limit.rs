@@ -1,0 +1,35 @@
+//! The global per-IP limit on all requests: a ceiling against floods and scrapers, well above
+//! what a person clicking through pages does (a page load is ~5 requests). Static assets and
+//! health checks are exempt: they are cheap, cached, and a load balancer polls health often.
+//! The tight limits on credential endpoints live in the auth service.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::server::limits::client_ip::ClientIp;
+use crate::server::state::AppState;
+
+use super::error_page::error_response;
+
+fn exempt(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/favicon.ico" | "/robots.txt"
+        )
+}
+
+pub async fn global_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Some(ClientIp(ip)) = request.extensions().get::<ClientIp>().copied() else {
+        return next.run(request).await;
+    };
+    let limits = state.auth.limits();
+    match limits.check(&limits.global, &ip.to_string()).await {
+        Ok(()) => next.run(request).await,
+        Err(err) => error_response(&request, err),
+    }
+}

@@ -1,0 +1,107 @@
+//! The in-process rate limiter: one `governor` keyed GCRA limiter per rule.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+use async_trait::async_trait;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Governor};
+
+use super::{Decision, RateLimiter, Rule};
+
+type Keyed =
+    Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+pub struct LocalRateLimiter {
+    limiters: HashMap<&'static str, Keyed>,
+    clock: DefaultClock,
+}
+
+fn quota(rule: &Rule) -> Quota {
+    let burst = NonZeroU32::new(rule.burst).unwrap_or(NonZeroU32::MIN);
+    // One cell every period/burst, `burst` at once.
+    Quota::with_period(rule.period / burst.get())
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst)
+}
+
+impl LocalRateLimiter {
+    pub fn new(rules: &[&Rule]) -> Self {
+        let limiters = rules
+            .iter()
+            .map(|rule| {
+                (
+                    rule.name,
+                    Governor::keyed(quota(rule)).with_middleware::<StateInformationMiddleware>(),
+                )
+            })
+            .collect();
+        Self {
+            limiters,
+            clock: DefaultClock::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for LocalRateLimiter {
+    async fn check(&self, rule: &Rule, key: &str) -> Decision {
+        let Some(limiter) = self.limiters.get(rule.name) else {
+            // A rule nobody configured limits nothing; a wiring mistake, so say so.
+            tracing::error!(rule = rule.name, "rate limit rule has no limiter");
+            return Decision::Allowed {
+                remaining: rule.burst,
+            };
+        };
+        match limiter.check_key(&key.to_string()) {
+            Ok(snapshot) => Decision::Allowed {
+                remaining: snapshot.remaining_burst_capacity(),
+            },
+            Err(not_until) => Decision::Refused {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            },
+        }
+    }
+
+    fn prune(&self) {
+        for limiter in self.limiters.values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn allows_the_burst_then_refuses_with_a_wait() {
+        let rule = Rule::parse("login", "5/minute").unwrap();
+        let limiter = LocalRateLimiter::new(&[&rule]);
+        for expected_remaining in (0..5).rev() {
+            assert_eq!(
+                limiter.check(&rule, "1.2.3.4").await,
+                Decision::Allowed {
+                    remaining: expected_remaining
+                }
+            );
+        }
+        match limiter.check(&rule, "1.2.3.4").await {
+            Decision::Refused { retry_after } => {
+                assert!(
+                    retry_after.as_secs() <= 12 && retry_after.as_millis() > 0,
+                    "{retry_after:?}"
+                )
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Other clients are unaffected.
+        assert!(matches!(
+            limiter.check(&rule, "5.6.7.8").await,
+            Decision::Allowed { .. }
+        ));
+    }
+}
