@@ -53,7 +53,8 @@ pub fn estimate(password: &str, username: &str, email: &str) -> Strength {
 /// log2 of the search space, with repeated characters and sequential runs counted once.
 fn entropy_bits(chars: &[char]) -> f64 {
     let mut alphabet = 0u32;
-    let classes: [(fn(&char) -> bool, u32); 4] = [
+    type CharClass = (fn(&char) -> bool, u32);
+    let classes: [CharClass; 4] = [
         (char::is_ascii_lowercase, 26),
         (char::is_ascii_uppercase, 26),
         (char::is_ascii_digit, 10),

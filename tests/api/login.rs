@@ -152,3 +152,33 @@ async fn empty_fields_are_reported_per_field_without_checking_credentials() {
     );
     assert_eq!(app.state.auth.hasher().verification_count(), before);
 }
+
+#[tokio::test]
+async fn a_long_password_is_never_truncated_like_bcrypt_would() {
+    let app = spawn_app().await;
+    // 80 bytes: bcrypt only looks at the first 72, so a bcrypt system would accept the prefix.
+    let password = format!("correct horse battery staple {}", "and more ".repeat(4));
+    let password = format!("{password}{}", "z".repeat(80 - password.len()));
+    assert_eq!(password.len(), 80);
+    let res = app
+        .call(
+            "register",
+            &[
+                ("email", "l@example.com"),
+                ("username", "longpw"),
+                ("password", &password),
+                ("password_confirm", &password),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("longpw", &password[..72]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("longpw", &password).await.status(),
+        StatusCode::OK
+    );
+}

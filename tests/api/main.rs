@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod abuse;
 mod binary;
 mod config_and_health;
 mod edge;
