@@ -23,7 +23,10 @@ rm -rf "$E2E_DIR" && mkdir -p "$E2E_DIR" end2end/screenshots
 E2E_ADDR="127.0.0.1:${E2E_PORT:-3100}"
 # The binary is started exactly as a deployment would: from the repository root, configured
 # by environment variables only.
+# Playwright sends a made-up X-Forwarded-For per test and the server trusts 127.0.0.1 as a
+# proxy, so each test is its own client for the per-IP limits (5 sign-ins a minute).
 APP_ENV=development \
+TRUSTED_PROXIES=127.0.0.1 \
 DATABASE_URL="sqlite://$E2E_DIR/gatehouse.db?mode=rwc" \
 LEPTOS_SITE_ADDR="$E2E_ADDR" \
 RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \

@@ -1,4 +1,18 @@
-import { expect, type Page } from "@playwright/test";
+import { test as base, expect, type Page } from "@playwright/test";
+
+/** A made-up client address per test. The e2e server trusts 127.0.0.1 as a proxy
+ * (TRUSTED_PROXIES), so each test is its own client for the per-IP rate limits, as real
+ * visitors behind a load balancer would be. */
+export function newClientIp(): string {
+  const octet = () => Math.floor(Math.random() * 250) + 1;
+  return `198.18.${octet()}.${octet()}`;
+}
+
+export const test = base.extend({
+  extraHTTPHeaders: async ({}, use) => {
+    await use({ "X-Forwarded-For": newClientIp() });
+  },
+});
 
 export const PASSWORD = "correct horse battery staple";
 

@@ -1,5 +1,15 @@
-import { expect, test } from "@playwright/test";
-import { fillRegistration, newUser, PASSWORD, screenshot, signOut, waitForHydration, watchConsole } from "./helpers";
+import { expect } from "@playwright/test";
+import {
+  fillRegistration,
+  newClientIp,
+  newUser,
+  PASSWORD,
+  screenshot,
+  signOut,
+  test,
+  waitForHydration,
+  watchConsole,
+} from "./helpers";
 
 test.describe("with JavaScript (hydrated)", () => {
   test("sign up, sign out, sign in with email, with no console errors", async ({ page }) => {
@@ -194,7 +204,11 @@ test.describe("looks", () => {
         ["phone", { width: 390, height: 844 }],
         ["desktop", { width: 1280, height: 800 }],
       ] as const) {
-        const context = await browser.newContext({ colorScheme: scheme, viewport });
+        const context = await browser.newContext({
+          colorScheme: scheme,
+          viewport,
+          extraHTTPHeaders: { "X-Forwarded-For": newClientIp() },
+        });
         const page = await context.newPage();
         for (const path of ["/", "/register", "/login"]) {
           await page.goto(path);
