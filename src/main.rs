@@ -18,6 +18,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] | ["serve"] => {}
+        ["import-users", file] => return import_users(&settings, file).await,
+        _ => {
+            eprintln!(
+                "usage: gatehouse [serve]\n       gatehouse import-users FILE.csv|FILE.jsonl"
+            );
+            return ExitCode::from(2);
+        }
+    }
     if settings.secret_key_is_ephemeral {
         tracing::warn!(
             "SECRET_KEY is not set (or too short): using a random key for this process only. \
@@ -58,6 +75,46 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gatehouse import-users FILE`: see `server::auth::import`.
+async fn import_users(settings: &Settings, file: &str) -> ExitCode {
+    let store = match gatehouse::server::db::connect(settings).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("gatehouse: database: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = gatehouse::server::clock::Clock::now(&gatehouse::server::clock::SystemClock);
+    let result = gatehouse::server::auth::import::import_users(
+        store.as_ref(),
+        std::path::Path::new(file),
+        now,
+    )
+    .await;
+    store.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "imported {} user(s), skipped {}",
+                report.imported,
+                report.skipped.len()
+            );
+            for (line, reason) in &report.skipped {
+                println!("  line {line}: {reason}");
+            }
+            if report.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("gatehouse: {error}");
             ExitCode::FAILURE
         }
     }

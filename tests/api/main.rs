@@ -9,6 +9,7 @@ mod abuse;
 mod binary;
 mod config_and_health;
 mod edge;
+mod import;
 mod login;
 mod logs;
 mod pages;

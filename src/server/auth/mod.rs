@@ -1,6 +1,7 @@
 //! Authentication: password hashing, sessions, and the service both doors (server functions
 //! and the JSON API) call.
 
+pub mod import;
 pub mod password;
 pub mod service;
 pub mod session;

@@ -124,15 +124,20 @@ impl PasswordHasher {
         let phc = stored.unwrap_or(&self.inner.dummy_hash).to_string();
         self.inner.verifications.fetch_add(1, Ordering::Relaxed);
         let matched = tokio::task::spawn_blocking(move || {
+            let password = normalize_password(password.expose_secret());
+            if is_bcrypt(&phc) {
+                // Imported from the seed app (passlib). bcrypt reads only the first 72 bytes,
+                // so longer input is refused rather than compared by its prefix: extra
+                // characters are never silently ignored.
+                return password.len() <= BCRYPT_MAX_BYTES
+                    && bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false);
+            }
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return false;
             };
             // The stored string names its own algorithm and parameters; verification follows it.
             Argon2::default()
-                .verify_password(
-                    normalize_password(password.expose_secret()).as_bytes(),
-                    &parsed,
-                )
+                .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
         .await?;
@@ -158,6 +163,22 @@ impl PasswordHasher {
     pub fn verification_count(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)
     }
+}
+
+/// bcrypt's input limit; it ignores everything after it.
+const BCRYPT_MAX_BYTES: usize = 72;
+
+/// passlib / bcrypt PHC-like strings: `$2a$`, `$2b$`, `$2y$`.
+pub fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+}
+
+/// True for the hash formats `gatehouse import-users` accepts.
+pub fn is_supported_hash(hash: &str) -> bool {
+    is_bcrypt(hash)
+        || PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
 }
 
 fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
@@ -259,6 +280,39 @@ mod tests {
             "the queued caller still gets its answer"
         );
         assert_eq!(hasher.inner.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_are_marked_for_upgrade() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let seed_hash = bcrypt::hash("seed app password", 4).unwrap();
+        assert!(seed_hash.starts_with("$2b$"));
+        assert!(is_supported_hash(&seed_hash));
+        assert!(hasher
+            .verify(secret("seed app password"), Some(&seed_hash))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(secret("seed app passwor"), Some(&seed_hash))
+            .await
+            .unwrap());
+        assert!(hasher.needs_rehash(&seed_hash));
+    }
+
+    #[tokio::test]
+    async fn bcrypt_never_matches_on_a_72_byte_prefix() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let long = "x".repeat(72);
+        let seed_hash = bcrypt::hash(&long, 4).unwrap();
+        let longer = format!("{long}and more");
+        assert!(!hasher
+            .verify(secret(&longer), Some(&seed_hash))
+            .await
+            .unwrap());
+        assert!(hasher
+            .verify(secret(&long), Some(&seed_hash))
+            .await
+            .unwrap());
     }
 
     #[test]

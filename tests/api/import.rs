@@ -1,0 +1,120 @@
+//! `gatehouse import-users`: seed-app users move over with their bcrypt hashes, which become
+//! argon2id at their next sign-in.
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/import.db?mode=rwc", dir.path().display());
+    let seed_hash = bcrypt::hash("seed app password", 4).unwrap();
+    let csv = format!(
+        "username,email,hash\n\
+         seeduser,Seed.User@Example.com,{seed_hash}\n\
+         plain,plain@example.com,hunter2\n\
+         bad name,bad@example.com,{seed_hash}\n\
+         seeduser,other@example.com,{seed_hash}\n"
+    );
+    let file = dir.path().join("users.csv");
+    std::fs::write(&file, csv).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", &db_url)
+        .env("APP_ENV", "")
+        .arg("import-users")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("imported 1 user(s), skipped 3"), "{stdout}");
+    assert!(
+        stdout.contains("line 3: hash: not an argon2 or bcrypt hash"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("line 4: username"), "{stdout}");
+    assert!(
+        stdout.contains("line 5: username or email already exists"),
+        "{stdout}"
+    );
+    assert!(
+        !out.status.success(),
+        "skipped rows make the exit status say so"
+    );
+
+    let app = spawn_app_with(&[("DATABASE_URL", &db_url)]).await;
+    let before = app
+        .state
+        .auth
+        .store()
+        .user_by_username("seeduser")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.password_hash.starts_with("$2b$"));
+    assert_eq!(
+        app.login("seed.user@example.com", "seed app password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let after = app
+        .state
+        .auth
+        .store()
+        .user_by_username("seeduser")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        after.password_hash
+    );
+    assert_eq!(
+        app.login("seeduser", "seed app password").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("seeduser", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn json_lines_are_accepted_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/import.db?mode=rwc", dir.path().display());
+    let hash = bcrypt::hash("another seed password", 4).unwrap();
+    let file = dir.path().join("users.jsonl");
+    std::fs::write(
+        &file,
+        format!("{{\"username\":\"jsonuser\",\"email\":\"j@example.com\",\"hash\":\"{hash}\"}}\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", &db_url)
+        .env("APP_ENV", "")
+        .args(["import-users", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let app = spawn_app_with(&[("DATABASE_URL", &db_url)]).await;
+    assert_eq!(
+        app.login("jsonuser", "another seed password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
