@@ -1,0 +1,214 @@
+//! Authentication benchmarks against the real server binary (release build), on loopback.
+//!
+//!   cargo bench --features ssr --bench auth -- timing   # enumeration: the two failure paths
+//!   cargo bench --features ssr --bench auth -- flood    # 1,000 concurrent sign-ins
+//!
+//! Figures go to docs/benchmarks.md. Nothing here asserts a speed: it measures and prints.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start(extra: &[(&str, &str)]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_ENV", "development")
+        .env("DATABASE_URL", format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        // The benchmarks measure hashing and scheduling, not the limits in front of them.
+        .env("RATE_LIMIT_LOGIN", "1000000/minute")
+        .env("RATE_LIMIT_REGISTER", "1000000/minute")
+        .env("RATE_LIMIT_GLOBAL", "1000000/minute")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("start the server binary");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Server { child, base, _dir: dir }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn register(client: &reqwest::Client, base: &str, name: &str) {
+    let email = format!("{name}@example.com");
+    let res = client
+        .post(format!("{base}/rpc/register"))
+        .form(&[("email", email.as_str()), ("username", name), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "register {name}: {}", res.status());
+}
+
+async fn timed_login(client: &reqwest::Client, base: &str, name: &str, password: &str) -> (u16, Duration) {
+    let start = Instant::now();
+    let res = client
+        .post(format!("{base}/rpc/login"))
+        .form(&[("username", name), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let _ = res.bytes().await;
+    (status, start.elapsed())
+}
+
+/// Wrong password for a real account vs. an account that does not exist, interleaved so
+/// machine noise hits both alike. Each account fails once (the per-account throttle would
+/// otherwise answer early).
+async fn timing() {
+    const SAMPLES: usize = 250;
+    let server = start(&[]).await;
+    let client = reqwest::Client::new();
+    for i in 0..SAMPLES {
+        register(&client, &server.base, &format!("real{i}")).await;
+    }
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        let (s1, d1) = timed_login(&client, &server.base, &format!("real{i}"), "not the password").await;
+        let (s2, d2) = timed_login(&client, &server.base, &format!("ghost{i}"), "not the password").await;
+        assert_eq!((s1, s2), (401, 401));
+        wrong.push(d1);
+        unknown.push(d2);
+    }
+    wrong.sort();
+    unknown.sort();
+    let (mw, mu) = (percentile(&wrong, 0.5), percentile(&unknown, 0.5));
+    println!("| path | samples | median | p10 | p90 |");
+    println!("|---|---|---|---|---|");
+    println!("| wrong password | {SAMPLES} | {} | {} | {} |", ms(mw), ms(percentile(&wrong, 0.1)), ms(percentile(&wrong, 0.9)));
+    println!("| unknown user | {SAMPLES} | {} | {} | {} |", ms(mu), ms(percentile(&unknown, 0.1)), ms(percentile(&unknown, 0.9)));
+    println!("\nmedian ratio unknown / wrong = {:.3}", mu.as_secs_f64() / mw.as_secs_f64());
+}
+
+/// 1,000 sign-ins at once, while a second client polls the cheap `/healthz` endpoint.
+async fn flood() {
+    const LOGINS: usize = 1000;
+    // BENCH_HASH_QUEUE overrides the queue bound, to separate hashing from connection cost.
+    let queue = std::env::var("BENCH_HASH_QUEUE").unwrap_or_else(|_| "64".into());
+    let server = start(&[("PASSWORD_HASH_QUEUE", queue.as_str())]).await;
+    let pid = server.child.id();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(2000).build().unwrap();
+    register(&client, &server.base, "flooded").await;
+
+    let probe = |label: &'static str| {
+        let base = server.base.clone();
+        async move {
+            let client = reqwest::Client::new();
+            let mut samples = Vec::new();
+            for _ in 0..200 {
+                let start = Instant::now();
+                let _ = client.get(format!("{base}/healthz")).send().await.unwrap().bytes().await;
+                samples.push(start.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            samples.sort();
+            (label, samples)
+        }
+    };
+
+    let idle = probe("idle").await;
+    let rss_before = peak_rss_kib(pid);
+    let started = Instant::now();
+    let logins = (0..LOGINS).map(|i| {
+        let client = client.clone();
+        let base = server.base.clone();
+        tokio::spawn(async move {
+            // Distinct names: each attempt is a first failure, so only hashing limits them.
+            let (status, took) = timed_login(&client, &base, &format!("nobody{i}"), "wrong password").await;
+            (status, took)
+        })
+    });
+    let handles: Vec<_> = logins.collect();
+    let during = tokio::spawn(probe("during flood"));
+    let mut by_status = std::collections::BTreeMap::new();
+    let mut served = Vec::new();
+    for h in handles {
+        let (status, took) = h.await.unwrap();
+        *by_status.entry(status).or_insert(0usize) += 1;
+        if status == 401 {
+            served.push(took);
+        }
+    }
+    let elapsed = started.elapsed();
+    let during = during.await.unwrap();
+    served.sort();
+    let rss_after = peak_rss_kib(pid);
+
+    println!("{LOGINS} concurrent sign-ins finished in {:.2} s", elapsed.as_secs_f64());
+    println!("answers: {by_status:?}  (401 = verified and refused, 503 = hashing queue full)");
+    println!("verified sign-ins: p50 {} / p99 {}", ms(percentile(&served, 0.5)), ms(percentile(&served, 0.99)));
+    println!("peak RSS: {} MiB before the flood, {} MiB after", rss_before / 1024, rss_after / 1024);
+    println!("\n| /healthz latency | p50 | p99 | max |");
+    println!("|---|---|---|---|");
+    for (label, samples) in [idle, during] {
+        println!(
+            "| {label} | {} | {} | {} |",
+            ms(percentile(&samples, 0.5)),
+            ms(percentile(&samples, 0.99)),
+            ms(*samples.last().unwrap_or(&Duration::ZERO))
+        );
+    }
+}
+
+fn main() {
+    let mode = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "timing".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    match mode.as_str() {
+        "timing" => runtime.block_on(timing()),
+        "flood" => runtime.block_on(flood()),
+        other => eprintln!("unknown benchmark {other:?}: use `timing` or `flood`"),
+    }
+}
