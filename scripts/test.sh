@@ -17,6 +17,10 @@ cargo test --features ssr
 step "release build (server + wasm, wasm-opt $(wasm-opt --version | grep -o 'version [0-9]*'))"
 cargo leptos build --release
 
+for wasm in target/site/pkg/*.wasm; do
+  echo "browser bundle: $(basename "$wasm"): $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
+done
+
 step "end-to-end tests (Playwright, Chromium) against the release binary"
 E2E_DIR="target/e2e"
 rm -rf "$E2E_DIR" && mkdir -p "$E2E_DIR" end2end/screenshots
