@@ -25,7 +25,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start(extra: &[(&str, &str)]) -> Server {
@@ -34,7 +38,10 @@ async fn start(extra: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("APP_ENV", "development")
-        .env("DATABASE_URL", format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
+        )
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         // The benchmarks measure hashing and scheduling, not the limits in front of them.
         .env("RATE_LIMIT_LOGIN", "1000000/minute")
@@ -55,7 +62,11 @@ async fn start(extra: &[(&str, &str)]) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { child, base, _dir: dir }
+    Server {
+        child,
+        base,
+        _dir: dir,
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -85,14 +96,28 @@ async fn register(client: &reqwest::Client, base: &str, name: &str) {
     let email = format!("{name}@example.com");
     let res = client
         .post(format!("{base}/rpc/register"))
-        .form(&[("email", email.as_str()), ("username", name), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+        .form(&[
+            ("email", email.as_str()),
+            ("username", name),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
-    assert!(res.status().is_success(), "register {name}: {}", res.status());
+    assert!(
+        res.status().is_success(),
+        "register {name}: {}",
+        res.status()
+    );
 }
 
-async fn timed_login(client: &reqwest::Client, base: &str, name: &str, password: &str) -> (u16, Duration) {
+async fn timed_login(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+) -> (u16, Duration) {
     let start = Instant::now();
     let res = client
         .post(format!("{base}/rpc/login"))
@@ -117,8 +142,20 @@ async fn timing() {
     }
     let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
     for i in 0..SAMPLES {
-        let (s1, d1) = timed_login(&client, &server.base, &format!("real{i}"), "not the password").await;
-        let (s2, d2) = timed_login(&client, &server.base, &format!("ghost{i}"), "not the password").await;
+        let (s1, d1) = timed_login(
+            &client,
+            &server.base,
+            &format!("real{i}"),
+            "not the password",
+        )
+        .await;
+        let (s2, d2) = timed_login(
+            &client,
+            &server.base,
+            &format!("ghost{i}"),
+            "not the password",
+        )
+        .await;
         assert_eq!((s1, s2), (401, 401));
         wrong.push(d1);
         unknown.push(d2);
@@ -128,9 +165,22 @@ async fn timing() {
     let (mw, mu) = (percentile(&wrong, 0.5), percentile(&unknown, 0.5));
     println!("| path | samples | median | p10 | p90 |");
     println!("|---|---|---|---|---|");
-    println!("| wrong password | {SAMPLES} | {} | {} | {} |", ms(mw), ms(percentile(&wrong, 0.1)), ms(percentile(&wrong, 0.9)));
-    println!("| unknown user | {SAMPLES} | {} | {} | {} |", ms(mu), ms(percentile(&unknown, 0.1)), ms(percentile(&unknown, 0.9)));
-    println!("\nmedian ratio unknown / wrong = {:.3}", mu.as_secs_f64() / mw.as_secs_f64());
+    println!(
+        "| wrong password | {SAMPLES} | {} | {} | {} |",
+        ms(mw),
+        ms(percentile(&wrong, 0.1)),
+        ms(percentile(&wrong, 0.9))
+    );
+    println!(
+        "| unknown user | {SAMPLES} | {} | {} | {} |",
+        ms(mu),
+        ms(percentile(&unknown, 0.1)),
+        ms(percentile(&unknown, 0.9))
+    );
+    println!(
+        "\nmedian ratio unknown / wrong = {:.3}",
+        mu.as_secs_f64() / mw.as_secs_f64()
+    );
 }
 
 /// 1,000 sign-ins at once, while a second client polls the cheap `/healthz` endpoint.
@@ -140,7 +190,10 @@ async fn flood() {
     let queue = std::env::var("BENCH_HASH_QUEUE").unwrap_or_else(|_| "64".into());
     let server = start(&[("PASSWORD_HASH_QUEUE", queue.as_str())]).await;
     let pid = server.child.id();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(2000).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(2000)
+        .build()
+        .unwrap();
     register(&client, &server.base, "flooded").await;
 
     let probe = |label: &'static str| {
@@ -150,7 +203,13 @@ async fn flood() {
             let mut samples = Vec::new();
             for _ in 0..200 {
                 let start = Instant::now();
-                let _ = client.get(format!("{base}/healthz")).send().await.unwrap().bytes().await;
+                let _ = client
+                    .get(format!("{base}/healthz"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await;
                 samples.push(start.elapsed());
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -167,7 +226,8 @@ async fn flood() {
         let base = server.base.clone();
         tokio::spawn(async move {
             // Distinct names: each attempt is a first failure, so only hashing limits them.
-            let (status, took) = timed_login(&client, &base, &format!("nobody{i}"), "wrong password").await;
+            let (status, took) =
+                timed_login(&client, &base, &format!("nobody{i}"), "wrong password").await;
             (status, took)
         })
     });
@@ -187,10 +247,21 @@ async fn flood() {
     served.sort();
     let rss_after = peak_rss_kib(pid);
 
-    println!("{LOGINS} concurrent sign-ins finished in {:.2} s", elapsed.as_secs_f64());
+    println!(
+        "{LOGINS} concurrent sign-ins finished in {:.2} s",
+        elapsed.as_secs_f64()
+    );
     println!("answers: {by_status:?}  (401 = verified and refused, 503 = hashing queue full)");
-    println!("verified sign-ins: p50 {} / p99 {}", ms(percentile(&served, 0.5)), ms(percentile(&served, 0.99)));
-    println!("peak RSS: {} MiB before the flood, {} MiB after", rss_before / 1024, rss_after / 1024);
+    println!(
+        "verified sign-ins: p50 {} / p99 {}",
+        ms(percentile(&served, 0.5)),
+        ms(percentile(&served, 0.99))
+    );
+    println!(
+        "peak RSS: {} MiB before the flood, {} MiB after",
+        rss_before / 1024,
+        rss_after / 1024
+    );
     println!("\n| /healthz latency | p50 | p99 | max |");
     println!("|---|---|---|---|");
     for (label, samples) in [idle, during] {
@@ -204,8 +275,14 @@ async fn flood() {
 }
 
 fn main() {
-    let mode = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "timing".into());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mode = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "timing".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match mode.as_str() {
         "timing" => runtime.block_on(timing()),
         "flood" => runtime.block_on(flood()),
