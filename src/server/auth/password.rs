@@ -130,29 +130,33 @@ impl PasswordHasher {
         let account_exists = stored.is_some();
         let phc = stored.unwrap_or(&self.inner.dummy_hash).to_string();
         self.inner.verifications.fetch_add(1, Ordering::Relaxed);
-        let matched = self.run(move || {
-            let password = normalize_password(password.expose_secret());
-            if is_bcrypt(&phc) {
-                // Imported from the seed app (passlib). bcrypt reads only the first 72 bytes,
-                // so longer input is refused rather than compared by its prefix: extra
-                // characters are never silently ignored.
-                return password.len() <= BCRYPT_MAX_BYTES
-                    && bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false);
-            }
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                return false;
-            };
-            // The stored string names its own algorithm and parameters; verification follows it.
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .await?;
+        let matched = self
+            .run(move || {
+                let password = normalize_password(password.expose_secret());
+                if is_bcrypt(&phc) {
+                    // Imported from the seed app (passlib). bcrypt reads only the first 72 bytes,
+                    // so longer input is refused rather than compared by its prefix: extra
+                    // characters are never silently ignored.
+                    return password.len() <= BCRYPT_MAX_BYTES
+                        && bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false);
+                }
+                let Ok(parsed) = PasswordHash::new(&phc) else {
+                    return false;
+                };
+                // The stored string names its own algorithm and parameters; verification follows it.
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .await?;
         Ok(account_exists && matched)
     }
 
     /// Runs `job` on the hashing pool and waits for its answer without blocking the runtime.
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.inner.pool.spawn(move || {
             let _ = tx.send(job());
