@@ -5,6 +5,9 @@
 //!
 //! Figures go to docs/benchmarks.md. Nothing here asserts a speed: it measures and prints.
 
+// Benchmark code: a failed setup step should stop the run loudly.
+#![allow(clippy::unwrap_used)]
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
