@@ -4,9 +4,19 @@ use crate::model::{AppError, PasswordPolicy, PublicUser};
 
 #[cfg(feature = "ssr")]
 mod ssr {
+    use crate::model::AppError;
     pub use crate::model::{LoginForm, RegisterForm};
     pub use crate::server::db::UserRecord;
     pub use crate::server::http::context::*;
+    use crate::server::state::AppState;
+
+    /// The account behind the request's session cookie, if any.
+    pub async fn current_user_record(state: &AppState) -> Result<Option<UserRecord>, AppError> {
+        let Some(token) = session_token(state) else {
+            return Ok(None);
+        };
+        state.auth.user_for_session(&token).await.map_err(fail)
+    }
 
     /// What the browser may see of an account.
     pub fn public_user(user: &UserRecord) -> crate::model::PublicUser {
@@ -87,6 +97,20 @@ pub async fn get_current_user() -> Result<Option<PublicUser>, AppError> {
     };
     let user = state.auth.user_for_session(&token).await.map_err(fail)?;
     Ok(user.as_ref().map(public_user))
+}
+
+/// Ends every session and access token of the signed-in person, this one included.
+#[server(prefix = "/rpc", endpoint = "logout_everywhere")]
+pub async fn logout_everywhere() -> Result<(), AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let Some(user) = current_user_record(&state).await? else {
+        return Err(AppError::Unauthenticated);
+    };
+    state.auth.logout_everywhere(user.id).await.map_err(fail)?;
+    clear_session_cookie(&state);
+    leptos_axum::redirect("/login");
+    Ok(())
 }
 
 /// The password rules this server enforces, so the browser checks the same ones.

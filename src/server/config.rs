@@ -75,6 +75,15 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Sign-ins waiting for an argon2 slot beyond this get 503 + Retry-After.
     pub hash_queue_limit: usize,
+    /// Access tokens for the JSON API.
+    pub jwt: JwtSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_secs: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +223,12 @@ impl Settings {
             None => 64,
         };
 
+        let jwt = JwtSettings {
+            issuer: get("JWT_ISSUER").unwrap_or_else(|| "gatehouse".into()),
+            audience: get("JWT_AUDIENCE").unwrap_or_else(|| "gatehouse-api".into()),
+            ttl_secs: parse_secs(&get, "JWT_TTL_SECS", 30 * 60)?.as_secs() as i64,
+        };
+
         let password_policy = match get("PASSWORD_POLICY") {
             None => PasswordPolicy::default(),
             Some(name) => PasswordPolicy::from_name(&name)
@@ -248,6 +263,7 @@ impl Settings {
             rate_limits,
             trusted_proxies,
             hash_queue_limit,
+            jwt,
         })
     }
 

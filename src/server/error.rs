@@ -17,6 +17,8 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<AppError> for ServiceError {

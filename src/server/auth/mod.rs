@@ -1,11 +1,13 @@
 //! Authentication: password hashing, sessions, and the service both doors (server functions
 //! and the JSON API) call.
 
+pub mod api_keys;
 pub mod import;
+pub mod jwt;
 pub mod password;
 pub mod service;
 pub mod session;
 
 pub use password::PasswordHasher;
-pub use service::{AuthService, ClientMeta};
+pub use service::{AuthService, ClientMeta, Credential, Principal};
 pub use session::SessionToken;

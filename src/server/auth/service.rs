@@ -9,11 +9,13 @@ use crate::model::forms::LoginIdentifier;
 use crate::model::{AppError, FieldErrors, LoginForm, PasswordPolicy, RegisterForm};
 use crate::server::clock::Clock;
 use crate::server::config::{SessionSettings, Settings};
-use crate::server::db::{NewUser, SessionRecord, Store, StoreError, UserRecord};
+use crate::server::db::{ApiKeyRecord, NewUser, SessionRecord, Store, StoreError, UserRecord};
 use crate::server::error::ServiceError;
 use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::Limits;
 
+use super::api_keys;
+use super::jwt::JwtKeys;
 use super::password::PasswordHasher;
 use super::session::SessionToken;
 
@@ -55,6 +57,28 @@ pub struct AuthService {
     policy: PasswordPolicy,
     limits: Limits,
     throttle: AccountThrottle,
+    jwt: JwtKeys,
+}
+
+/// Who an API request acts for, and through what.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: UserRecord,
+    pub via: Credential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A JWT from `/api/v1/token`: the full API.
+    AccessToken,
+    /// A personal API key: only its scopes (never key or session management).
+    ApiKey { key_id: i64, scopes: Vec<String> },
+}
+
+/// A new API key: its record, and the full secret to show once.
+pub struct CreatedKey {
+    pub record: ApiKeyRecord,
+    pub secret: String,
 }
 
 impl AuthService {
@@ -76,6 +100,12 @@ impl AuthService {
                 rules.global.clone(),
             ),
             throttle: AccountThrottle::new(clock.clone()),
+            jwt: JwtKeys::new(
+                &settings.secret_key,
+                &settings.jwt.issuer,
+                &settings.jwt.audience,
+                settings.jwt.ttl_secs,
+            ),
             clock,
         }
     }
@@ -100,12 +130,23 @@ impl AuthService {
         &self.store
     }
 
-    /// Creates the account and signs it in.
+    /// Creates the account and signs it in (browser registration).
     pub async fn register(
         &self,
         form: &RegisterForm,
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
+        let user = self.create_account(form, meta).await?;
+        let token = self.start_session(&user, meta).await?;
+        Ok(SignedIn { user, token })
+    }
+
+    /// Creates the account (the API's registration: no session).
+    pub async fn create_account(
+        &self,
+        form: &RegisterForm,
+        meta: &ClientMeta,
+    ) -> Result<UserRecord, ServiceError> {
         self.limits
             .check(&self.limits.register, meta.ip_key())
             .await?;
@@ -146,8 +187,7 @@ impl AuthService {
             Err(other) => return Err(other.into()),
         };
         tracing::info!(event = "register.succeeded", user_id = user.id);
-        let token = self.start_session(&user, meta).await?;
-        Ok(SignedIn { user, token })
+        Ok(user)
     }
 
     async fn taken_fields(&self, form: &RegisterForm) -> Result<FieldErrors, ServiceError> {
@@ -173,11 +213,24 @@ impl AuthService {
 
     /// Signs in with a username or email. Unknown account and wrong password are one error,
     /// and both run exactly one argon2 verification.
+    /// Signs in with a username or email and starts a browser session.
     pub async fn login(
         &self,
         form: &LoginForm,
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
+        let user = self.authenticate(form, meta).await?;
+        let token = self.start_session(&user, meta).await?;
+        Ok(SignedIn { user, token })
+    }
+
+    /// Checks credentials under the per-IP limit and the per-account throttle: the one path
+    /// both browser sign-in and the OAuth2 password grant go through.
+    pub async fn authenticate(
+        &self,
+        form: &LoginForm,
+        meta: &ClientMeta,
+    ) -> Result<UserRecord, ServiceError> {
         self.limits.check(&self.limits.login, meta.ip_key()).await?;
         form.check().map_err(AppError::from)?;
         let identifier = form.identifier();
@@ -240,8 +293,153 @@ impl AuthService {
             user_id = user.id,
             ip = meta.ip.as_deref()
         );
-        let token = self.start_session(&user, meta).await?;
-        Ok(SignedIn { user, token })
+        Ok(user)
+    }
+
+    /// An access token for the user (after `authenticate`): (token, lifetime in seconds).
+    pub fn issue_access_token(&self, user: &UserRecord) -> Result<(String, i64), ServiceError> {
+        let token = self
+            .jwt
+            .issue(user.id, user.token_version, self.clock.now())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        tracing::info!(event = "token.issued", user_id = user.id);
+        Ok((token, self.jwt.ttl_secs))
+    }
+
+    /// Resolves an `Authorization: Bearer` credential: an API key (`gk_…`) or an access token.
+    /// `None` for anything invalid, expired, revoked or unknown; the caller answers 401.
+    pub async fn principal_for_bearer(
+        &self,
+        credential: &str,
+    ) -> Result<Option<Principal>, ServiceError> {
+        let now = self.clock.now();
+        if credential.starts_with(api_keys::KEY_PREFIX) {
+            let Some((prefix, secret)) = api_keys::parse(credential) else {
+                return Ok(None);
+            };
+            let Some(key) = self.store.api_key_by_prefix(prefix).await? else {
+                return Ok(None);
+            };
+            let usable = api_keys::secret_matches(secret, &key.secret_hash)
+                && key.revoked_at.is_none()
+                && key.expires_at.is_none_or(|t| now < t);
+            if !usable {
+                tracing::warn!(event = "api_key.refused", key_id = key.id);
+                return Ok(None);
+            }
+            if key
+                .last_used_at
+                .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECS)
+            {
+                self.store.touch_api_key(key.id, now).await?;
+            }
+            let Some(user) = self.store.user_by_id(key.user_id).await? else {
+                return Ok(None);
+            };
+            let scopes = key.scopes.split_whitespace().map(str::to_string).collect();
+            return Ok(Some(Principal {
+                user,
+                via: Credential::ApiKey {
+                    key_id: key.id,
+                    scopes,
+                },
+            }));
+        }
+        let claims = match self.jwt.verify(credential, now) {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::info!(event = "token.refused", %error);
+                return Ok(None);
+            }
+        };
+        let Ok(user_id) = claims.sub.parse::<i64>() else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        if user.token_version != claims.ver {
+            tracing::info!(event = "token.revoked", user_id);
+            return Ok(None);
+        }
+        Ok(Some(Principal {
+            user,
+            via: Credential::AccessToken,
+        }))
+    }
+
+    /// Ends every session and every access token of the user.
+    pub async fn logout_everywhere(&self, user_id: i64) -> Result<(), ServiceError> {
+        self.store.bump_token_version(user_id).await?;
+        let ended = self.store.delete_user_sessions(user_id).await?;
+        tracing::info!(event = "logout.everywhere", user_id, sessions = ended);
+        Ok(())
+    }
+
+    /// Creates an API key; the full key is in the answer and nowhere else.
+    pub async fn create_api_key(
+        &self,
+        user_id: i64,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> Result<CreatedKey, ServiceError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(AppError::Validation(FieldErrors::single(
+                "name",
+                "Give the key a name of 1 to 64 characters.",
+            ))
+            .into());
+        }
+        if expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
+            return Err(AppError::Validation(FieldErrors::single(
+                "expires_in_days",
+                "Choose between 1 and 3650 days, or no expiry.",
+            ))
+            .into());
+        }
+        let now = self.clock.now();
+        let generated = api_keys::generate();
+        let mut record = ApiKeyRecord {
+            id: 0,
+            user_id,
+            name: name.to_string(),
+            prefix: generated.prefix,
+            secret_hash: generated.secret_hash,
+            scopes: api_keys::SCOPE_READ_PROFILE.to_string(),
+            created_at: now,
+            expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        record.id = self.store.insert_api_key(&record).await?;
+        tracing::info!(event = "api_key.created", user_id, key_id = record.id);
+        Ok(CreatedKey {
+            record,
+            secret: generated.full,
+        })
+    }
+
+    pub async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, ServiceError> {
+        Ok(self.store.api_keys_of(user_id).await?)
+    }
+
+    /// Revokes one of the user's keys; `NotFound` for someone else's or an unknown key.
+    pub async fn revoke_api_key(&self, user_id: i64, key_id: i64) -> Result<(), ServiceError> {
+        if self
+            .store
+            .revoke_api_key(user_id, key_id, self.clock.now())
+            .await?
+        {
+            tracing::info!(event = "api_key.revoked", user_id, key_id);
+            Ok(())
+        } else {
+            Err(AppError::NotFound.into())
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Replaces a hash made with older parameters. Failure is logged, not fatal: the person

@@ -22,6 +22,22 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// Carried by every JWT; a token with an older version is refused.
+    pub token_version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: Vec<u8>,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +85,18 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
+    /// Invalidates every outstanding JWT of the user.
+    async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError>;
+    /// Ends every session of the user (sign out everywhere).
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64, StoreError>;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<i64, StoreError>;
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn api_keys_of(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes one of the user's keys; `false` if the user has no such active key.
+    async fn revoke_api_key(&self, user_id: i64, key_id: i64, now: i64)
+        -> Result<bool, StoreError>;
+    async fn touch_api_key(&self, key_id: i64, now: i64) -> Result<(), StoreError>;
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{map_unique, NewUser, SessionRecord, Store, StoreError, UserRecord};
+use super::{map_unique, ApiKeyRecord, NewUser, SessionRecord, Store, StoreError, UserRecord};
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
 #[derive(Clone)]
@@ -18,7 +18,7 @@ pub struct SqliteStore {
 macro_rules! select_user {
     ($where:literal) => {
         concat!(
-            "SELECT id, username, email, password_hash, created_at FROM users ",
+            "SELECT id, username, email, password_hash, created_at, token_version FROM users ",
             $where
         )
     };
@@ -65,6 +65,31 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Erro
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
+        token_version: row.try_get("token_version")?,
+    })
+}
+
+macro_rules! select_api_key {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, user_id, name, prefix, secret_hash, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys ",
+            $where
+        )
+    };
+}
+
+fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        secret_hash: row.try_get("secret_hash")?,
+        scopes: row.try_get("scopes")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
     })
 }
 
@@ -112,6 +137,7 @@ impl Store for SqliteStore {
             email: user.email.clone(),
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
+            token_version: 0,
         })
     }
 
@@ -134,6 +160,85 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
             .bind(hash)
             .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, name, prefix, secret_hash, scopes, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(key.user_id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.secret_hash)
+        .bind(&key.scopes)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(id)
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(select_api_key!("WHERE prefix = ?"))
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(api_key_from_row).transpose()?)
+    }
+
+    async fn api_keys_of(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(select_api_key!(
+            "WHERE user_id = ? ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(api_key_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(key_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, key_id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(key_id)
             .execute(&self.pool)
             .await?;
         Ok(())

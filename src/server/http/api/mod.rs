@@ -1,19 +1,43 @@
 //! The JSON API for non-browser clients, under `/api/v1`.
 //!
+//! - `POST /token`: OAuth2 password grant → short-lived JWT access token.
+//! - `POST /users`: registration; `GET /users/me`: the caller (JWT or API key).
+//! - `/keys`: personal API keys (JWT only: a key cannot manage keys).
+//! - `GET /openapi.json`: the OpenAPI 3.1 document, generated from these handlers.
+//!
+//! Every handler is a thin door onto `AuthService`, like the server functions are.
+//!
 //! CORS applies here and only here: the pages and server functions are same-origin by design.
 //! Origins come from `ALLOWED_ORIGINS` and are matched exactly; credentials are allowed only
 //! for those origins (the configuration refuses `*` and `null`, so neither can be echoed).
 
+pub mod keys;
+pub mod openapi;
+pub mod principal;
+pub mod token;
+pub mod users;
+
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::model::AppError;
+use crate::server::auth::ClientMeta;
+use crate::server::limits::client_ip::ClientIp;
 use crate::server::state::AppState;
+
+use super::context::REQUEST_ID_HEADER;
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     Router::new()
+        .route("/token", post(token::token))
+        .route("/users", post(users::register))
+        .route("/users/me", get(users::me))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", delete(keys::revoke))
+        .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .layer(cors(allowed_origins))
 }
@@ -39,5 +63,25 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
         layer
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
+    }
+}
+
+/// The request id the edge gave this request.
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Client address (through trusted proxies) and User-Agent, for the service.
+pub(crate) fn client_meta(headers: &HeaderMap, ip: Option<ClientIp>) -> ClientMeta {
+    ClientMeta {
+        ip: ip.map(|ClientIp(ip)| ip.to_string()),
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     }
 }
