@@ -34,7 +34,8 @@ export function watchConsole(page: Page): string[] {
 
 /** The show/hide password toggle stays hidden until the wasm bundle has hydrated the page. */
 export async function waitForHydration(page: Page) {
-  await expect(page.locator("button.reveal").first()).toBeVisible();
+  // Generous: a debug-build bundle on a busy 2-core machine can take a while to compile.
+  await expect(page.locator("button.reveal").first()).toBeVisible({ timeout: 30_000 });
 }
 
 export async function fillRegistration(page: Page, user: { username: string; email: string }, password = PASSWORD) {

@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use crate::model::api_key::{ApiKeyView, CreatedApiKey};
 use crate::model::{AppError, PasswordPolicy, PublicUser};
 
 #[cfg(feature = "ssr")]
@@ -118,4 +119,72 @@ pub async fn logout_everywhere() -> Result<(), AppError> {
 pub async fn get_password_policy() -> Result<PasswordPolicy, AppError> {
     use self::ssr::*;
     Ok(app_state()?.auth.password_policy())
+}
+
+#[cfg(feature = "ssr")]
+fn key_view(key: &crate::server::db::ApiKeyRecord) -> ApiKeyView {
+    ApiKeyView {
+        id: key.id,
+        name: key.name.clone(),
+        prefix: key.prefix.clone(),
+        scopes: key.scopes.clone(),
+        created_at: key.created_at,
+        expires_at: key.expires_at,
+        last_used_at: key.last_used_at,
+        revoked_at: key.revoked_at,
+    }
+}
+
+/// The signed-in person's API keys, newest first.
+#[server(prefix = "/rpc", endpoint = "api_keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let user = current_user_record(&state)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let keys = state.auth.api_keys(user.id).await.map_err(fail)?;
+    Ok(keys.iter().map(key_view).collect())
+}
+
+/// Creates an API key; the answer carries the full key, once.
+#[server(prefix = "/rpc", endpoint = "create_api_key")]
+pub async fn create_api_key(
+    name: String,
+    expires_in_days: Option<String>,
+) -> Result<CreatedApiKey, AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let user = current_user_record(&state)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let days = match expires_in_days.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(days) => Some(days.parse::<u32>().map_err(|_| {
+            AppError::Validation(crate::model::FieldErrors::single(
+                "expires_in_days",
+                "Choose an expiry from the list.",
+            ))
+        })?),
+    };
+    let created = state
+        .auth
+        .create_api_key(user.id, &name, days)
+        .await
+        .map_err(fail)?;
+    Ok(CreatedApiKey {
+        key: key_view(&created.record),
+        secret: created.secret,
+    })
+}
+
+/// Revokes one of the signed-in person's API keys.
+#[server(prefix = "/rpc", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
+    use self::ssr::*;
+    let state = app_state()?;
+    let user = current_user_record(&state)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    state.auth.revoke_api_key(user.id, id).await.map_err(fail)
 }

@@ -6,6 +6,10 @@
 pub mod auth;
 
 pub use auth::{
+    create_api_key, list_api_keys, logout_everywhere, revoke_api_key, CreateApiKey, ListApiKeys,
+    LogoutEverywhere, RevokeApiKey,
+};
+pub use auth::{
     get_current_user, get_password_policy, login, logout, register, GetCurrentUser,
     GetPasswordPolicy, Login, Logout, Register,
 };

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_current_user, Login, Logout, Register};
+use crate::api::{get_current_user, Login, Logout, LogoutEverywhere, Register};
 use crate::model::{AppError, PublicUser};
 
 #[derive(Clone, Copy)]
@@ -10,6 +10,7 @@ pub struct Auth {
     pub register: ServerAction<Register>,
     pub login: ServerAction<Login>,
     pub logout: ServerAction<Logout>,
+    pub logout_everywhere: ServerAction<LogoutEverywhere>,
     /// Re-fetched whenever one of the actions completes, so the header and pages follow.
     pub user: Resource<Result<Option<PublicUser>, AppError>>,
 }
@@ -18,6 +19,7 @@ pub fn provide_auth() {
     let register = ServerAction::<Register>::new();
     let login = ServerAction::<Login>::new();
     let logout = ServerAction::<Logout>::new();
+    let logout_everywhere = ServerAction::<LogoutEverywhere>::new();
     // Blocking: the server waits for it before sending the page, so the first HTML already
     // knows who is signed in (and protected pages can redirect with a real 302).
     let user = Resource::new_blocking(
@@ -26,6 +28,7 @@ pub fn provide_auth() {
                 register.version().get(),
                 login.version().get(),
                 logout.version().get(),
+                logout_everywhere.version().get(),
             )
         },
         |_| get_current_user(),
@@ -34,6 +37,7 @@ pub fn provide_auth() {
         register,
         login,
         logout,
+        logout_everywhere,
         user,
     });
 }

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::app::auth::{use_auth, SignOutButton};
+use crate::app::pages::api_keys::ApiKeysSection;
 use crate::model::user::format_date;
 
 /// Signed-in only. Without a session the server answers with a redirect to
@@ -33,8 +34,12 @@ pub fn AccountPage() -> impl IntoView {
                                         <dd>{format_date(user.created_at)}</dd>
                                     </div>
                                 </dl>
-                                <SignOutButton/>
+                                <div class="actions">
+                                    <SignOutButton/>
+                                    <SignOutEverywhereButton/>
+                                </div>
                             </section>
+                            <ApiKeysSection/>
                         }
                             .into_any()
                     }
@@ -51,5 +56,18 @@ pub fn AccountPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// Ends every session and API access token of this account, this browser's too.
+#[component]
+fn SignOutEverywhereButton() -> impl IntoView {
+    let action = use_auth().logout_everywhere;
+    view! {
+        <ActionForm action=action attr:class="inline-form">
+            <button type="submit" class="button button-small button-quiet" disabled=move || action.pending().get()>
+                "Sign out everywhere"
+            </button>
+        </ActionForm>
     }
 }

@@ -1,4 +1,5 @@
 mod account;
+mod api_keys;
 mod home;
 mod login;
 mod not_found;

@@ -1,0 +1,32 @@
+import { expect } from "@playwright/test";
+import { fillRegistration, newUser, screenshot, test, waitForHydration } from "./helpers";
+
+test("create an API key in the account page, use it, revoke it", async ({ page, request }) => {
+  const user = newUser("keys");
+  await page.goto("/register");
+  await waitForHydration(page);
+  await fillRegistration(page, user);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+
+  await page.goto("/account");
+  await expect(page.getByText("No keys yet.")).toBeVisible();
+  await page.getByLabel("Name").fill("e2e script");
+  await page.getByLabel("Expires").selectOption("30");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const secretBox = page.getByTestId("new-api-key");
+  await expect(secretBox).toHaveValue(/^gk_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$/);
+  const secret = await secretBox.inputValue();
+  await expect(page.getByTestId("api-key-list")).toContainText("e2e script");
+  await screenshot(page, "account-api-keys");
+
+  const me = await request.get("/api/v1/users/me", { headers: { Authorization: `Bearer ${secret}` } });
+  expect(me.status()).toBe(200);
+  expect((await me.json()).username).toBe(user.username);
+
+  await page.getByRole("button", { name: "Revoke e2e script" }).click();
+  await expect(page.getByTestId("api-key-list")).toContainText("revoked");
+  const after = await request.get("/api/v1/users/me", { headers: { Authorization: `Bearer ${secret}` } });
+  expect(after.status()).toBe(401);
+  expect(after.headers()["www-authenticate"]).toContain('error="invalid_token"');
+});

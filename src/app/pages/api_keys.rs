@@ -1,0 +1,137 @@
+//! The API keys section of `/account`: create (the key is shown once), list, revoke.
+//! Creating a key needs JavaScript: the one-time secret comes back in the answer, and a
+//! plain form post would lose it in the redirect.
+
+use leptos::prelude::*;
+
+use crate::api::{list_api_keys, CreateApiKey, RevokeApiKey};
+use crate::app::components::{action_error, FormBanner};
+use crate::model::api_key::ApiKeyView;
+use crate::model::user::format_date;
+
+#[component]
+pub fn ApiKeysSection() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    let created = move || create.value().get().and_then(Result::ok);
+    let create_error = action_error(create);
+    let name_error = move || create_error.get().and_then(|e| e.field("name"));
+
+    view! {
+        <section class="card" aria-labelledby="keys-title">
+            <h2 id="keys-title">"API keys"</h2>
+            <p class="card-lead">
+                "Personal keys let scripts read your profile through the API ("
+                <code>"Authorization: Bearer gk_…"</code>
+                "). A key cannot sign in here or manage other keys."
+            </p>
+            {move || {
+                created()
+                    .map(|created| {
+                        view! {
+                            <div class="banner banner-success" role="status">
+                                <p>"Copy your new key now. It will not be shown again."</p>
+                                <label for="new-key-secret" class="visually-hidden">"New API key"</label>
+                                <input
+                                    id="new-key-secret"
+                                    class="secret"
+                                    readonly
+                                    data-testid="new-api-key"
+                                    prop:value=created.secret.clone()
+                                    value=created.secret
+                                />
+                            </div>
+                        }
+                    })
+            }}
+            <FormBanner error=create_error/>
+            <ActionForm action=create attr:class="form form-inline">
+                <div class="field">
+                    <label for="key-name">"Name"</label>
+                    <input
+                        id="key-name"
+                        name="name"
+                        autocomplete="off"
+                        maxlength="64"
+                        aria-describedby="key-name-error"
+                        aria-invalid=move || name_error().is_some().to_string()
+                    />
+                    <p class="field-error" id="key-name-error" aria-live="polite">{name_error}</p>
+                </div>
+                <div class="field">
+                    <label for="key-expiry">"Expires"</label>
+                    <select id="key-expiry" name="expires_in_days">
+                        <option value="30">"in 30 days"</option>
+                        <option value="90">"in 90 days"</option>
+                        <option value="365">"in a year"</option>
+                        <option value="">"never"</option>
+                    </select>
+                </div>
+                <button type="submit" class="button button-primary" disabled=move || create.pending().get()>
+                    {move || if create.pending().get() { "Creating…" } else { "Create key" }}
+                </button>
+            </ActionForm>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(list) if list.is_empty() => {
+                            view! { <p class="muted">"No keys yet."</p> }.into_any()
+                        }
+                        Ok(list) => {
+                            view! {
+                                <ul class="key-list" data-testid="api-key-list">
+                                    {list.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
+                                </ul>
+                            }
+                                .into_any()
+                        }
+                        Err(err) => {
+                            view! { <div class="banner banner-error" role="alert">{err.to_string()}</div> }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn KeyRow(key: ApiKeyView, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {
+    let status = match (key.revoked_at, key.expires_at) {
+        (Some(at), _) => format!("revoked {}", format_date(at)),
+        (None, Some(at)) => format!("expires {}", format_date(at)),
+        (None, None) => "never expires".to_string(),
+    };
+    let last_used = key
+        .last_used_at
+        .map(|t| format!("last used {}", format_date(t)))
+        .unwrap_or_else(|| "never used".into());
+    let active = key.revoked_at.is_none();
+    view! {
+        <li class="key-row" class:key-revoked=!active>
+            <div>
+                <strong>{key.name.clone()}</strong>
+                <code class="key-prefix">{format!("gk_{}_…", key.prefix)}</code>
+                <p class="muted">
+                    {format!("{} · created {} · {} · {}", key.scopes, format_date(key.created_at), last_used, status)}
+                </p>
+            </div>
+            {active
+                .then(|| {
+                    view! {
+                        <ActionForm action=revoke attr:class="inline-form">
+                            <input type="hidden" name="id" value=key.id.to_string()/>
+                            <button type="submit" class="button button-small" aria-label=format!("Revoke {}", key.name)>
+                                "Revoke"
+                            </button>
+                        </ActionForm>
+                    }
+                })}
+        </li>
+    }
+}
