@@ -21,7 +21,7 @@ for wasm in target/site/pkg/*.wasm; do
   echo "browser bundle: $(basename "$wasm"): $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
 done
 
-step "end-to-end tests (Playwright, Chromium) against the release binary"
+step "starting the release binary for the end-to-end tests"
 E2E_DIR="target/e2e"
 rm -rf "$E2E_DIR" && mkdir -p "$E2E_DIR" end2end/screenshots
 E2E_ADDR="127.0.0.1:${E2E_PORT:-3100}"
@@ -42,5 +42,9 @@ for _ in $(seq 1 100); do
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$E2E_DIR/server.log"; echo "server exited" >&2; exit 1; fi
   sleep 0.1
 done
+step "API fuzzing (schemathesis from the OpenAPI document: no 5xx allowed)"
+scripts/schemathesis.sh "http://$E2E_ADDR"
+
+step "end-to-end tests (Playwright, Chromium) against the release binary"
 (cd end2end && BASE_URL="http://$E2E_ADDR" npx playwright test)
 echo "screenshots: end2end/screenshots/"
