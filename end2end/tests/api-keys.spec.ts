@@ -1,13 +1,9 @@
 import { expect } from "@playwright/test";
-import { fillRegistration, newUser, screenshot, test, waitForHydration } from "./helpers";
+import { newUser, registerInBrowser, screenshot, test } from "./helpers";
 
 test("create an API key in the account page, use it, revoke it", async ({ page, request }) => {
   const user = newUser("keys");
-  await page.goto("/register");
-  await waitForHydration(page);
-  await fillRegistration(page, user);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await registerInBrowser(page, user);
 
   await page.goto("/account");
   await expect(page.getByText("No keys yet.")).toBeVisible();

@@ -45,6 +45,15 @@ export async function fillRegistration(page: Page, user: { username: string; ema
   await page.getByLabel("Confirm password").fill(password);
 }
 
+/** Registers `user` through the hydrated form and waits until the home page greets them. */
+export async function registerInBrowser(page: Page, user: { username: string; email: string }) {
+  await page.goto("/register");
+  await waitForHydration(page);
+  await fillRegistration(page, user);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+}
+
 export async function signOut(page: Page) {
   await page.getByRole("button", { name: "Sign out" }).first().click();
   await expect(page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" })).toBeVisible();

@@ -4,6 +4,7 @@ import {
   newClientIp,
   newUser,
   PASSWORD,
+  registerInBrowser,
   screenshot,
   signOut,
   test,
@@ -84,11 +85,7 @@ test.describe("with JavaScript (hydrated)", () => {
 
   test("a taken username is reported on its field", async ({ page }) => {
     const user = newUser("taken");
-    await page.goto("/register");
-    await waitForHydration(page);
-    await fillRegistration(page, user);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await registerInBrowser(page, user);
     await signOut(page);
 
     await page.goto("/register");
@@ -101,11 +98,7 @@ test.describe("with JavaScript (hydrated)", () => {
 
   test("a wrong password and an unknown user show the same single message", async ({ page }) => {
     const user = newUser("wrongpw");
-    await page.goto("/register");
-    await waitForHydration(page);
-    await fillRegistration(page, user);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await registerInBrowser(page, user);
     await signOut(page);
 
     const messages: string[] = [];
@@ -125,11 +118,7 @@ test.describe("with JavaScript (hydrated)", () => {
 
   test("/account sends a signed-out visitor to sign in, then back", async ({ page }) => {
     const user = newUser("account");
-    await page.goto("/register");
-    await waitForHydration(page);
-    await fillRegistration(page, user);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await expect(page.getByTestId("signed-in-as")).toBeVisible();
+    await registerInBrowser(page, user);
     await signOut(page);
 
     await page.goto("/account");

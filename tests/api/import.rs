@@ -7,6 +7,18 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
+/// Runs `gatehouse import-users FILE` against the database at `db_url`.
+fn run_import(db_url: &str, file: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", db_url)
+        .env("APP_ENV", "")
+        .arg("import-users")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
     let dir = tempfile::tempdir().unwrap();
@@ -22,14 +34,7 @@ async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
     let file = dir.path().join("users.csv");
     std::fs::write(&file, csv).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", &db_url)
-        .env("APP_ENV", "")
-        .arg("import-users")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = run_import(&db_url, &file);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("imported 1 user(s), skipped 3"), "{stdout}");
     assert!(
@@ -98,13 +103,7 @@ async fn json_lines_are_accepted_too() {
         format!("{{\"username\":\"jsonuser\",\"email\":\"j@example.com\",\"hash\":\"{hash}\"}}\n"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", &db_url)
-        .env("APP_ENV", "")
-        .args(["import-users", file.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_import(&db_url, &file);
     assert!(
         out.status.success(),
         "{}",
