@@ -2,6 +2,9 @@
 //!
 //! Each body is the same three steps: read the request context, call the service, map the
 //! outcome to the closed `AppError`. No rule lives here.
+//!
+//! All are mounted under `/rpc` (each `#[server]` names its own stable endpoint), apart from
+//! the JSON API under `/api/v1`, which has its own documented contract for other clients.
 
 pub mod auth;
 
@@ -13,7 +16,3 @@ pub use auth::{
     get_current_user, get_password_policy, login, logout, register, GetCurrentUser,
     GetPasswordPolicy, Login, Logout, Register,
 };
-
-/// Where server functions are mounted. Kept apart from the JSON API (`/api/v1`), which has
-/// its own, documented contract for non-browser clients.
-pub const SERVER_FN_PREFIX: &str = "/rpc";

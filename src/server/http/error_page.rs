@@ -21,8 +21,31 @@ use crate::server::http::context::REQUEST_ID_HEADER;
 struct ErrorBody<'a> {
     error: &'a str,
     message: String,
+    /// Validation errors only: a message per field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a std::collections::BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+}
+
+/// The one JSON error shape, for layers and API handlers alike:
+/// `{"error", "message", "fields"?, "request_id"?}` with the status, `Retry-After` and
+/// `RateLimit-*` headers of the closed `AppError`.
+pub fn json_error(err: &AppError, request_id: Option<&str>) -> Response {
+    let status =
+        StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = ErrorBody {
+        error: err.code(),
+        message: err.to_string(),
+        fields: match err {
+            AppError::Validation(fields) => Some(&fields.0),
+            _ => None,
+        },
+        request_id,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    add_retry_headers(err, response.headers_mut());
+    response
 }
 
 /// What the caller wants back, decided from the request.
@@ -64,14 +87,7 @@ fn render(flavour: Flavour, err: &AppError, request_id: Option<&str>) -> Respons
         StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = err.to_string();
     let mut response = match flavour {
-        Flavour::Json => {
-            let body = ErrorBody {
-                error: err.code(),
-                message,
-                request_id,
-            };
-            (status, axum::Json(body)).into_response()
-        }
+        Flavour::Json => return json_error(err, request_id),
         Flavour::Html => {
             let reference = request_id
                 .map(|id| format!("<p>Reference: <code>{}</code></p>", html_escape(id)))

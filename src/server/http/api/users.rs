@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::model::{AppError, RegisterForm};
 use crate::server::db::UserRecord;
-use crate::server::http::error_page::add_retry_headers;
+use crate::server::http::error_page::json_error;
 use crate::server::limits::client_ip::ClientIp;
 use crate::server::state::AppState;
 
@@ -43,22 +43,9 @@ impl From<&UserRecord> for UserResponse {
     }
 }
 
-/// The API's error body: `{"error", "message", "fields"?, "request_id"}` with the status of the
-/// closed `AppError`. Validation errors list a message per field.
+/// The API's error answer (see `error_page::json_error`), naming this request.
 pub fn error_json(err: AppError, request_id: &str) -> Response {
-    let status =
-        StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = serde_json::json!({
-        "error": err.code(),
-        "message": err.to_string(),
-        "request_id": request_id,
-    });
-    if let AppError::Validation(fields) = &err {
-        body["fields"] = serde_json::json!(fields.0);
-    }
-    let mut response = (status, Json(body)).into_response();
-    add_retry_headers(&err, response.headers_mut());
-    response
+    json_error(&err, Some(request_id))
 }
 
 /// Creates an account (same rules as the browser form).
