@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use gatehouse::server::db::Store;
 use gatehouse::server::{telemetry, Application, Settings};
 
 #[tokio::main]
@@ -28,9 +29,10 @@ async fn main() -> ExitCode {
     {
         [] | ["serve"] => {}
         ["import-users", file] => return import_users(&settings, file).await,
+        ["audit", "verify"] => return verify_audit_log(&settings).await,
         _ => {
             eprintln!(
-                "usage: gatehouse [serve]\n       gatehouse import-users FILE.csv|FILE.jsonl"
+                "usage: gatehouse [serve]\n       gatehouse import-users FILE.csv|FILE.jsonl\n       gatehouse audit verify"
             );
             return ExitCode::from(2);
         }
@@ -80,14 +82,55 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `gatehouse import-users FILE`: see `server::auth::import`.
-async fn import_users(settings: &Settings, file: &str) -> ExitCode {
-    let store = match gatehouse::server::db::connect(settings).await {
-        Ok(store) => store,
+async fn open_store(settings: &Settings) -> Option<std::sync::Arc<dyn Store>> {
+    match gatehouse::server::db::connect(settings).await {
+        Ok(store) => Some(store),
         Err(error) => {
             eprintln!("gatehouse: database: {error}");
-            return ExitCode::FAILURE;
+            None
         }
+    }
+}
+
+/// `gatehouse audit verify`: checks every account's activity-log hash chain. Exit status 0
+/// when all are intact, 1 with one line per broken link otherwise.
+async fn verify_audit_log(settings: &Settings) -> ExitCode {
+    let Some(store) = open_store(settings).await else {
+        return ExitCode::FAILURE;
+    };
+    let result = gatehouse::server::audit::verify(store.as_ref()).await;
+    store.close().await;
+    match result {
+        Ok(report) if report.is_intact() => {
+            println!(
+                "audit log intact: {} event(s) in {} chain(s)",
+                report.events, report.chains
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!(
+                "audit log TAMPERED: {} problem(s) in {} event(s), {} chain(s)",
+                report.problems.len(),
+                report.events,
+                report.chains
+            );
+            for problem in &report.problems {
+                println!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("gatehouse: database: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gatehouse import-users FILE`: see `server::auth::import`.
+async fn import_users(settings: &Settings, file: &str) -> ExitCode {
+    let Some(store) = open_store(settings).await else {
+        return ExitCode::FAILURE;
     };
     let now = gatehouse::server::clock::Clock::now(&gatehouse::server::clock::SystemClock);
     let result = gatehouse::server::auth::import::import_users(

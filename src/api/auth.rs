@@ -4,19 +4,32 @@ use crate::model::api_key::{ApiKeyView, CreatedApiKey};
 use crate::model::{AppError, PasswordPolicy, PublicUser};
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     use crate::model::AppError;
     pub use crate::model::{LoginForm, RegisterForm};
+    pub use crate::server::auth::service::CurrentSession;
     pub use crate::server::db::UserRecord;
     pub use crate::server::http::context::*;
     use crate::server::state::AppState;
 
     /// The account behind the request's session cookie, if any.
     pub async fn current_user_record(state: &AppState) -> Result<Option<UserRecord>, AppError> {
+        Ok(current_session(state).await?.map(|c| c.user))
+    }
+
+    /// The session behind the request's cookie and its account, if any.
+    pub async fn current_session(state: &AppState) -> Result<Option<CurrentSession>, AppError> {
         let Some(token) = session_token(state) else {
             return Ok(None);
         };
-        state.auth.user_for_session(&token).await.map_err(fail)
+        state.auth.current_session(&token).await.map_err(fail)
+    }
+
+    /// Like `current_session`, for server functions that need a signed-in person.
+    pub async fn require_session(state: &AppState) -> Result<CurrentSession, AppError> {
+        current_session(state)
+            .await?
+            .ok_or(AppError::Unauthenticated)
     }
 
     /// What the browser may see of an account.
@@ -50,40 +63,48 @@ pub async fn register(
         .register(&form, &client_meta())
         .await
         .map_err(fail)?;
-    set_session_cookie(&state, &signed_in.token);
+    set_session_cookie(&state, &signed_in);
     leptos_axum::redirect("/");
     Ok(())
 }
 
 /// Signs in with a username or email, then goes to `next` when it is a local path.
+/// `remember` is the "Remember me" checkbox (absent when unticked, as browsers send it).
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(
     username: String,
     password: String,
     next: Option<String>,
+    remember: Option<String>,
 ) -> Result<(), AppError> {
     use self::ssr::*;
     let state = app_state()?;
     let form = LoginForm { username, password };
     let signed_in = state
         .auth
-        .login(&form, &client_meta())
+        .login(&form, remember.is_some(), &client_meta())
         .await
         .map_err(fail)?;
-    set_session_cookie(&state, &signed_in.token);
+    set_session_cookie(&state, &signed_in);
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
 
-/// Ends the session on the server and removes the cookie.
+/// Ends the session on the server, removes the cookie, and asks the browser to drop
+/// everything it kept for this site.
 #[server(prefix = "/rpc", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     use self::ssr::*;
     let state = app_state()?;
     if let Some(token) = session_token(&state) {
-        state.auth.logout(&token).await.map_err(fail)?;
+        state
+            .auth
+            .logout(&token, &client_meta())
+            .await
+            .map_err(fail)?;
     }
     clear_session_cookie(&state);
+    clear_site_data();
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -108,8 +129,13 @@ pub async fn logout_everywhere() -> Result<(), AppError> {
     let Some(user) = current_user_record(&state).await? else {
         return Err(AppError::Unauthenticated);
     };
-    state.auth.logout_everywhere(user.id).await.map_err(fail)?;
+    state
+        .auth
+        .logout_everywhere(user.id, &client_meta())
+        .await
+        .map_err(fail)?;
     clear_session_cookie(&state);
+    clear_site_data();
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -169,7 +195,7 @@ pub async fn create_api_key(
     };
     let created = state
         .auth
-        .create_api_key(user.id, &name, days)
+        .create_api_key(user.id, &name, days, &client_meta())
         .await
         .map_err(fail)?;
     Ok(CreatedApiKey {
@@ -186,5 +212,9 @@ pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
     let user = current_user_record(&state)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    state.auth.revoke_api_key(user.id, id).await.map_err(fail)
+    state
+        .auth
+        .revoke_api_key(user.id, id, &client_meta())
+        .await
+        .map_err(fail)
 }

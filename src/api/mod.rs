@@ -6,8 +6,14 @@
 //! All are mounted under `/rpc` (each `#[server]` names its own stable endpoint), apart from
 //! the JSON API under `/api/v1`, which has its own documented contract for other clients.
 
+pub mod account;
 pub mod auth;
 
+pub use account::{
+    change_password, delete_account, list_sessions, revoke_other_sessions, revoke_session,
+    security_activity, ChangePassword, DeleteAccount, ListSessions, RevokeOtherSessions,
+    RevokeSession, SecurityActivity,
+};
 pub use auth::{
     create_api_key, list_api_keys, logout_everywhere, revoke_api_key, CreateApiKey, ListApiKeys,
     LogoutEverywhere, RevokeApiKey,

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_current_user, Login, Logout, LogoutEverywhere, Register};
+use crate::api::{get_current_user, DeleteAccount, Login, Logout, LogoutEverywhere, Register};
 use crate::model::{AppError, PublicUser};
 
 #[derive(Clone, Copy)]
@@ -11,6 +11,7 @@ pub struct Auth {
     pub login: ServerAction<Login>,
     pub logout: ServerAction<Logout>,
     pub logout_everywhere: ServerAction<LogoutEverywhere>,
+    pub delete_account: ServerAction<DeleteAccount>,
     /// Re-fetched whenever one of the actions completes, so the header and pages follow.
     pub user: Resource<Result<Option<PublicUser>, AppError>>,
 }
@@ -20,6 +21,7 @@ pub fn provide_auth() {
     let login = ServerAction::<Login>::new();
     let logout = ServerAction::<Logout>::new();
     let logout_everywhere = ServerAction::<LogoutEverywhere>::new();
+    let delete_account = ServerAction::<DeleteAccount>::new();
     // Blocking: the server waits for it before sending the page, so the first HTML already
     // knows who is signed in (and protected pages can redirect with a real 302).
     let user = Resource::new_blocking(
@@ -29,6 +31,7 @@ pub fn provide_auth() {
                 login.version().get(),
                 logout.version().get(),
                 logout_everywhere.version().get(),
+                delete_account.version().get(),
             )
         },
         |_| get_current_user(),
@@ -38,6 +41,7 @@ pub fn provide_auth() {
         login,
         logout,
         logout_everywhere,
+        delete_account,
         user,
     });
 }

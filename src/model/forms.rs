@@ -115,10 +115,176 @@ impl LoginForm {
     }
 }
 
+/// Changing the password of a signed-in account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[validate(context = PasswordPolicy)]
+pub struct ChangePasswordForm {
+    #[validate(custom(function = "validate_current_password"))]
+    pub current_password: String,
+    #[validate(custom(function = "validate_new_password", use_context))]
+    pub new_password: String,
+    #[validate(
+        custom(function = "validate_confirmation_present"),
+        must_match(other = "new_password", message = "The passwords do not match.")
+    )]
+    pub new_password_confirm: String,
+}
+
+fn validate_current_password(value: &str) -> Result<(), ValidationError> {
+    validate_login_password(value).map_err(|e| {
+        if e.code == "password_required" {
+            ValidationError::new("password_required")
+                .with_message("Enter your current password.".into())
+        } else {
+            e
+        }
+    })
+}
+
+impl ChangePasswordForm {
+    /// The policy's rules, plus two that need the account: the new password must not
+    /// contain the username or email name, and must differ from the current one.
+    pub fn check(
+        &self,
+        policy: &PasswordPolicy,
+        username: &str,
+        email: &str,
+    ) -> Result<(), FieldErrors> {
+        let mut errors = match self.validate_with_args(policy) {
+            Ok(()) => FieldErrors::default(),
+            Err(e) => FieldErrors::from(&e),
+        };
+        if let Err(e) = validate_password_not_identity(&self.new_password, username, email) {
+            let message = e.message.as_deref().unwrap_or("Choose another password.");
+            errors.insert("new_password", message);
+        }
+        if !self.new_password.is_empty() && self.new_password == self.current_password {
+            errors.insert(
+                "new_password",
+                "Choose a password different from your current one.",
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Deleting an account: the password again, and a deliberate confirmation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+pub struct DeleteAccountForm {
+    #[validate(custom(function = "validate_current_password"))]
+    pub password: String,
+    /// The username, typed again, so a stray click cannot delete an account.
+    pub confirm_username: String,
+}
+
+impl DeleteAccountForm {
+    pub fn check(&self, username: &str) -> Result<(), FieldErrors> {
+        let mut errors = match self.validate() {
+            Ok(()) => FieldErrors::default(),
+            Err(e) => FieldErrors::from(&e),
+        };
+        if canonical_username(&self.confirm_username) != canonical_username(username) {
+            errors.insert("confirm_username", "Type your username exactly to confirm.");
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::PasswordPolicy;
+
+    fn change(current: &str, new: &str, confirm: &str) -> ChangePasswordForm {
+        ChangePasswordForm {
+            current_password: current.into(),
+            new_password: new.into(),
+            new_password_confirm: confirm.into(),
+        }
+    }
+
+    #[test]
+    fn a_valid_password_change_passes() {
+        let form = change(
+            "old password 1",
+            "a brand new passphrase",
+            "a brand new passphrase",
+        );
+        assert_eq!(
+            form.check(&PasswordPolicy::Nist, "alice", "alice@example.com"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn password_change_reports_each_rule_on_its_field() {
+        let errors = change("", "short", "other")
+            .check(&PasswordPolicy::Nist, "alice", "alice@example.com")
+            .unwrap_err();
+        assert_eq!(
+            errors.get("current_password"),
+            Some("Enter your current password.")
+        );
+        assert_eq!(
+            errors.get("new_password"),
+            Some("Use at least 8 characters.")
+        );
+        assert_eq!(
+            errors.get("new_password_confirm"),
+            Some("The passwords do not match.")
+        );
+
+        let same = change(
+            "the same passphrase",
+            "the same passphrase",
+            "the same passphrase",
+        );
+        assert_eq!(
+            same.check(&PasswordPolicy::Nist, "alice", "alice@example.com")
+                .unwrap_err()
+                .get("new_password"),
+            Some("Choose a password different from your current one.")
+        );
+        let identity = change(
+            "old password 1",
+            "alice forever and ever",
+            "alice forever and ever",
+        );
+        assert_eq!(
+            identity
+                .check(&PasswordPolicy::Nist, "alice", "alice@example.com")
+                .unwrap_err()
+                .get("new_password"),
+            Some("Your password must not contain your username or email name.")
+        );
+    }
+
+    #[test]
+    fn deleting_needs_the_password_and_the_username() {
+        let form = DeleteAccountForm {
+            password: String::new(),
+            confirm_username: "bob".into(),
+        };
+        let errors = form.check("Alice").unwrap_err();
+        assert_eq!(errors.get("password"), Some("Enter your current password."));
+        assert_eq!(
+            errors.get("confirm_username"),
+            Some("Type your username exactly to confirm.")
+        );
+        let ok = DeleteAccountForm {
+            password: "whatever it was".into(),
+            confirm_username: "alice".into(),
+        };
+        assert_eq!(ok.check("Alice"), Ok(()));
+    }
 
     fn valid() -> RegisterForm {
         RegisterForm {

@@ -1,6 +1,7 @@
 //! Shared with the browser: everything here compiles for wasm32 and for the server, so the
 //! browser shows the same field errors, from the same code, that the server enforces.
 
+pub mod activity;
 pub mod api_key;
 pub mod email;
 pub mod error;
@@ -11,6 +12,6 @@ pub mod user;
 pub mod username;
 
 pub use error::{AppError, FieldErrors};
-pub use forms::{LoginForm, RegisterForm};
+pub use forms::{ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm};
 pub use password::PasswordPolicy;
 pub use user::PublicUser;

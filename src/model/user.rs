@@ -16,9 +16,29 @@ pub fn format_date(unix_secs: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `2026-11-28 07:45 UTC`: times in the session list and the activity log.
+pub fn format_time(unix_secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .map(|t| {
+            format!(
+                "{} {:02}:{:02} UTC",
+                t.date(),
+                t.time().hour(),
+                t.time().minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::format_date;
+    use super::{format_date, format_time};
+
+    #[test]
+    fn formats_time_in_utc_to_the_minute() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(7 * 3600 + 45 * 60 + 59), "1970-01-01 07:45 UTC");
+    }
 
     #[test]
     fn formats_as_iso_date_in_utc() {

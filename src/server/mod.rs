@@ -1,5 +1,6 @@
 //! Server only: configuration, start-up, authentication, storage, HTTP plumbing.
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

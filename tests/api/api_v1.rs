@@ -8,54 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-impl TestApp {
-    async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/v1/token"))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn access_token(&self, username: &str) -> String {
-        let res = self
-            .token(&[
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", PASSWORD),
-            ])
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        res.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    async fn me(&self, bearer: &str) -> reqwest::Response {
-        self.client
-            .get(self.url("/api/v1/users/me"))
-            .header(AUTHORIZATION, format!("Bearer {bearer}"))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn create_key(&self, jwt: &str, name: &str) -> Value {
-        let res = self
-            .client
-            .post(self.url("/api/v1/keys"))
-            .header(AUTHORIZATION, format!("Bearer {jwt}"))
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        res.json().await.unwrap()
-    }
-}
-
 fn assert_invalid_token(res: &reqwest::Response, what: &str) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
     let challenge = res

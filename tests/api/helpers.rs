@@ -8,9 +8,10 @@ use gatehouse::model::AppError;
 use gatehouse::server::clock::ManualClock;
 use gatehouse::server::{AppState, Application, Settings};
 use leptos::config::LeptosOptions;
-use reqwest::header::{HeaderMap, ACCEPT, COOKIE, SET_COOKIE};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, COOKIE, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
 
 /// 2027-01-15: an arbitrary fixed start for the manual clock.
 pub const START_TIME: i64 = 1_800_000_000;
@@ -23,6 +24,7 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: ManualClock,
     pub cookie_name: &'static str,
+    pub database_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -47,6 +49,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     // Tests hash many passwords; two at a time is plenty and keeps parallel tests civil.
     env.entry("PASSWORD_HASH_CONCURRENCY".into())
         .or_insert_with(|| "2".into());
+    let database_url = env["DATABASE_URL"].clone();
     let settings =
         Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");
     let cookie_name = settings.session.cookie_name();
@@ -74,6 +77,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         state,
         clock,
         cookie_name,
+        database_url,
         _dir: dir,
     }
 }
@@ -185,6 +189,32 @@ impl TestApp {
         session_token_from(&res, self.cookie_name).expect("a session cookie")
     }
 
+    /// Calls a server function from a particular browser (its User-Agent).
+    pub async fn call_from(
+        &self,
+        user_agent: &str,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        session: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(&format!("/rpc/{endpoint}")))
+            .header(reqwest::header::USER_AGENT, user_agent)
+            .form(form);
+        if let Some(token) = session {
+            req = req.header(COOKIE, session_header(self.cookie_name, token));
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Signs in and returns the new session token.
+    pub async fn login_ok(&self, username: &str) -> String {
+        let res = self.login(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "sign-in failed");
+        session_token_from(&res, self.cookie_name).expect("a session cookie")
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.call(
             "login",
@@ -228,4 +258,53 @@ pub fn set_cookie_headers(headers: &HeaderMap) -> Vec<String> {
 pub async fn app_error(res: Response) -> AppError {
     let body = res.text().await.expect("body");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("not an AppError ({e}): {body}"))
+}
+
+/// The JSON API, as an API client uses it.
+impl TestApp {
+    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn access_token(&self, username: &str) -> String {
+        let res = self
+            .token(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", PASSWORD),
+            ])
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn me(&self, bearer: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/v1/users/me"))
+            .header(AUTHORIZATION, format!("Bearer {bearer}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_key(&self, jwt: &str, name: &str) -> Value {
+        let res = self
+            .client
+            .post(self.url("/api/v1/keys"))
+            .header(AUTHORIZATION, format!("Bearer {jwt}"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
 }

@@ -72,7 +72,7 @@ async fn logs_never_contain_passwords_tokens_or_cookies() {
     let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
     // The capture works: the events are there…
     for event in [
-        "register.succeeded",
+        "account.created",
         "login.failed",
         "login.succeeded",
         "logout",

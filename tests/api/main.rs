@@ -6,6 +6,7 @@
 mod helpers;
 
 mod abuse;
+mod account;
 mod api_v1;
 mod binary;
 mod config_and_health;

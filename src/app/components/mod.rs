@@ -3,9 +3,11 @@
 mod banner;
 mod field;
 mod form_state;
+mod notice;
 mod strength;
 
 pub use banner::FormBanner;
 pub use field::{Field, SubmitButton};
 pub use form_state::{action_error, FormFields};
+pub use notice::Notice;
 pub use strength::StrengthMeter;

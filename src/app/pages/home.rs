@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::app::auth::use_auth;
+use crate::app::components::Notice;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -28,6 +29,7 @@ pub fn HomePage() -> impl IntoView {
                     }
                     _ => {
                         view! {
+                            <Notice/>
                             <section class="card" aria-labelledby="home-title">
                                 <h1 id="home-title">"The secure front door"</h1>
                                 <p class="card-lead">

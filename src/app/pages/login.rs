@@ -64,6 +64,10 @@ pub fn LoginPage() -> impl IntoView {
                     error=message("password")
                     on_blur=move || fields.touch("password")
                 />
+                <label class="checkbox">
+                    <input type="checkbox" name="remember" value="on"/>
+                    "Remember me on this device"
+                </label>
                 <SubmitButton label="Sign in" busy_label="Signing in…" pending=action.pending() on_click=on_submit/>
             </ActionForm>
             <p class="card-footer">"New here? " <a href="/register">"Create an account"</a></p>

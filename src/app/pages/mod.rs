@@ -1,5 +1,4 @@
 mod account;
-mod api_keys;
 mod home;
 mod login;
 mod not_found;

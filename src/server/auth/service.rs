@@ -5,16 +5,20 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::model::forms::LoginIdentifier;
+use crate::model::activity::{ActivityKind, ActivityView, SessionView};
+use crate::model::forms::{ChangePasswordForm, DeleteAccountForm, LoginIdentifier};
 use crate::model::{AppError, FieldErrors, LoginForm, PasswordPolicy, RegisterForm};
 use crate::server::clock::Clock;
 use crate::server::config::{SessionSettings, Settings};
-use crate::server::db::{ApiKeyRecord, NewUser, SessionRecord, Store, StoreError, UserRecord};
+use crate::server::db::{
+    ApiKeyRecord, NewAuditEvent, NewUser, SessionRecord, Store, StoreError, UserRecord,
+};
 use crate::server::error::ServiceError;
 use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::Limits;
 
 use super::api_keys;
+use super::client::{device_summary, ClientMeta};
 use super::jwt::JwtKeys;
 use super::password::PasswordHasher;
 use super::session::SessionToken;
@@ -22,31 +26,25 @@ use super::session::SessionToken;
 /// `last_seen_at` is written at most this often per session, so browsing is not a database
 /// write per request.
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
-/// Enough of a User-Agent to tell devices apart, without letting a client store kilobytes.
-const MAX_USER_AGENT_CHARS: usize = 256;
+/// How many events `/account` shows.
+pub const ACTIVITY_SHOWN: i64 = 50;
 
 pub const USERNAME_TAKEN: &str = "That username is already taken.";
 pub const EMAIL_TAKEN: &str = "An account with this email already exists.";
-
-/// Who is on the other end, recorded with each session.
-#[derive(Debug, Clone, Default)]
-pub struct ClientMeta {
-    /// The client address (through trusted proxies, see `limits::client_ip`).
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientMeta {
-    /// The per-IP rate-limit key. Requests without a known address share one bucket.
-    fn ip_key(&self) -> &str {
-        self.ip.as_deref().unwrap_or("unknown")
-    }
-}
+pub const WRONG_CURRENT_PASSWORD: &str = "That is not your current password.";
 
 /// A successful registration or sign-in: the account and the new session's token.
 pub struct SignedIn {
     pub user: UserRecord,
     pub token: SessionToken,
+    /// "Remember me": the cookie should outlive the browser session.
+    pub remember: bool,
+}
+
+/// The signed-in person behind a session cookie, and that session.
+pub struct CurrentSession {
+    pub user: UserRecord,
+    pub session: SessionRecord,
 }
 
 pub struct AuthService {
@@ -137,8 +135,12 @@ impl AuthService {
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
         let user = self.create_account(form, meta).await?;
-        let token = self.start_session(&user, meta).await?;
-        Ok(SignedIn { user, token })
+        let token = self.start_session(&user, false, meta).await?;
+        Ok(SignedIn {
+            user,
+            token,
+            remember: false,
+        })
     }
 
     /// Creates the account (the API's registration: no session).
@@ -186,7 +188,8 @@ impl AuthService {
             }
             Err(other) => return Err(other.into()),
         };
-        tracing::info!(event = "register.succeeded", user_id = user.id);
+        self.audit(user.id, ActivityKind::AccountCreated, meta, None)
+            .await;
         Ok(user)
     }
 
@@ -211,17 +214,24 @@ impl AuthService {
         Ok(taken)
     }
 
-    /// Signs in with a username or email. Unknown account and wrong password are one error,
-    /// and both run exactly one argon2 verification.
-    /// Signs in with a username or email and starts a browser session.
+    /// Signs in with a username or email and starts a browser session. Unknown account and
+    /// wrong password are one error, and both run exactly one argon2 verification.
     pub async fn login(
         &self,
         form: &LoginForm,
+        remember: bool,
         meta: &ClientMeta,
     ) -> Result<SignedIn, ServiceError> {
         let user = self.authenticate(form, meta).await?;
-        let token = self.start_session(&user, meta).await?;
-        Ok(SignedIn { user, token })
+        let token = self.start_session(&user, remember, meta).await?;
+        let detail = remember.then(|| "remembered on this device".to_string());
+        self.audit(user.id, ActivityKind::SignedIn, meta, detail)
+            .await;
+        Ok(SignedIn {
+            user,
+            token,
+            remember,
+        })
     }
 
     /// Checks credentials under the per-IP limit and the per-account throttle: the one path
@@ -281,6 +291,12 @@ impl AuthService {
                     user_id = user.as_ref().map(|u| u.id),
                     ip = meta.ip.as_deref(),
                 );
+                // Only real accounts have a log to write to; failures for names without an
+                // account are in the tracing log above.
+                if let Some(user) = &user {
+                    self.audit(user.id, ActivityKind::SignInFailed, meta, None)
+                        .await;
+                }
                 return Err(AppError::InvalidCredentials.into());
             }
         };
@@ -288,21 +304,22 @@ impl AuthService {
         if self.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
         }
-        tracing::info!(
-            event = "login.succeeded",
-            user_id = user.id,
-            ip = meta.ip.as_deref()
-        );
+        // The caller records the success (a session or an access token) in the activity log.
         Ok(user)
     }
 
     /// An access token for the user (after `authenticate`): (token, lifetime in seconds).
-    pub fn issue_access_token(&self, user: &UserRecord) -> Result<(String, i64), ServiceError> {
+    pub async fn issue_access_token(
+        &self,
+        user: &UserRecord,
+        meta: &ClientMeta,
+    ) -> Result<(String, i64), ServiceError> {
         let token = self
             .jwt
             .issue(user.id, user.token_version, self.clock.now())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        tracing::info!(event = "token.issued", user_id = user.id);
+        self.audit(user.id, ActivityKind::TokenIssued, meta, None)
+            .await;
         Ok((token, self.jwt.ttl_secs))
     }
 
@@ -369,10 +386,21 @@ impl AuthService {
     }
 
     /// Ends every session and every access token of the user.
-    pub async fn logout_everywhere(&self, user_id: i64) -> Result<(), ServiceError> {
+    pub async fn logout_everywhere(
+        &self,
+        user_id: i64,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
         self.store.bump_token_version(user_id).await?;
         let ended = self.store.delete_user_sessions(user_id).await?;
-        tracing::info!(event = "logout.everywhere", user_id, sessions = ended);
+        let detail = format!("{ended} session(s) ended, access tokens revoked");
+        self.audit(
+            user_id,
+            ActivityKind::SignedOutEverywhere,
+            meta,
+            Some(detail),
+        )
+        .await;
         Ok(())
     }
 
@@ -382,6 +410,7 @@ impl AuthService {
         user_id: i64,
         name: &str,
         expires_in_days: Option<u32>,
+        meta: &ClientMeta,
     ) -> Result<CreatedKey, ServiceError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 {
@@ -413,7 +442,9 @@ impl AuthService {
             revoked_at: None,
         };
         record.id = self.store.insert_api_key(&record).await?;
-        tracing::info!(event = "api_key.created", user_id, key_id = record.id);
+        let detail = format!("\"{}\" (gk_{}_…)", record.name, record.prefix);
+        self.audit(user_id, ActivityKind::ApiKeyCreated, meta, Some(detail))
+            .await;
         Ok(CreatedKey {
             record,
             secret: generated.full,
@@ -425,17 +456,29 @@ impl AuthService {
     }
 
     /// Revokes one of the user's keys; `NotFound` for someone else's or an unknown key.
-    pub async fn revoke_api_key(&self, user_id: i64, key_id: i64) -> Result<(), ServiceError> {
-        if self
+    pub async fn revoke_api_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        if !self
             .store
             .revoke_api_key(user_id, key_id, self.clock.now())
             .await?
         {
-            tracing::info!(event = "api_key.revoked", user_id, key_id);
-            Ok(())
-        } else {
-            Err(AppError::NotFound.into())
+            return Err(AppError::NotFound.into());
         }
+        let detail = self
+            .store
+            .api_keys_of(user_id)
+            .await?
+            .into_iter()
+            .find(|k| k.id == key_id)
+            .map(|k| format!("\"{}\" (gk_{}_…)", k.name, k.prefix));
+        self.audit(user_id, ActivityKind::ApiKeyRevoked, meta, detail)
+            .await;
+        Ok(())
     }
 
     pub fn now(&self) -> i64 {
@@ -459,61 +502,346 @@ impl AuthService {
         }
     }
 
-    /// A fresh session with a fresh token: never reuses an id the browser already had.
+    /// A fresh session with a fresh token and a fresh public id: never reuses an id the
+    /// browser already had (no session fixation).
     async fn start_session(
         &self,
         user: &UserRecord,
+        remember: bool,
         meta: &ClientMeta,
     ) -> Result<SessionToken, ServiceError> {
         let now = self.clock.now();
         let token = SessionToken::generate();
         let record = SessionRecord {
             token_hash: token.hash(),
+            id: super::session::public_session_id(),
             user_id: user.id,
             created_at: now,
             last_seen_at: now,
             expires_at: now + self.sessions.absolute_timeout.as_secs() as i64,
+            remember,
             ip: meta.ip.clone(),
-            user_agent: meta
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            user_agent: meta.user_agent.clone(),
         };
         self.store.insert_session(&record).await?;
         Ok(token)
     }
 
-    /// The signed-in user for a session token, or `None` when the session is unknown or has
-    /// expired (an expired row is deleted on the spot).
-    pub async fn user_for_session(
+    /// When `session` stops being valid: its absolute expiry, or (unless remembered) the
+    /// idle timeout counted from its last use.
+    fn session_deadline(&self, session: &SessionRecord) -> i64 {
+        if session.remember {
+            session.expires_at
+        } else {
+            let idle = session.last_seen_at + self.sessions.idle_timeout.as_secs() as i64;
+            idle.min(session.expires_at)
+        }
+    }
+
+    /// The signed-in user and session for a session token, or `None` when the session is
+    /// unknown or has expired (an expired row is deleted on the spot).
+    pub async fn current_session(
         &self,
         token: &SessionToken,
-    ) -> Result<Option<UserRecord>, ServiceError> {
+    ) -> Result<Option<CurrentSession>, ServiceError> {
         let hash = token.hash();
-        let Some(session) = self.store.session(&hash).await? else {
+        let Some(mut session) = self.store.session(&hash).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
-        let idle_limit = session.last_seen_at + self.sessions.idle_timeout.as_secs() as i64;
-        if now >= session.expires_at || now >= idle_limit {
+        if now >= self.session_deadline(&session) {
             self.store.delete_session(&hash).await?;
             tracing::info!(event = "session.expired", user_id = session.user_id);
             return Ok(None);
         }
         if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
             self.store.touch_session(&hash, now).await?;
+            session.last_seen_at = now;
         }
-        Ok(self.store.user_by_id(session.user_id).await?)
+        Ok(self
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .map(|user| CurrentSession { user, session }))
+    }
+
+    /// The signed-in user for a session token (see `current_session`).
+    pub async fn user_for_session(
+        &self,
+        token: &SessionToken,
+    ) -> Result<Option<UserRecord>, ServiceError> {
+        Ok(self.current_session(token).await?.map(|c| c.user))
     }
 
     /// Ends the session server-side; the cookie alone is worthless afterwards.
-    pub async fn logout(&self, token: &SessionToken) -> Result<(), ServiceError> {
+    pub async fn logout(
+        &self,
+        token: &SessionToken,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
         let hash = token.hash();
         if let Some(session) = self.store.session(&hash).await? {
             self.store.delete_session(&hash).await?;
-            tracing::info!(event = "logout", user_id = session.user_id);
+            self.audit(session.user_id, ActivityKind::SignedOut, meta, None)
+                .await;
         }
         Ok(())
+    }
+
+    /// The user's live sessions, most recently used first, the current one marked.
+    pub async fn sessions(
+        &self,
+        current: &CurrentSession,
+    ) -> Result<Vec<SessionView>, ServiceError> {
+        let now = self.clock.now();
+        let sessions = self.store.sessions_of(current.user.id).await?;
+        Ok(sessions
+            .into_iter()
+            // Expired rows linger until the next purge; they are not sessions any more.
+            .filter(|s| now < self.session_deadline(s))
+            .map(|s| SessionView {
+                current: s.token_hash == current.session.token_hash,
+                device: s
+                    .user_agent
+                    .as_deref()
+                    .and_then(device_summary)
+                    .unwrap_or_else(|| "Unknown device".to_string()),
+                id: s.id,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                ip: s.ip,
+                remember: s.remember,
+            })
+            .collect())
+    }
+
+    /// Ends one of the user's sessions by its public id; `NotFound` for anyone else's.
+    pub async fn revoke_session(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let target = self
+            .store
+            .sessions_of(user_id)
+            .await?
+            .into_iter()
+            .find(|s| s.id == session_id);
+        let Some(target) = target else {
+            return Err(AppError::NotFound.into());
+        };
+        if !self.store.delete_user_session(user_id, session_id).await? {
+            return Err(AppError::NotFound.into());
+        }
+        let detail = target.user_agent.as_deref().and_then(device_summary);
+        let detail = match (detail, target.ip) {
+            (Some(device), Some(ip)) => Some(format!("{device}, {ip}")),
+            (device, ip) => device.or(ip),
+        };
+        self.audit(user_id, ActivityKind::SessionRevoked, meta, detail)
+            .await;
+        Ok(())
+    }
+
+    /// Ends every session of the user except the current one.
+    pub async fn revoke_other_sessions(
+        &self,
+        current: &CurrentSession,
+        meta: &ClientMeta,
+    ) -> Result<u64, ServiceError> {
+        let user_id = current.user.id;
+        let ended = self
+            .store
+            .delete_other_sessions(user_id, &current.session.token_hash)
+            .await?;
+        let detail = format!("{ended} session(s) ended");
+        self.audit(
+            user_id,
+            ActivityKind::OtherSessionsRevoked,
+            meta,
+            Some(detail),
+        )
+        .await;
+        Ok(ended)
+    }
+
+    /// Checks the current password of a signed-in person (password change, account
+    /// deletion). A wrong guess counts against the same per-account throttle as a failed
+    /// sign-in, so a stolen session cannot be used to guess the password quickly.
+    async fn confirm_password(
+        &self,
+        user: &UserRecord,
+        password: &str,
+        field: &'static str,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let throttle_key = format!("user:{}", user.id);
+        if let Err(wait) = self.throttle.check(&throttle_key) {
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait,
+                limit: 0,
+                window_secs: 0,
+            }
+            .into());
+        }
+        let verified = self
+            .hasher
+            .verify(
+                SecretString::from(password.to_string()),
+                Some(user.password_hash.as_str()),
+            )
+            .await?;
+        if !verified {
+            self.throttle.record_failure(&throttle_key);
+            self.audit(
+                user.id,
+                ActivityKind::SignInFailed,
+                meta,
+                Some("password confirmation".into()),
+            )
+            .await;
+            return Err(
+                AppError::Validation(FieldErrors::single(field, WRONG_CURRENT_PASSWORD)).into(),
+            );
+        }
+        self.throttle.clear(&throttle_key);
+        Ok(())
+    }
+
+    /// Changes the password of the person signed in with `current`. Every access token ends;
+    /// other sessions end unless `keep_other_sessions`; this browser gets a new session (new
+    /// token, new id) with the same remember-me choice, returned for the cookie.
+    pub async fn change_password(
+        &self,
+        current: &CurrentSession,
+        form: &ChangePasswordForm,
+        keep_other_sessions: bool,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ServiceError> {
+        let user = &current.user;
+        form.check(&self.policy, &user.username, &user.email)
+            .map_err(AppError::from)?;
+        self.confirm_password(user, &form.current_password, "current_password", meta)
+            .await?;
+        let hash = self
+            .hasher
+            .hash(SecretString::from(form.new_password.clone()))
+            .await?;
+        // One statement stores the hash and bumps the token version: no window in which the
+        // new password works while old access tokens still do.
+        self.store.replace_password(user.id, &hash).await?;
+        let ended = if keep_other_sessions {
+            self.store
+                .delete_session(&current.session.token_hash)
+                .await?;
+            0
+        } else {
+            self.store.delete_user_sessions(user.id).await? - 1
+        };
+        let remember = current.session.remember;
+        let token = self.start_session(user, remember, meta).await?;
+        let detail = if keep_other_sessions {
+            "other sessions kept, access tokens revoked".to_string()
+        } else {
+            format!("{ended} other session(s) ended, access tokens revoked")
+        };
+        self.audit(user.id, ActivityKind::PasswordChanged, meta, Some(detail))
+            .await;
+        let user = self
+            .store
+            .user_by_id(user.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(SignedIn {
+            user,
+            token,
+            remember,
+        })
+    }
+
+    /// Deletes the account after confirming its password: the user row, its sessions and
+    /// API keys, and its activity log, leaving one `account.deleted` record (no address, no
+    /// device) chained to the erased history. Every access token dies with the row.
+    pub async fn delete_account(
+        &self,
+        user: &UserRecord,
+        form: &DeleteAccountForm,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        form.check(&user.username).map_err(AppError::from)?;
+        self.confirm_password(user, &form.password, "password", meta)
+            .await?;
+        let record = NewAuditEvent {
+            user_id: user.id,
+            created_at: self.clock.now(),
+            kind: ActivityKind::AccountDeleted.as_str().to_string(),
+            ip: None,
+            device: None,
+            request_id: meta.request_id.clone(),
+            detail: None,
+        };
+        let stored = self.store.delete_account(user.id, &record).await?;
+        tracing::info!(
+            event = ActivityKind::AccountDeleted.as_str(),
+            user_id = user.id,
+            chain_hash = %hex_prefix(&stored.hash),
+        );
+        Ok(())
+    }
+
+    /// The user's most recent security events, newest first.
+    pub async fn activity(&self, user_id: i64) -> Result<Vec<ActivityView>, ServiceError> {
+        let rows = self.store.audit_events_of(user_id, ACTIVITY_SHOWN).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(ActivityView {
+                    kind: ActivityKind::parse(&row.event.kind)?,
+                    at: row.event.created_at,
+                    ip: row.event.ip,
+                    device: row.event.device,
+                    detail: row.event.detail,
+                })
+            })
+            .collect())
+    }
+
+    /// Appends a security event to the user's chain and to the tracing log (with the new
+    /// chain hash, which anchors the chain outside the database). A failed write is logged
+    /// loudly but does not undo what already happened.
+    async fn audit(
+        &self,
+        user_id: i64,
+        kind: ActivityKind,
+        meta: &ClientMeta,
+        detail: Option<String>,
+    ) {
+        let event = NewAuditEvent {
+            user_id,
+            created_at: self.clock.now(),
+            kind: kind.as_str().to_string(),
+            ip: meta.ip.clone(),
+            device: meta.device(),
+            request_id: meta.request_id.clone(),
+            detail,
+        };
+        match self.store.append_audit_event(&event).await {
+            Ok(stored) => tracing::info!(
+                event = kind.as_str(),
+                user_id,
+                ip = meta.ip.as_deref(),
+                seq = stored.seq,
+                chain_hash = %hex_prefix(&stored.hash),
+            ),
+            Err(error) => tracing::error!(
+                event = kind.as_str(),
+                user_id,
+                %error,
+                "could not write the security activity log"
+            ),
+        }
     }
 
     /// Forgets rate-limit and throttle state that has expired; run periodically.
@@ -530,4 +858,9 @@ impl AuthService {
             .delete_expired_sessions(self.clock.now(), idle)
             .await?)
     }
+}
+
+/// The first 8 bytes of a hash as hex: enough to anchor a chain head in the logs.
+fn hex_prefix(hash: &[u8]) -> String {
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

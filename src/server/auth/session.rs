@@ -41,10 +41,29 @@ impl SessionToken {
     }
 }
 
-/// `Set-Cookie` for a new session. No `Max-Age`: the cookie lives for the browser session,
-/// while the server enforces the idle and absolute timeouts on its own row.
-pub fn session_cookie(settings: &SessionSettings, token: &SessionToken) -> Cookie<'static> {
-    base_cookie(settings, token.expose().to_string())
+/// The public handle of a session: 128 random bits as hex. Unrelated to the token, so
+/// showing it (session list, revoke forms) reveals nothing usable.
+pub fn public_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `Set-Cookie` for a new session. Without "remember me" there is no `Max-Age`: the cookie
+/// ends with the browser session. With it, the cookie lasts the session's absolute lifetime.
+/// Either way the server enforces the timeouts on its own row; the cookie's life is only
+/// how long the browser offers it.
+pub fn session_cookie(
+    settings: &SessionSettings,
+    token: &SessionToken,
+    remember: bool,
+) -> Cookie<'static> {
+    let mut cookie = base_cookie(settings, token.expose().to_string());
+    if remember {
+        let lifetime = settings.absolute_timeout.as_secs() as i64;
+        cookie.set_max_age(cookie::time::Duration::seconds(lifetime));
+    }
+    cookie
 }
 
 /// `Set-Cookie` that makes the browser drop the session cookie.
@@ -108,7 +127,7 @@ mod tests {
     #[test]
     fn secure_cookie_has_host_prefix_and_all_flags() {
         let token = SessionToken::generate();
-        let header = session_cookie(&settings(true), &token).to_string();
+        let header = session_cookie(&settings(true), &token, false).to_string();
         assert!(header.starts_with("__Host-gatehouse_session="), "{header}");
         for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
             assert!(header.contains(flag), "{flag} missing in {header}");
@@ -119,10 +138,28 @@ mod tests {
 
     #[test]
     fn development_cookie_drops_only_secure_and_prefix() {
-        let header = session_cookie(&settings(false), &SessionToken::generate()).to_string();
+        let header = session_cookie(&settings(false), &SessionToken::generate(), false).to_string();
         assert!(header.starts_with("gatehouse_session="), "{header}");
         assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"));
         assert!(!header.contains("Secure"));
+    }
+
+    #[test]
+    fn remembered_cookie_lasts_the_absolute_lifetime() {
+        let header = session_cookie(&settings(true), &SessionToken::generate(), true).to_string();
+        assert!(header.contains("Max-Age=600"), "{header}");
+        assert!(
+            header.contains("HttpOnly") && header.contains("Secure"),
+            "{header}"
+        );
+    }
+
+    #[test]
+    fn public_ids_are_random_hex() {
+        let a = public_session_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, public_session_id());
     }
 
     #[test]

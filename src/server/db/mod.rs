@@ -53,12 +53,38 @@ pub struct NewUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub token_hash: Vec<u8>,
+    /// The public handle shown in the session list (the token hash never leaves the server).
+    pub id: String,
     pub user_id: i64,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+    /// "Remember me": no idle timeout (only the absolute lifetime) and a persistent cookie.
+    pub remember: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// A security event to append to its account's chain (see `server::audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub user_id: i64,
+    pub created_at: i64,
+    pub kind: String,
+    pub ip: Option<String>,
+    /// A device summary ("Firefox on Linux"), never the raw User-Agent.
+    pub device: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A stored security event: the event, its place in the chain and its hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub event: NewAuditEvent,
+    pub seq: i64,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +110,10 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Stores a re-hash of the same password (parameters upgraded); tokens stay valid.
     async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
+    /// Stores a new password and, in the same statement, invalidates every JWT of the user.
+    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
     /// Invalidates every outstanding JWT of the user.
     async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError>;
     /// Ends every session of the user (sign out everywhere).
@@ -102,8 +131,40 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
     async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
-    /// Deletes sessions past their absolute lifetime or idle for longer than `idle_secs`.
+    /// The user's sessions, most recently used first (expired rows included until purged).
+    async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Ends one of the user's sessions by its public id; `false` if the user has no such session.
+    async fn delete_user_session(&self, user_id: i64, id: &str) -> Result<bool, StoreError>;
+    /// Ends every session of the user except the one with `keep` as token hash.
+    async fn delete_other_sessions(&self, user_id: i64, keep: &[u8]) -> Result<u64, StoreError>;
+    /// Deletes sessions past their absolute lifetime, or idle for longer than `idle_secs`
+    /// (remembered sessions have no idle timeout).
     async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError>;
+
+    /// Appends an event to its user's chain: reads the chain's last row and inserts the next
+    /// one (`seq + 1`, hash over the previous hash) atomically, retrying if another writer
+    /// extended the chain first.
+    async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError>;
+    /// The user's latest `limit` events, newest first.
+    async fn audit_events_of(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Every event in (user_id, seq) order, `limit` at a time after `after` (for verification).
+    async fn audit_events_page(
+        &self,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Erases an account in one transaction: the user row (sessions and API keys cascade),
+    /// and the user's event chain, replaced by `final_event` whose `prev_hash` is the erased
+    /// chain's last hash, so the erasure itself stays on record.
+    async fn delete_account(
+        &self,
+        user_id: i64,
+        final_event: &NewAuditEvent,
+    ) -> Result<AuditRecord, StoreError>;
 
     /// Answers when the database can serve a query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -5,7 +5,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{map_unique, ApiKeyRecord, NewUser, SessionRecord, Store, StoreError, UserRecord};
+use super::{
+    map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
+    StoreError, UserRecord,
+};
+use crate::server::audit::{chain_hash, next_link};
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
 #[derive(Clone)]
@@ -26,7 +30,7 @@ macro_rules! select_user {
 macro_rules! select_session {
     ($where:literal) => {
         concat!(
-            "SELECT token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions ",
+            "SELECT token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent FROM sessions ",
             $where
         )
     };
@@ -96,16 +100,98 @@ fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, sqlx:
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SessionRecord, sqlx::Error> {
     Ok(SessionRecord {
         token_hash: row.try_get("token_hash")?,
+        id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         created_at: row.try_get("created_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
         expires_at: row.try_get("expires_at")?,
+        remember: row.try_get("remember")?,
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
     })
 }
 
+macro_rules! select_audit {
+    ($where:literal) => {
+        concat!(
+            "SELECT user_id, seq, created_at, kind, ip, device, request_id, detail, prev_hash, hash FROM audit_events ",
+            $where
+        )
+    };
+}
+
+fn audit_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        event: NewAuditEvent {
+            user_id: row.try_get("user_id")?,
+            created_at: row.try_get("created_at")?,
+            kind: row.try_get("kind")?,
+            ip: row.try_get("ip")?,
+            device: row.try_get("device")?,
+            request_id: row.try_get("request_id")?,
+            detail: row.try_get("detail")?,
+        },
+        seq: row.try_get("seq")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
 impl SqliteStore {
+    /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that reads the
+    /// chain head and then writes would fail with SQLITE_BUSY_SNAPSHOT when another
+    /// connection committed in between, instead of waiting its turn.
+    async fn begin_write(&self) -> Result<SqliteTx, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Inserts the next row of `event.user_id`'s chain inside `tx`.
+    async fn append_in(
+        tx: &mut SqliteTx,
+        event: &NewAuditEvent,
+        last: Option<(i64, Vec<u8>)>,
+    ) -> Result<AuditRecord, StoreError> {
+        let (seq, prev_hash) = next_link(last);
+        let hash = chain_hash(&prev_hash, seq, event);
+        sqlx::query(
+            "INSERT INTO audit_events (user_id, seq, created_at, kind, ip, device, request_id, detail, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.user_id)
+        .bind(seq)
+        .bind(event.created_at)
+        .bind(&event.kind)
+        .bind(&event.ip)
+        .bind(&event.device)
+        .bind(&event.request_id)
+        .bind(&event.detail)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_unique)?;
+        Ok(AuditRecord {
+            event: event.clone(),
+            seq,
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn chain_head(
+        tx: &mut SqliteTx,
+        user_id: i64,
+    ) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, hash FROM audit_events WHERE user_id = ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
+
     async fn one_user<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
@@ -162,6 +248,17 @@ impl Store for SqliteStore {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ?",
+        )
+        .bind(hash)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -246,14 +343,16 @@ impl Store for SqliteStore {
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.token_hash)
+        .bind(&s.id)
         .bind(s.user_id)
         .bind(s.created_at)
         .bind(s.last_seen_at)
         .bind(s.expires_at)
+        .bind(s.remember)
         .bind(&s.ip)
         .bind(&s.user_agent)
         .execute(&self.pool)
@@ -287,15 +386,106 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(select_session!(
+            "WHERE user_id = ? ORDER BY last_seen_at DESC, created_at DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_user_session(&self, user_id: i64, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_other_sessions(&self, user_id: i64, keep: &[u8]) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?")
+            .bind(user_id)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError> {
         let done =
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at + ? <= ?")
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR (remember = 0 AND last_seen_at + ? <= ?)")
                 .bind(now)
                 .bind(idle_secs)
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError> {
+        // The immediate transaction serialises writers, so the unique (user_id, seq) index
+        // never fires here; it is the guard for backends without a database-wide write lock.
+        let mut tx = self.begin_write().await?;
+        let last = Self::chain_head(&mut tx, event.user_id).await?;
+        let record = Self::append_in(&mut tx, event, last).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn audit_events_of(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(select_audit!("WHERE user_id = ? ORDER BY seq DESC LIMIT ?"))
+            .bind(user_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn audit_events_page(
+        &self,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let (user_id, seq) = after.unwrap_or((i64::MIN, i64::MIN));
+        let rows = sqlx::query(select_audit!(
+            "WHERE (user_id, seq) > (?, ?) ORDER BY user_id, seq LIMIT ?"
+        ))
+        .bind(user_id)
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_account(
+        &self,
+        user_id: i64,
+        final_event: &NewAuditEvent,
+    ) -> Result<AuditRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let last = Self::chain_head(&mut tx, user_id).await?;
+        sqlx::query("DELETE FROM audit_events WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let record = Self::append_in(&mut tx, final_event, last).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

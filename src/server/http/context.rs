@@ -5,13 +5,14 @@
 //! `AppState`. These functions read and write those, so the `#[server]` bodies in `crate::api`
 //! stay short: validate → service → client error.
 
-use http::header::{COOKIE, SET_COOKIE, USER_AGENT};
+use http::header::{COOKIE, SET_COOKIE};
 use http::request::Parts;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
 use crate::model::AppError;
+use crate::server::auth::service::SignedIn;
 use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
 use crate::server::auth::{ClientMeta, SessionToken};
 use crate::server::error::ServiceError;
@@ -47,22 +48,11 @@ pub fn request_id() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// The peer address and User-Agent, recorded with a new session.
+/// Address, User-Agent and request id, recorded with sessions and security events.
 pub fn client_meta() -> ClientMeta {
-    let Some(parts) = parts() else {
-        return ClientMeta::default();
-    };
-    ClientMeta {
-        ip: parts
-            .extensions
-            .get::<ClientIp>()
-            .map(|ClientIp(ip)| ip.to_string()),
-        user_agent: parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    }
+    parts()
+        .map(|parts| ClientMeta::from_request(&parts.headers, parts.extensions.get::<ClientIp>()))
+        .unwrap_or_default()
 }
 
 /// The session token from the request's cookie, if it has a well-formed one.
@@ -86,8 +76,21 @@ fn append_set_cookie(value: String) {
     }
 }
 
-pub fn set_session_cookie(state: &AppState, token: &SessionToken) {
-    append_set_cookie(session_cookie(state.auth.session_settings(), token).to_string());
+/// The cookie for a session just started (sign-up, sign-in, password change).
+pub fn set_session_cookie(state: &AppState, signed_in: &SignedIn) {
+    let settings = state.auth.session_settings();
+    append_set_cookie(session_cookie(settings, &signed_in.token, signed_in.remember).to_string());
+}
+
+/// `Clear-Site-Data` on sign-out: the browser drops its cache (pages seen while signed in),
+/// every cookie and any storage for this origin, whatever a future page may have put there.
+pub fn clear_site_data() {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.insert_header(
+            HeaderName::from_static("clear-site-data"),
+            HeaderValue::from_static(r#""cache", "cookies", "storage""#),
+        );
+    }
 }
 
 pub fn clear_session_cookie(state: &AppState) {

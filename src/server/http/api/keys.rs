@@ -3,16 +3,17 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::server::db::ApiKeyRecord;
+use crate::server::limits::client_ip::ClientIp;
 use crate::server::state::AppState;
 
 use super::principal::AccessToken;
-use super::request_id;
 use super::users::error_json;
+use super::{client_meta, request_id};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateKeyRequest {
@@ -80,13 +81,20 @@ pub async fn list(
     responses((status = 201, body = CreatedKeyResponse), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
     State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     AccessToken(principal): AccessToken,
     Json(request): Json<CreateKeyRequest>,
 ) -> Response {
+    let meta = client_meta(&headers, ip.map(|Extension(ip)| ip));
     match state
         .auth
-        .create_api_key(principal.user.id, &request.name, request.expires_in_days)
+        .create_api_key(
+            principal.user.id,
+            &request.name,
+            request.expires_in_days,
+            &meta,
+        )
         .await
     {
         Ok(created) => (
@@ -110,11 +118,17 @@ pub async fn create(
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 pub async fn revoke(
     State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     AccessToken(principal): AccessToken,
     Path(key_id): Path<i64>,
 ) -> Response {
-    match state.auth.revoke_api_key(principal.user.id, key_id).await {
+    let meta = client_meta(&headers, ip.map(|Extension(ip)| ip));
+    match state
+        .auth
+        .revoke_api_key(principal.user.id, key_id, &meta)
+        .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => {
             let id = request_id(&headers);

@@ -75,13 +75,7 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// Client address (through trusted proxies) and User-Agent, for the service.
+/// Client address (through trusted proxies), User-Agent and request id, for the service.
 pub(crate) fn client_meta(headers: &HeaderMap, ip: Option<ClientIp>) -> ClientMeta {
-    ClientMeta {
-        ip: ip.map(|ClientIp(ip)| ip.to_string()),
-        user_agent: headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    }
+    ClientMeta::from_request(headers, ip.as_ref())
 }

@@ -125,7 +125,7 @@ pub async fn token(
             };
         }
     };
-    match state.auth.issue_access_token(&user) {
+    match state.auth.issue_access_token(&user, &meta).await {
         Ok((access_token, expires_in)) => {
             let mut response = Json(TokenResponse {
                 access_token,

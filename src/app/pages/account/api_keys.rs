@@ -4,15 +4,16 @@
 
 use leptos::prelude::*;
 
-use crate::api::{list_api_keys, CreateApiKey, RevokeApiKey};
+use super::AccountActions;
+use crate::api::{list_api_keys, RevokeApiKey};
 use crate::app::components::{action_error, FormBanner};
 use crate::model::api_key::ApiKeyView;
 use crate::model::user::format_date;
 
 #[component]
 pub fn ApiKeysSection() -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
-    let revoke = ServerAction::<RevokeApiKey>::new();
+    let actions = expect_context::<AccountActions>();
+    let (create, revoke) = (actions.create_key, actions.revoke_key);
     let keys = Resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| list_api_keys(),

@@ -1,0 +1,130 @@
+//! `/account`: where a signed-in person manages their security. One card per concern;
+//! every form works without JavaScript (each posts to its server function, which redirects
+//! back here with a notice or with the error in the URL).
+
+mod activity;
+mod api_keys;
+mod delete;
+mod password;
+mod sessions;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+
+use crate::api::{ChangePassword, CreateApiKey, RevokeApiKey, RevokeOtherSessions, RevokeSession};
+use crate::app::auth::{use_auth, SignOutButton};
+use crate::app::components::Notice;
+use crate::model::user::format_date;
+
+use self::activity::ActivitySection;
+use self::api_keys::ApiKeysSection;
+use self::delete::DeleteAccountSection;
+use self::password::ChangePasswordSection;
+use self::sessions::SessionsSection;
+
+/// The page's actions, shared so the activity log (and the session list) refresh after any
+/// of them.
+#[derive(Clone, Copy)]
+pub(crate) struct AccountActions {
+    pub change_password: ServerAction<ChangePassword>,
+    pub revoke_session: ServerAction<RevokeSession>,
+    pub revoke_others: ServerAction<RevokeOtherSessions>,
+    pub create_key: ServerAction<CreateApiKey>,
+    pub revoke_key: ServerAction<RevokeApiKey>,
+}
+
+impl AccountActions {
+    fn new() -> Self {
+        Self {
+            change_password: ServerAction::new(),
+            revoke_session: ServerAction::new(),
+            revoke_others: ServerAction::new(),
+            create_key: ServerAction::new(),
+            revoke_key: ServerAction::new(),
+        }
+    }
+
+    /// Changes whenever any action completes.
+    pub fn version(&self) -> usize {
+        self.change_password.version().get()
+            + self.revoke_session.version().get()
+            + self.revoke_others.version().get()
+            + self.create_key.version().get()
+            + self.revoke_key.version().get()
+    }
+}
+
+/// Signed-in only. Without a session the server answers with a redirect to
+/// `/login?next=/account` (the user resource blocks the render, so headers are still open).
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let auth = use_auth();
+    provide_context(AccountActions::new());
+    view! {
+        <Title text="Your account"/>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match auth.user.await {
+                    Ok(Some(user)) => {
+                        view! {
+                            <div class="stack">
+                                <Notice/>
+                                <section class="card" aria-labelledby="account-title">
+                                    <h1 id="account-title">"Your account"</h1>
+                                    <dl class="details">
+                                        <div>
+                                            <dt>"Username"</dt>
+                                            <dd data-testid="account-username">{user.username.clone()}</dd>
+                                        </div>
+                                        <div>
+                                            <dt>"Email"</dt>
+                                            <dd>{user.email.clone()}</dd>
+                                        </div>
+                                        <div>
+                                            <dt>"Member since"</dt>
+                                            <dd>{format_date(user.created_at)}</dd>
+                                        </div>
+                                    </dl>
+                                    <div class="actions">
+                                        <SignOutButton/>
+                                        <SignOutEverywhereButton/>
+                                    </div>
+                                </section>
+                                <ChangePasswordSection user=user.clone()/>
+                                <SessionsSection/>
+                                <ApiKeysSection/>
+                                <ActivitySection/>
+                                <DeleteAccountSection username=user.username/>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/login?next=/account"/> }.into_any(),
+                    Err(err) => {
+                        view! {
+                            <section class="card">
+                                <h1>"Your account"</h1>
+                                <div class="banner banner-error" role="alert">{err.to_string()}</div>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Ends every session and API access token of this account, this browser's too.
+#[component]
+fn SignOutEverywhereButton() -> impl IntoView {
+    let action = use_auth().logout_everywhere;
+    view! {
+        <ActionForm action=action attr:class="inline-form">
+            <button type="submit" class="button button-small button-quiet" disabled=move || action.pending().get()>
+                "Sign out everywhere"
+            </button>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,103 @@
+//! The person's sessions: where they are signed in, and a way to end any of them.
+
+use leptos::prelude::*;
+
+use super::AccountActions;
+use crate::api::{list_sessions, RevokeOtherSessions, RevokeSession};
+use crate::app::components::{action_error, FormBanner};
+use crate::model::activity::SessionView;
+use crate::model::user::format_time;
+
+#[component]
+pub fn SessionsSection() -> impl IntoView {
+    let actions = expect_context::<AccountActions>();
+    let sessions = Resource::new(move || actions.version(), |_| list_sessions());
+    let revoke_error = action_error(actions.revoke_session);
+    let others_error = action_error(actions.revoke_others);
+    let error = Signal::derive(move || revoke_error.get().or_else(|| others_error.get()));
+    view! {
+        <section class="card" aria-labelledby="sessions-title">
+            <h2 id="sessions-title">"Where you're signed in"</h2>
+            <p class="card-lead">
+                "Sessions end after 30 minutes without activity (unless you chose “Remember me”) and after 7 days in any case."
+            </p>
+            <FormBanner error/>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) => {
+                            let others = list.iter().filter(|s| !s.current).count();
+                            view! {
+                                <ul class="session-list" data-testid="session-list">
+                                    {list
+                                        .into_iter()
+                                        .map(|session| view! { <SessionRow session revoke=actions.revoke_session/> })
+                                        .collect_view()}
+                                </ul>
+                                {(others > 0)
+                                    .then(|| view! { <SignOutOthersButton action=actions.revoke_others others/> })}
+                            }
+                                .into_any()
+                        }
+                        Err(err) => {
+                            view! { <div class="banner banner-error" role="alert">{err.to_string()}</div> }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn SessionRow(session: SessionView, revoke: ServerAction<RevokeSession>) -> impl IntoView {
+    let place = session
+        .ip
+        .clone()
+        .unwrap_or_else(|| "unknown address".into());
+    let label = format!("Sign out {} ({place})", session.device);
+    view! {
+        <li class="session-row" data-testid="session-row" data-current=session.current.to_string()>
+            <div>
+                <strong>{session.device.clone()}</strong>
+                {session.current.then(|| view! { <span class="badge badge-current">"This device"</span> })}
+                {session.remember.then(|| view! { <span class="badge">"Remembered"</span> })}
+                <p class="muted">
+                    {format!(
+                        "{place} · signed in {} · last active {}",
+                        format_time(session.created_at),
+                        format_time(session.last_seen_at),
+                    )}
+                </p>
+            </div>
+            {(!session.current)
+                .then(|| {
+                    view! {
+                        <ActionForm action=revoke attr:class="inline-form">
+                            <input type="hidden" name="id" value=session.id.clone()/>
+                            <button type="submit" class="button button-small" aria-label=label>
+                                "Sign out"
+                            </button>
+                        </ActionForm>
+                    }
+                })}
+        </li>
+    }
+}
+
+#[component]
+fn SignOutOthersButton(action: ServerAction<RevokeOtherSessions>, others: usize) -> impl IntoView {
+    let label = if others == 1 {
+        "Sign out the other session".to_string()
+    } else {
+        format!("Sign out the {others} other sessions")
+    };
+    view! {
+        <ActionForm action=action attr:class="inline-form">
+            <button type="submit" class="button button-small button-quiet" disabled=move || action.pending().get()>
+                {label}
+            </button>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,128 @@
+//! The security activity log and the session list as the account page shows them.
+
+use serde::{Deserialize, Serialize};
+
+/// Every kind of security event Gatehouse records. The string form is what the database
+/// stores (and what the hash chain covers), so existing names never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActivityKind {
+    AccountCreated,
+    SignedIn,
+    SignInFailed,
+    SignInThrottled,
+    TokenIssued,
+    SignedOut,
+    SignedOutEverywhere,
+    SessionRevoked,
+    OtherSessionsRevoked,
+    PasswordChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    AccountDeleted,
+}
+
+impl ActivityKind {
+    pub const ALL: [ActivityKind; 13] = [
+        Self::AccountCreated,
+        Self::SignedIn,
+        Self::SignInFailed,
+        Self::SignInThrottled,
+        Self::TokenIssued,
+        Self::SignedOut,
+        Self::SignedOutEverywhere,
+        Self::SessionRevoked,
+        Self::OtherSessionsRevoked,
+        Self::PasswordChanged,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::AccountDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccountCreated => "account.created",
+            Self::SignedIn => "login.succeeded",
+            Self::SignInFailed => "login.failed",
+            Self::SignInThrottled => "login.throttled",
+            Self::TokenIssued => "token.issued",
+            Self::SignedOut => "logout",
+            Self::SignedOutEverywhere => "logout.everywhere",
+            Self::SessionRevoked => "session.revoked",
+            Self::OtherSessionsRevoked => "sessions.revoked_others",
+            Self::PasswordChanged => "password.changed",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyRevoked => "api_key.revoked",
+            Self::AccountDeleted => "account.deleted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// What the account page says happened.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::AccountCreated => "Account created",
+            Self::SignedIn => "Signed in",
+            Self::SignInFailed => "Failed sign-in (wrong password)",
+            Self::SignInThrottled => "Sign-in slowed down after repeated failures",
+            Self::TokenIssued => "API access token issued",
+            Self::SignedOut => "Signed out",
+            Self::SignedOutEverywhere => "Signed out everywhere",
+            Self::SessionRevoked => "Session revoked",
+            Self::OtherSessionsRevoked => "Other sessions signed out",
+            Self::PasswordChanged => "Password changed",
+            Self::ApiKeyCreated => "API key created",
+            Self::ApiKeyRevoked => "API key revoked",
+            Self::AccountDeleted => "Account deleted",
+        }
+    }
+
+    /// Events the owner should look at twice.
+    pub fn is_warning(self) -> bool {
+        matches!(self, Self::SignInFailed | Self::SignInThrottled)
+    }
+}
+
+/// One row of "Recent security activity".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityView {
+    /// Seconds since the Unix epoch (UTC).
+    pub at: i64,
+    pub kind: ActivityKind,
+    pub ip: Option<String>,
+    pub device: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// One of the signed-in person's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Public handle, used to revoke it.
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    /// "Firefox on Linux", or "Unknown device".
+    pub device: String,
+    pub remember: bool,
+    /// The session making this request.
+    pub current: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in ActivityKind::ALL {
+            assert_eq!(ActivityKind::parse(kind.as_str()), Some(kind));
+            assert!(seen.insert(kind.as_str()));
+        }
+        assert_eq!(ActivityKind::parse("nope"), None);
+    }
+}

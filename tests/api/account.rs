@@ -1,0 +1,667 @@
+//! `/account`'s rules: password change, the session list, remember-me, the security
+//! activity log and its hash chain, account deletion, Clear-Site-Data.
+
+use gatehouse::model::activity::{ActivityKind, ActivityView, SessionView};
+use gatehouse::model::AppError;
+use gatehouse::server::auth::SessionToken;
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+const NEW_PASSWORD: &str = "a completely new passphrase";
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+
+impl TestApp {
+    async fn change_password(&self, token: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.call("change_password", form, Some(token)).await
+    }
+
+    async fn sessions(&self, token: &str) -> Vec<SessionView> {
+        let res = self.call("sessions", &[], Some(token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    async fn activity(&self, token: &str) -> Vec<ActivityView> {
+        let res = self.call("activity", &[], Some(token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    async fn activity_kinds(&self, token: &str) -> Vec<ActivityKind> {
+        self.activity(token).await.iter().map(|e| e.kind).collect()
+    }
+}
+
+fn change_form<'a>(current: &'a str, new: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("current_password", current),
+        ("new_password", new),
+        ("new_password_confirm", new),
+    ]
+}
+
+fn hash_of(token: &str) -> Vec<u8> {
+    SessionToken::parse(token).unwrap().hash()
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_other_sessions_and_tokens_and_renews_this_one() {
+    let app = spawn_app().await;
+    let first = app.register_ok("alice", "alice@example.com").await;
+    let second = app.login_ok("alice").await;
+    let jwt = app.access_token("alice").await;
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::OK);
+
+    let res = app
+        .change_password(&first, &change_form(PASSWORD, NEW_PASSWORD))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let renewed = session_token_from(&res, app.cookie_name).expect("a new session cookie");
+    assert_ne!(renewed, first, "the session id must change");
+
+    // The other client's next request is signed out; so is the old cookie of this one.
+    let res = app.call("sessions", &[], Some(&second)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app_error(res).await, AppError::Unauthenticated);
+    assert_eq!(app.current_username(&first).await, None);
+    assert_eq!(
+        app.current_username(&renewed).await.as_deref(),
+        Some("alice")
+    );
+    // Access tokens issued before the change are refused.
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+    // Only the new password signs in.
+    assert_eq!(
+        app.login("alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("alice", NEW_PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn other_sessions_may_be_kept_but_tokens_still_end() {
+    let app = spawn_app().await;
+    let first = app.register_ok("alice", "alice@example.com").await;
+    let second = app.login_ok("alice").await;
+    let jwt = app.access_token("alice").await;
+    let mut form = change_form(PASSWORD, NEW_PASSWORD);
+    form.push(("keep_other_sessions", "on"));
+    let res = app.change_password(&first, &form).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.current_username(&second).await.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(app.current_username(&first).await, None);
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_a_field_error_and_counts_towards_the_throttle() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    for _ in 0..5 {
+        let res = app
+            .change_password(&token, &change_form("not my password", NEW_PASSWORD))
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let AppError::Validation(fields) = app_error(res).await else {
+            panic!("expected field errors");
+        };
+        assert_eq!(
+            fields.get("current_password"),
+            Some("That is not your current password.")
+        );
+    }
+    // Guessing through this form is as slow as guessing at the sign-in form.
+    let res = app
+        .change_password(&token, &change_form(PASSWORD, NEW_PASSWORD))
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Nothing changed, and the session is still there.
+    assert_eq!(app.current_username(&token).await.as_deref(), Some("alice"));
+    app.clock.advance(60);
+    assert_eq!(
+        app.login("alice", NEW_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.clock.advance(60);
+    assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_new_password_follows_the_shared_policy() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let cases = [
+        (change_form(PASSWORD, "short"), "Use at least 8 characters."),
+        (
+            change_form(PASSWORD, PASSWORD),
+            "Choose a password different from your current one.",
+        ),
+        (
+            change_form(PASSWORD, "password123"),
+            "This password is one of the most common. Choose something harder to guess.",
+        ),
+        (
+            change_form(PASSWORD, "alice in wonderland"),
+            "Your password must not contain your username or email name.",
+        ),
+    ];
+    for (form, expected) in cases {
+        let res = app.change_password(&token, &form).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let AppError::Validation(fields) = app_error(res).await else {
+            panic!("expected field errors");
+        };
+        assert_eq!(fields.get("new_password"), Some(expected), "{form:?}");
+    }
+    let res = app
+        .change_password(
+            &token,
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_confirm", "something else"),
+            ],
+        )
+        .await;
+    let AppError::Validation(fields) = app_error(res).await else {
+        panic!("expected field errors");
+    };
+    assert_eq!(
+        fields.get("new_password_confirm"),
+        Some("The passwords do not match.")
+    );
+}
+
+#[tokio::test]
+async fn changing_the_password_works_without_javascript() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let res = app
+        .client
+        .post(app.url("/rpc/change_password"))
+        .header(reqwest::header::ACCEPT, "text/html")
+        .header(reqwest::header::REFERER, app.url("/account"))
+        .header(
+            reqwest::header::COOKIE,
+            session_header(app.cookie_name, &token),
+        )
+        .form(&change_form(PASSWORD, NEW_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(
+        res.headers()["location"],
+        "/account?notice=password-changed"
+    );
+    let renewed = session_token_from(&res, app.cookie_name).expect("a new session cookie");
+    let page = app
+        .get_page("/account?notice=password-changed", Some(&renewed))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Your password has been changed."));
+}
+
+#[tokio::test]
+async fn the_session_list_shows_each_device_and_marks_this_one() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let login = [("username", "alice"), ("password", PASSWORD)];
+    let res = app.call_from(FIREFOX, "login", &login, None).await;
+    let laptop = session_token_from(&res, app.cookie_name).unwrap();
+    let res = app.call_from(IPHONE, "login", &login, None).await;
+    let phone = session_token_from(&res, app.cookie_name).unwrap();
+    app.clock.advance(120);
+    app.current_username(&phone).await;
+    app.clock.advance(61);
+
+    // Listing uses (and so touches) this session: most recently used first.
+    let list = app.sessions(&laptop).await;
+    assert_eq!(list.len(), 3, "registration, laptop, phone: {list:?}");
+    assert!(list[0].current, "{list:?}");
+    assert_eq!(list[0].device, "Firefox on Linux");
+    assert_eq!(list[1].device, "Safari on iPhone");
+    assert_eq!(list[1].last_seen_at, START_TIME + 120);
+    assert_eq!(list[2].last_seen_at, START_TIME);
+    assert_eq!(list.iter().filter(|s| s.current).count(), 1);
+    assert!(list.iter().all(|s| s.ip.is_some() && s.id.len() == 32));
+    // The token (or its hash) never appears in the list.
+    let body = serde_json::to_string(&list).unwrap();
+    assert!(!body.contains(&laptop) && !body.contains(&phone));
+}
+
+#[tokio::test]
+async fn one_session_can_be_revoked_and_only_by_its_owner() {
+    let app = spawn_app().await;
+    let laptop = app.register_ok("alice", "alice@example.com").await;
+    let phone = app.login_ok("alice").await;
+    let mallory = app.register_ok("mallory", "mallory@example.com").await;
+    let phone_id = app
+        .sessions(&laptop)
+        .await
+        .into_iter()
+        .find(|s| !s.current)
+        .unwrap()
+        .id;
+
+    // Someone else's session id is "not found", exactly like a made-up one.
+    let res = app
+        .call("revoke_session", &[("id", &phone_id)], Some(&mallory))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.current_username(&phone).await.as_deref(), Some("alice"));
+
+    let res = app
+        .call("revoke_session", &[("id", &phone_id)], Some(&laptop))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.current_username(&phone).await, None);
+    assert_eq!(
+        app.current_username(&laptop).await.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(app.sessions(&laptop).await.len(), 1);
+    let res = app
+        .call("revoke_session", &[("id", &phone_id)], Some(&laptop))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_else_keeps_only_this_session() {
+    let app = spawn_app().await;
+    let here = app.register_ok("alice", "alice@example.com").await;
+    let others = [app.login_ok("alice").await, app.login_ok("alice").await];
+    let bob = app.register_ok("bob", "bob@example.com").await;
+    let res = app.call("revoke_other_sessions", &[], Some(&here)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for other in &others {
+        assert_eq!(app.current_username(other).await, None);
+    }
+    assert_eq!(app.current_username(&here).await.as_deref(), Some("alice"));
+    assert_eq!(app.current_username(&bob).await.as_deref(), Some("bob"));
+    let list = app.sessions(&here).await;
+    assert_eq!(list.len(), 1);
+    assert!(list[0].current);
+}
+
+#[tokio::test]
+async fn last_seen_is_written_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let store = app.state.auth.store();
+    let last_seen = || async {
+        store
+            .session(&hash_of(&token))
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at
+    };
+    assert_eq!(last_seen().await, START_TIME);
+    app.clock.advance(59);
+    app.current_username(&token).await;
+    assert_eq!(last_seen().await, START_TIME, "no write within the minute");
+    app.clock.advance(1);
+    app.current_username(&token).await;
+    assert_eq!(last_seen().await, START_TIME + 60);
+}
+
+#[tokio::test]
+async fn remember_me_outlives_the_idle_timeout_but_not_the_absolute_lifetime() {
+    let app = spawn_app_with(&[
+        ("SESSION_IDLE_TIMEOUT_SECS", "300"),
+        ("SESSION_ABSOLUTE_TIMEOUT_SECS", "3600"),
+    ])
+    .await;
+    app.register_ok("alice", "alice@example.com").await;
+    let res = app
+        .call(
+            "login",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("remember", "on"),
+            ],
+            None,
+        )
+        .await;
+    let cookie = set_cookie_headers(res.headers())
+        .into_iter()
+        .find(|c| c.starts_with(DEV_COOKIE))
+        .unwrap();
+    assert!(
+        cookie.contains("Max-Age=3600"),
+        "a persistent cookie: {cookie}"
+    );
+    let remembered = session_token_from(&res, app.cookie_name).unwrap();
+    let plain = app.login_ok("alice").await;
+    let plain_cookie_is_a_browser_session_cookie = {
+        let res = app.login("alice", PASSWORD).await;
+        set_cookie_headers(res.headers())
+            .iter()
+            .all(|c| !c.contains("Max-Age"))
+    };
+    assert!(plain_cookie_is_a_browser_session_cookie);
+
+    app.clock.advance(1800);
+    assert_eq!(
+        app.state.auth.purge_expired_sessions().await.unwrap(),
+        3,
+        "the idle ones"
+    );
+    assert_eq!(app.current_username(&plain).await, None);
+    assert_eq!(
+        app.current_username(&remembered).await.as_deref(),
+        Some("alice")
+    );
+    assert!(app.sessions(&remembered).await[0].remember);
+    app.clock.advance(1800);
+    assert_eq!(
+        app.current_username(&remembered).await,
+        None,
+        "3600 s after sign-in"
+    );
+}
+
+#[tokio::test]
+async fn security_events_are_recorded_for_their_owner_newest_first() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let bob = app.register_ok("bob", "bob@example.com").await;
+    assert_eq!(
+        app.login("alice", "wrong password!").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = app
+        .call_from(
+            FIREFOX,
+            "login",
+            &[("username", "alice"), ("password", PASSWORD)],
+            None,
+        )
+        .await;
+    let laptop = session_token_from(&res, app.cookie_name).unwrap();
+    let res = app
+        .call(
+            "create_api_key",
+            &[("name", "deploy"), ("expires_in_days", "30")],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.access_token("alice").await;
+    let laptop_id = app
+        .sessions(&token)
+        .await
+        .into_iter()
+        .find(|s| s.device == "Firefox on Linux")
+        .unwrap()
+        .id;
+    app.call("revoke_session", &[("id", &laptop_id)], Some(&token))
+        .await;
+    app.call("revoke_other_sessions", &[], Some(&token)).await;
+    app.call("logout", &[], Some(&laptop)).await; // already revoked: nothing to record
+
+    use ActivityKind::*;
+    assert_eq!(
+        app.activity_kinds(&token).await,
+        [
+            OtherSessionsRevoked,
+            SessionRevoked,
+            TokenIssued,
+            ApiKeyCreated,
+            SignedIn,
+            SignInFailed,
+            AccountCreated
+        ]
+    );
+    let events = app.activity(&token).await;
+    let signed_in = events.iter().find(|e| e.kind == SignedIn).unwrap();
+    assert_eq!(signed_in.device.as_deref(), Some("Firefox on Linux"));
+    assert!(signed_in.ip.is_some());
+    let created = events.iter().find(|e| e.kind == ApiKeyCreated).unwrap();
+    assert!(created.detail.as_deref().unwrap().contains("deploy"));
+    // Bob sees only his own.
+    assert_eq!(app.activity_kinds(&bob).await, [AccountCreated]);
+
+    app.call("logout", &[], Some(&token)).await;
+    let token = app.login_ok("alice").await;
+    assert_eq!(app.activity_kinds(&token).await[..2], [SignedIn, SignedOut]);
+}
+
+#[tokio::test]
+async fn the_account_page_lists_at_most_50_events() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    for _ in 0..55 {
+        app.call("revoke_other_sessions", &[], Some(&token)).await;
+    }
+    assert_eq!(app.activity(&token).await.len(), 50);
+}
+
+#[tokio::test]
+async fn the_activity_log_is_a_verifiable_chain_that_detects_tampering() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    app.register_ok("bob", "bob@example.com").await;
+    app.call("revoke_other_sessions", &[], Some(&token)).await;
+    app.call("logout", &[], Some(&token)).await;
+
+    let store = app.state.auth.store().clone();
+    let report = gatehouse::server::audit::verify(store.as_ref())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!((report.events, report.chains), (4, 2));
+    let out = run_audit_verify(&app.database_url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 4 event(s) in 2 chain(s)"));
+
+    // Rows cannot be edited through SQL…
+    let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let edit = sqlx::query("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 2")
+        .execute(&db)
+        .await;
+    assert!(edit.unwrap_err().to_string().contains("append-only"));
+    // …and one removed from the middle of a chain is detected.
+    sqlx::query("DELETE FROM audit_events WHERE seq = 2 AND user_id = (SELECT MIN(user_id) FROM audit_events)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let out = run_audit_verify(&app.database_url);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("TAMPERED") && stdout.contains("row 3 follows row 1"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn an_edited_row_is_detected_even_with_the_trigger_dropped() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    app.call("logout", &[], Some(&token)).await;
+    let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_update")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 1")
+        .execute(&db)
+        .await
+        .unwrap();
+    let out = run_audit_verify(&app.database_url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("row 1 does not match its hash"));
+}
+
+fn run_audit_verify(db_url: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", db_url)
+        .env("APP_ENV", "")
+        .args(["audit", "verify"])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deleting_the_account_needs_the_password_and_the_username() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let res = app
+        .call(
+            "delete_account",
+            &[
+                ("password", "wrong password!"),
+                ("confirm_username", "alice"),
+            ],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let AppError::Validation(fields) = app_error(res).await else {
+        panic!("expected field errors");
+    };
+    assert_eq!(
+        fields.get("password"),
+        Some("That is not your current password.")
+    );
+    let res = app
+        .call(
+            "delete_account",
+            &[("password", PASSWORD), ("confirm_username", "bob")],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.current_username(&token).await.as_deref(), Some("alice"));
+    let res = app
+        .call(
+            "delete_account",
+            &[("password", PASSWORD), ("confirm_username", "alice")],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let other = app.login_ok("alice").await;
+    let jwt = app.access_token("alice").await;
+    let key = app.create_key(&jwt, "deploy").await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user_id = app
+        .state
+        .auth
+        .store()
+        .user_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    let res = app
+        .call(
+            "delete_account",
+            &[("password", PASSWORD), ("confirm_username", "Alice")],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["clear-site-data"],
+        r#""cache", "cookies", "storage""#
+    );
+    assert!(set_cookie_headers(res.headers())
+        .iter()
+        .any(|c| c.contains("Max-Age=0")));
+
+    // Signed out everywhere; every credential is dead.
+    assert_eq!(app.current_username(&token).await, None);
+    assert_eq!(app.current_username(&other).await, None);
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me(&key).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login("alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Personal data is gone: no user row, no sessions, no keys, no activity with addresses.
+    let store = app.state.auth.store();
+    assert!(store.user_by_username("alice").await.unwrap().is_none());
+    assert!(store.sessions_of(user_id).await.unwrap().is_empty());
+    assert!(store.api_keys_of(user_id).await.unwrap().is_empty());
+    let left = store.audit_events_of(user_id, 100).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].event.kind, "account.deleted");
+    assert_eq!(
+        (left[0].event.ip.as_ref(), left[0].event.device.as_ref()),
+        (None, None)
+    );
+    assert!(left[0].event.request_id.is_some());
+    assert!(gatehouse::server::audit::verify(store.as_ref())
+        .await
+        .unwrap()
+        .is_intact());
+    // The name is free again.
+    app.register_ok("alice", "alice@example.com").await;
+}
+
+#[tokio::test]
+async fn signing_out_asks_the_browser_to_clear_site_data() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let res = app.call("logout", &[], Some(&token)).await;
+    assert_eq!(
+        res.headers()["clear-site-data"],
+        r#""cache", "cookies", "storage""#
+    );
+    let token = app.login_ok("alice").await;
+    let res = app.call("logout_everywhere", &[], Some(&token)).await;
+    assert_eq!(
+        res.headers()["clear-site-data"],
+        r#""cache", "cookies", "storage""#
+    );
+    // Sign-in does not clear anything.
+    let res = app.login("alice", PASSWORD).await;
+    assert!(res.headers().get("clear-site-data").is_none());
+}
+
+#[tokio::test]
+async fn account_pages_need_a_session() {
+    let app = spawn_app().await;
+    for endpoint in ["sessions", "activity", "revoke_other_sessions"] {
+        let res = app.call(endpoint, &[], None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{endpoint}");
+    }
+    let res = app
+        .change_password(
+            "A".repeat(43).as_str(),
+            &change_form(PASSWORD, NEW_PASSWORD),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
