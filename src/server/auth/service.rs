@@ -88,18 +88,14 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         settings: &Settings,
     ) -> Self {
-        let rules = &settings.rate_limits;
+        let (limits, throttle) = crate::server::limits::from_settings(settings, clock.clone());
         Self {
             store,
             hasher,
             sessions: settings.session.clone(),
             policy: settings.password_policy,
-            limits: Limits::in_process(
-                rules.login.clone(),
-                rules.register.clone(),
-                rules.global.clone(),
-            ),
-            throttle: AccountThrottle::new(clock.clone()),
+            limits,
+            throttle,
             jwt: JwtKeys::new(
                 &settings.secret_key,
                 &settings.jwt.issuer,
@@ -245,7 +241,7 @@ impl AuthService {
             (None, LoginIdentifier::Email(email)) => format!("email:{email}"),
             (None, LoginIdentifier::Username(name)) => format!("name:{name}"),
         };
-        if let Err(wait) = self.throttle.check(&throttle_key) {
+        if let Err(wait) = self.throttle.check(&throttle_key).await {
             tracing::warn!(
                 event = "login.throttled",
                 user_id = user.as_ref().map(|u| u.id),
@@ -270,7 +266,7 @@ impl AuthService {
             (Some(user), true) => user,
             (user, _) => {
                 // The typed identifier is not logged: people paste passwords into it by mistake.
-                self.throttle.record_failure(&throttle_key);
+                self.throttle.record_failure(&throttle_key).await;
                 tracing::warn!(
                     event = "login.failed",
                     reason = if user.is_some() {
@@ -284,7 +280,7 @@ impl AuthService {
                 return Err(AppError::InvalidCredentials.into());
             }
         };
-        self.throttle.clear(&throttle_key);
+        self.throttle.clear(&throttle_key).await;
         if self.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
         }
@@ -517,9 +513,9 @@ impl AuthService {
     }
 
     /// Forgets rate-limit and throttle state that has expired; run periodically.
-    pub fn prune_limits(&self) {
+    pub async fn prune_limits(&self) {
         self.limits.prune();
-        self.throttle.prune();
+        self.throttle.prune().await;
     }
 
     /// Deletes expired sessions; run periodically by the server.
