@@ -87,10 +87,11 @@ impl RedisConnection {
         let result = tokio::time::timeout(CALL_BUDGET, invocation.invoke_async(&mut connection))
             .await
             .unwrap_or_else(|_| Err(timed_out()));
-        self.record(result)
+        self.record(result).ok()
     }
 
-    /// Asks Redis for `PONG`, whatever the outage state (for the readiness probe).
+    /// Asks Redis for `PONG`, whatever the outage state (for the readiness probe). The error
+    /// is the client's message (an I/O or server error: no URL, no password).
     pub async fn ping(&self) -> Result<(), String> {
         let mut connection = self.manager.clone();
         let result = tokio::time::timeout(
@@ -99,23 +100,18 @@ impl RedisConnection {
         )
         .await
         .unwrap_or_else(|_| Err(timed_out()));
-        match self.record(result) {
-            Some(_) => Ok(()),
-            None => Err("Redis did not answer".into()),
-        }
+        self.record(result)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
     }
 
-    fn record<T>(&self, result: Result<T, ::redis::RedisError>) -> Option<T> {
-        match result {
-            Ok(value) => {
-                self.health.answered(&self.url_for_logs);
-                Some(value)
-            }
-            Err(error) => {
-                self.health.failed(&self.url_for_logs, &error);
-                None
-            }
-        }
+    /// Notes whether Redis answered (logging the start and end of an outage).
+    fn record<T>(&self, result: Result<T, ::redis::RedisError>) -> Result<T, ::redis::RedisError> {
+        match &result {
+            Ok(_) => self.health.answered(&self.url_for_logs),
+            Err(error) => self.health.failed(&self.url_for_logs, error),
+        };
+        result
     }
 }
 
