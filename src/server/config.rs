@@ -77,6 +77,12 @@ pub struct Settings {
     pub hash_queue_limit: usize,
     /// Access tokens for the JSON API.
     pub jwt: JwtSettings,
+    /// Where rate-limit and throttle counters are shared between instances. `None`: each
+    /// process counts on its own. A secret: the URL may carry a password.
+    pub redis_url: Option<SecretString>,
+    /// Prepended to every Redis key (`<prefix>:rl:…`, `<prefix>:thr:…`), so several apps or
+    /// environments can share one Redis.
+    pub redis_key_prefix: String,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +235,36 @@ impl Settings {
             ttl_secs: parse_secs(&get, "JWT_TTL_SECS", 30 * 60)?.as_secs() as i64,
         };
 
+        let redis_url = match get("REDIS_URL") {
+            None => None,
+            // Checked now, so a typo stops the start rather than silently falling back to
+            // per-instance limits. The reason never repeats the URL: it may hold a password.
+            Some(url) => match ::redis::Client::open(url.as_str()) {
+                Ok(_) => Some(SecretString::from(url)),
+                // The client's messages are fixed texts ("Missing hostname", …).
+                Err(error) => {
+                    return Err(invalid(
+                        "REDIS_URL",
+                        format!(
+                            "{error}; expected redis://[user:password@]host[:port][/db] \
+                             or redis+unix:///path/to/socket"
+                        ),
+                    ))
+                }
+            },
+        };
+        let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| "gatehouse".into());
+        if redis_key_prefix.len() > 64
+            || !redis_key_prefix
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '*')
+        {
+            return Err(invalid(
+                "REDIS_KEY_PREFIX",
+                "expected up to 64 printable ASCII characters, no spaces or `*`",
+            ));
+        }
+
         let password_policy = match get("PASSWORD_POLICY") {
             None => PasswordPolicy::default(),
             Some(name) => PasswordPolicy::from_name(&name)
@@ -264,6 +300,8 @@ impl Settings {
             trusted_proxies,
             hash_queue_limit,
             jwt,
+            redis_url,
+            redis_key_prefix,
         })
     }
 
@@ -274,6 +312,13 @@ impl Settings {
     /// The database URL with any password replaced, for logs.
     pub fn database_url_for_logs(&self) -> String {
         redact_url_password(self.database_url.expose_secret())
+    }
+
+    /// The Redis URL with any password replaced, for logs; `None` when Redis is not used.
+    pub fn redis_url_for_logs(&self) -> Option<String> {
+        self.redis_url
+            .as_ref()
+            .map(|url| redact_redis_url(url.expose_secret()))
     }
 }
 
@@ -352,6 +397,23 @@ fn redact_url_password(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// As `redact_url_password`, and also the `pass=` query parameter that `redis+unix://` URLs
+/// use for the password.
+fn redact_redis_url(url: &str) -> String {
+    let url = redact_url_password(url);
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("pass") => format!("{name}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 #[cfg(test)]
@@ -513,6 +575,69 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains(GOOD_KEY));
         assert!(!debug.contains("hunter2"));
+    }
+
+    #[test]
+    fn redis_is_optional_and_its_prefix_defaults_to_the_app_name() {
+        let s = settings(&[]).unwrap();
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.redis_url_for_logs(), None);
+        assert_eq!(s.redis_key_prefix, "gatehouse");
+        let s = settings(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379/2"),
+            ("REDIS_KEY_PREFIX", "staging-gh"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.redis_url.as_ref().map(|u| u.expose_secret().to_string()),
+            Some("redis://127.0.0.1:6379/2".into())
+        );
+        assert_eq!(s.redis_key_prefix, "staging-gh");
+    }
+
+    #[test]
+    fn malformed_redis_settings_stop_the_start_without_echoing_the_url() {
+        for bad in [
+            "localhost:6379",
+            "http://:hunter2@cache:6379",
+            "redis://:hunter2@cache:6379/not-a-db",
+            // TLS would need a TLS client built in; refuse it rather than connect in clear.
+            "rediss://:hunter2@cache:6379",
+        ] {
+            let err = settings(&[("REDIS_URL", bad)]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "REDIS_URL",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        for bad in ["with space", "a*b", &"x".repeat(65)] {
+            assert!(settings(&[("REDIS_KEY_PREFIX", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_redis_password_never_reaches_debug_output_or_logs() {
+        let s = settings(&[("REDIS_URL", "redis://app:hunter2@cache:6379/0")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(
+            s.redis_url_for_logs().as_deref(),
+            Some("redis://app:***@cache:6379/0")
+        );
+        assert_eq!(
+            redact_redis_url("redis://:hunter2@cache"),
+            "redis://:***@cache"
+        );
+        assert_eq!(
+            redact_redis_url("redis+unix:///run/redis.sock?db=1&pass=hunter2"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
     }
 
     #[test]

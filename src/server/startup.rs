@@ -123,7 +123,7 @@ impl Application {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
-                auth.prune_limits();
+                auth.prune_limits().await;
                 match auth.purge_expired_sessions().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(event = "session.purged", count = n),

@@ -132,6 +132,11 @@ async fn a_wrong_current_password_is_a_field_error_and_counts_towards_the_thrott
     );
     app.clock.advance(60);
     assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);
+    // Six failures (five through the form, one at sign-in): one lock-out on record.
+    let kinds = app.activity_kinds(&token).await;
+    let count = |kind| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count(ActivityKind::SignInFailed), 6);
+    assert_eq!(count(ActivityKind::SignInThrottled), 1);
 }
 
 #[tokio::test]

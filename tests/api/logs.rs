@@ -36,7 +36,7 @@ impl Write for ThreadCapture {
 /// misses events when another test thread registers the same callsites first (tracing's
 /// interest cache); a global one cannot. Each test's server runs on the test's own thread
 /// (current-thread runtime), so routing by thread separates the tests' logs.
-fn capture_logs() -> Buffer {
+pub(crate) fn capture_logs() -> Buffer {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let _ = tracing_subscriber::fmt()

@@ -15,5 +15,6 @@ mod import;
 mod login;
 mod logs;
 mod pages;
+mod redis_limits;
 mod register;
 mod sessions;

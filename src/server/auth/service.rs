@@ -86,18 +86,14 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         settings: &Settings,
     ) -> Self {
-        let rules = &settings.rate_limits;
+        let (limits, throttle) = crate::server::limits::from_settings(settings, clock.clone());
         Self {
             store,
             hasher,
             sessions: settings.session.clone(),
             policy: settings.password_policy,
-            limits: Limits::in_process(
-                rules.login.clone(),
-                rules.register.clone(),
-                rules.global.clone(),
-            ),
-            throttle: AccountThrottle::new(clock.clone()),
+            limits,
+            throttle,
             jwt: JwtKeys::new(
                 &settings.secret_key,
                 &settings.jwt.issuer,
@@ -255,7 +251,7 @@ impl AuthService {
             (None, LoginIdentifier::Email(email)) => format!("email:{email}"),
             (None, LoginIdentifier::Username(name)) => format!("name:{name}"),
         };
-        if let Err(wait) = self.throttle.check(&throttle_key) {
+        if let Err(wait) = self.throttle.check(&throttle_key).await {
             tracing::warn!(
                 event = "login.throttled",
                 user_id = user.as_ref().map(|u| u.id),
@@ -280,7 +276,7 @@ impl AuthService {
             (Some(user), true) => user,
             (user, _) => {
                 // The typed identifier is not logged: people paste passwords into it by mistake.
-                self.throttle.record_failure(&throttle_key);
+                let now_throttled = self.throttle.record_failure(&throttle_key).await;
                 tracing::warn!(
                     event = "login.failed",
                     reason = if user.is_some() {
@@ -296,11 +292,17 @@ impl AuthService {
                 if let Some(user) = &user {
                     self.audit(user.id, ActivityKind::SignInFailed, meta, None)
                         .await;
+                    // Once per lock-out, not once per refused attempt: an attacker hammering
+                    // a throttled account must not turn each try into a database write.
+                    if now_throttled {
+                        self.audit(user.id, ActivityKind::SignInThrottled, meta, None)
+                            .await;
+                    }
                 }
                 return Err(AppError::InvalidCredentials.into());
             }
         };
-        self.throttle.clear(&throttle_key);
+        self.throttle.clear(&throttle_key).await;
         if self.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
         }
@@ -678,7 +680,7 @@ impl AuthService {
         meta: &ClientMeta,
     ) -> Result<(), ServiceError> {
         let throttle_key = format!("user:{}", user.id);
-        if let Err(wait) = self.throttle.check(&throttle_key) {
+        if let Err(wait) = self.throttle.check(&throttle_key).await {
             return Err(AppError::RateLimited {
                 retry_after_secs: wait,
                 limit: 0,
@@ -694,7 +696,7 @@ impl AuthService {
             )
             .await?;
         if !verified {
-            self.throttle.record_failure(&throttle_key);
+            let now_throttled = self.throttle.record_failure(&throttle_key).await;
             self.audit(
                 user.id,
                 ActivityKind::SignInFailed,
@@ -702,11 +704,15 @@ impl AuthService {
                 Some("password confirmation".into()),
             )
             .await;
+            if now_throttled {
+                self.audit(user.id, ActivityKind::SignInThrottled, meta, None)
+                    .await;
+            }
             return Err(
                 AppError::Validation(FieldErrors::single(field, WRONG_CURRENT_PASSWORD)).into(),
             );
         }
-        self.throttle.clear(&throttle_key);
+        self.throttle.clear(&throttle_key).await;
         Ok(())
     }
 
@@ -845,9 +851,9 @@ impl AuthService {
     }
 
     /// Forgets rate-limit and throttle state that has expired; run periodically.
-    pub fn prune_limits(&self) {
+    pub async fn prune_limits(&self) {
         self.limits.prune();
-        self.throttle.prune();
+        self.throttle.prune().await;
     }
 
     /// Deletes expired sessions; run periodically by the server.

@@ -1,18 +1,27 @@
 //! Abuse limits: per-IP rate limits (`RateLimiter`), the per-account failure throttle
 //! (`throttle`), and where the client IP comes from (`client_ip`).
 //!
-//! The limiter is an interface so the counters can live in-process (one instance, the
-//! default) or in a shared store (many instances).
+//! The limiter and the throttle's failure log are interfaces, so the counters can live
+//! in-process (one instance, the default) or in Redis (`REDIS_URL`: many instances, one
+//! allowance; see `redis` for what happens when Redis does not answer).
 
 pub mod client_ip;
 pub mod local;
+pub mod redis;
 pub mod throttle;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 
 use crate::model::AppError;
+use crate::server::clock::Clock;
+use crate::server::config::Settings;
+
+use self::redis::{RedisConnection, RedisFailureLog, RedisRateLimiter};
+use self::throttle::AccountThrottle;
 
 /// "`burst` requests per `period`", replenished evenly (GCRA): 5/minute allows 5 at once,
 /// then one more every 12 seconds.
@@ -74,6 +83,56 @@ pub struct Limits {
     pub register: Rule,
     pub global: Rule,
     limiter: Box<dyn RateLimiter>,
+    /// Set when the counters are in Redis, for `ping`.
+    redis: Option<Arc<RedisConnection>>,
+}
+
+/// The per-IP limits and the per-account throttle for `settings`: in Redis when `REDIS_URL`
+/// is set, else in this process. Both share one Redis connection, so an outage is noticed and
+/// logged once.
+pub fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> (Limits, AccountThrottle) {
+    let rules = &settings.rate_limits;
+    let (login, register, global) = (
+        rules.login.clone(),
+        rules.register.clone(),
+        rules.global.clone(),
+    );
+    let Some(url) = &settings.redis_url else {
+        return (
+            Limits::in_process(login, register, global),
+            AccountThrottle::new(clock),
+        );
+    };
+    let url_for_logs = settings.redis_url_for_logs().unwrap_or_default();
+    let redis = match RedisConnection::new(
+        url.expose_secret(),
+        &settings.redis_key_prefix,
+        url_for_logs.clone(),
+    ) {
+        Ok(redis) => Arc::new(redis),
+        // The URL was checked with the configuration, so this is not expected.
+        Err(error) => {
+            tracing::error!(
+                redis = url_for_logs,
+                %error,
+                "cannot use Redis: rate limits and the account throttle are per instance"
+            );
+            return (
+                Limits::in_process(login, register, global),
+                AccountThrottle::new(clock),
+            );
+        }
+    };
+    tracing::info!(
+        redis = url_for_logs,
+        prefix = settings.redis_key_prefix,
+        "rate limits and the account throttle are kept in Redis"
+    );
+    let limiter = RedisRateLimiter::new(redis.clone(), &[&login, &register, &global]);
+    let mut limits = Limits::new(login, register, global, Box::new(limiter));
+    limits.redis = Some(redis.clone());
+    let throttle = AccountThrottle::with_log(clock, Box::new(RedisFailureLog::new(redis)));
+    (limits, throttle)
 }
 
 impl Limits {
@@ -83,6 +142,7 @@ impl Limits {
             register,
             global,
             limiter,
+            redis: None,
         }
     }
 
@@ -104,6 +164,15 @@ impl Limits {
 
     pub fn prune(&self) {
         self.limiter.prune();
+    }
+
+    /// For the readiness probe: `None` when no Redis is configured, else whether it answers.
+    /// The error is fit for a log line (no URL, no password).
+    pub async fn ping(&self) -> Option<Result<(), String>> {
+        match &self.redis {
+            Some(redis) => Some(redis.ping().await),
+            None => None,
+        }
     }
 }
 

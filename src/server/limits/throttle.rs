@@ -11,89 +11,169 @@
 //! - A success clears the count.
 //! - Unknown accounts are throttled exactly like real ones (keyed by the name that was
 //!   typed), so the throttle's answers reveal nothing about which accounts exist.
+//!
+//! The policy lives here, once; where the failure times are kept is a `FailureLog`: this
+//! process (`LocalFailureLog`) or Redis, shared by every instance (`super::redis`). Time
+//! always comes from the injected `Clock`, whichever the log, so both behave alike under a
+//! test's manual clock.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use crate::server::clock::Clock;
 
 pub const FREE_FAILURES: usize = 5;
 pub const MAX_DELAY_SECS: i64 = 60;
 pub const MAX_FAILURES_PER_HOUR: usize = 100;
-const WINDOW_SECS: i64 = 3600;
+pub(crate) const WINDOW_SECS: i64 = 3600;
+
+/// The failures of one account within the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recent {
+    pub count: usize,
+    /// Times (seconds) of the oldest and newest failure; `None` when there are none.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+}
+
+/// Where failure times are kept. "Within the window" means after `since`: failures at or
+/// before it are forgotten.
+#[async_trait]
+pub trait FailureLog: Send + Sync + 'static {
+    async fn recent(&self, key: &str, since: i64) -> Recent;
+    /// Adds a failure at `now`; returns how many are within the window, this one included.
+    async fn record(&self, key: &str, now: i64, since: i64) -> usize;
+    async fn clear(&self, key: &str);
+    /// Forgets accounts with no failure within the window (keeps memory bounded).
+    async fn prune(&self, since: i64);
+}
 
 pub struct AccountThrottle {
     clock: Arc<dyn Clock>,
-    /// Account key → failure times (seconds) within the last hour, oldest first.
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    log: Box<dyn FailureLog>,
 }
 
 impl AccountThrottle {
+    /// Counts in this process only.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self::with_log(clock, Box::new(LocalFailureLog::default()))
     }
 
-    fn with_failures<T>(&self, key: &str, f: impl FnOnce(&mut VecDeque<i64>, i64) -> T) -> T {
+    pub fn with_log(clock: Arc<dyn Clock>, log: Box<dyn FailureLog>) -> Self {
+        Self { clock, log }
+    }
+
+    /// `Err(seconds to wait)` when the next attempt on this account must wait.
+    pub async fn check(&self, key: &str) -> Result<(), u64> {
         let now = self.clock.now();
+        let recent = self.log.recent(key, now - WINDOW_SECS).await;
+        wait(recent, now)
+    }
+
+    /// Counts a failure. `true` exactly when this failure is the one that makes the next
+    /// attempt wait, so the caller can record one audit event per lock-out.
+    pub async fn record_failure(&self, key: &str) -> bool {
+        let now = self.clock.now();
+        self.log.record(key, now, now - WINDOW_SECS).await == FREE_FAILURES
+    }
+
+    pub async fn clear(&self, key: &str) {
+        self.log.clear(key).await;
+    }
+
+    /// Drops accounts with no failure in the last hour.
+    pub async fn prune(&self) {
+        self.log.prune(self.clock.now() - WINDOW_SECS).await;
+    }
+}
+
+/// The policy: how long the next attempt must wait, given the failures in the window.
+fn wait(recent: Recent, now: i64) -> Result<(), u64> {
+    let n = recent.count;
+    if n >= MAX_FAILURES_PER_HOUR {
+        let oldest = recent.oldest.unwrap_or(now);
+        return Err((oldest + WINDOW_SECS - now).max(1) as u64);
+    }
+    if n < FREE_FAILURES {
+        return Ok(());
+    }
+    let exponent = (n - FREE_FAILURES).min(16) as u32;
+    let delay = 2i64.pow(exponent).min(MAX_DELAY_SECS);
+    let last = recent.newest.unwrap_or(now);
+    let wait = last + delay - now;
+    if wait > 0 {
+        Err(wait as u64)
+    } else {
+        Ok(())
+    }
+}
+
+/// Failure times in this process's memory.
+#[derive(Default)]
+pub struct LocalFailureLog {
+    /// Account key → failure times (seconds) within the window, oldest first.
+    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+}
+
+impl LocalFailureLog {
+    fn with_failures<T>(
+        &self,
+        key: &str,
+        since: i64,
+        f: impl FnOnce(&mut VecDeque<i64>) -> T,
+    ) -> T {
         let mut map = self
             .failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = map.entry(key.to_string()).or_default();
-        while entry.front().is_some_and(|t| *t <= now - WINDOW_SECS) {
+        while entry.front().is_some_and(|t| *t <= since) {
             entry.pop_front();
         }
-        let result = f(entry, now);
+        let result = f(entry);
         if entry.is_empty() {
             map.remove(key);
         }
         result
     }
 
-    /// `Err(seconds to wait)` when the next attempt on this account must wait.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        self.with_failures(key, |failures, now| {
-            let n = failures.len();
-            if n >= MAX_FAILURES_PER_HOUR {
-                let oldest = failures.front().copied().unwrap_or(now);
-                return Err((oldest + WINDOW_SECS - now).max(1) as u64);
-            }
-            if n < FREE_FAILURES {
-                return Ok(());
-            }
-            let exponent = (n - FREE_FAILURES).min(16) as u32;
-            let delay = 2i64.pow(exponent).min(MAX_DELAY_SECS);
-            let last = failures.back().copied().unwrap_or(now);
-            let wait = last + delay - now;
-            if wait > 0 {
-                Err(wait as u64)
-            } else {
-                Ok(())
-            }
+    #[cfg(test)]
+    fn accounts(&self) -> usize {
+        self.failures.lock().map(|m| m.len()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl FailureLog for LocalFailureLog {
+    async fn recent(&self, key: &str, since: i64) -> Recent {
+        self.with_failures(key, since, |failures| Recent {
+            count: failures.len(),
+            oldest: failures.front().copied(),
+            newest: failures.back().copied(),
         })
     }
 
-    pub fn record_failure(&self, key: &str) {
-        self.with_failures(key, |failures, now| failures.push_back(now));
+    async fn record(&self, key: &str, now: i64, since: i64) -> usize {
+        self.with_failures(key, since, |failures| {
+            failures.push_back(now);
+            failures.len()
+        })
     }
 
-    pub fn clear(&self, key: &str) {
+    async fn clear(&self, key: &str) {
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(key);
     }
 
-    /// Drops accounts with no failure in the last hour.
-    pub fn prune(&self) {
-        let cutoff = self.clock.now() - WINDOW_SECS;
+    async fn prune(&self, since: i64) {
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|_, failures| failures.back().is_some_and(|t| *t > cutoff));
+            .retain(|_, failures| failures.back().is_some_and(|t| *t > since));
     }
 }
 
@@ -101,75 +181,129 @@ impl AccountThrottle {
 mod tests {
     use super::*;
     use crate::server::clock::ManualClock;
+    use crate::server::limits::redis::test_support;
 
-    fn throttle() -> (AccountThrottle, ManualClock) {
-        let clock = ManualClock::new(1_000_000);
-        (AccountThrottle::new(Arc::new(clock.clone())), clock)
+    /// The same throttle over each log: in-process, and Redis (own key prefix per call).
+    async fn throttles() -> Vec<(&'static str, AccountThrottle, ManualClock)> {
+        let local = ManualClock::new(1_000_000);
+        let shared = ManualClock::new(1_000_000);
+        vec![
+            (
+                "local",
+                AccountThrottle::new(Arc::new(local.clone())),
+                local,
+            ),
+            (
+                "redis",
+                test_support::redis_throttle(Arc::new(shared.clone())).await,
+                shared,
+            ),
+        ]
     }
 
-    #[test]
-    fn the_first_failures_are_free_then_delays_grow() {
-        let (t, clock) = throttle();
-        for _ in 0..FREE_FAILURES {
-            assert_eq!(t.check("a"), Ok(()));
-            t.record_failure("a");
-        }
-        assert_eq!(t.check("a"), Err(1));
-        clock.advance(1);
-        assert_eq!(t.check("a"), Ok(()));
-        t.record_failure("a");
-        assert_eq!(t.check("a"), Err(2));
-        t.record_failure("a");
-        t.record_failure("a");
-        assert_eq!(t.check("a"), Err(8));
-    }
-
-    #[test]
-    fn the_delay_is_capped_so_the_owner_is_never_locked_out_for_long() {
-        let (t, clock) = throttle();
-        for _ in 0..30 {
-            t.record_failure("a");
-        }
-        assert_eq!(t.check("a"), Err(MAX_DELAY_SECS as u64));
-        clock.advance(MAX_DELAY_SECS);
-        assert_eq!(t.check("a"), Ok(()));
-    }
-
-    #[test]
-    fn at_most_a_hundred_failures_an_hour() {
-        let (t, clock) = throttle();
-        for _ in 0..MAX_FAILURES_PER_HOUR {
-            t.record_failure("a");
+    #[tokio::test]
+    async fn the_first_failures_are_free_then_delays_grow() {
+        for (backend, t, clock) in throttles().await {
+            for _ in 0..FREE_FAILURES {
+                assert_eq!(t.check("a").await, Ok(()), "{backend}");
+                t.record_failure("a").await;
+            }
+            assert_eq!(t.check("a").await, Err(1), "{backend}");
             clock.advance(1);
+            assert_eq!(t.check("a").await, Ok(()), "{backend}");
+            t.record_failure("a").await;
+            assert_eq!(t.check("a").await, Err(2), "{backend}");
+            t.record_failure("a").await;
+            t.record_failure("a").await;
+            assert_eq!(t.check("a").await, Err(8), "{backend}");
         }
-        clock.advance(MAX_DELAY_SECS);
-        let wait = t.check("a").unwrap_err();
-        assert!(wait > MAX_DELAY_SECS as u64 && wait <= 3600, "{wait}");
-        clock.advance(3600);
-        assert_eq!(t.check("a"), Ok(()));
     }
 
-    #[test]
-    fn success_clears_and_accounts_are_independent() {
-        let (t, _clock) = throttle();
-        for _ in 0..10 {
-            t.record_failure("a");
+    #[tokio::test]
+    async fn exactly_the_failure_that_starts_the_waiting_is_reported() {
+        for (backend, t, _clock) in throttles().await {
+            let mut reported = Vec::new();
+            for _ in 0..FREE_FAILURES + 3 {
+                reported.push(t.record_failure("a").await);
+            }
+            let mut expected = vec![false; FREE_FAILURES + 3];
+            expected[FREE_FAILURES - 1] = true;
+            assert_eq!(reported, expected, "{backend}");
+            // After a success the count starts again, and so does the report.
+            t.clear("a").await;
+            let mut reports = 0;
+            for _ in 0..FREE_FAILURES {
+                reports += usize::from(t.record_failure("a").await);
+            }
+            assert_eq!(reports, 1, "{backend}");
         }
-        assert!(t.check("a").is_err());
-        assert_eq!(t.check("b"), Ok(()));
-        t.clear("a");
-        assert_eq!(t.check("a"), Ok(()));
     }
 
-    #[test]
-    fn failures_older_than_an_hour_are_forgotten() {
-        let (t, clock) = throttle();
-        for _ in 0..10 {
-            t.record_failure("a");
+    #[tokio::test]
+    async fn the_delay_is_capped_so_the_owner_is_never_locked_out_for_long() {
+        for (backend, t, clock) in throttles().await {
+            for _ in 0..30 {
+                t.record_failure("a").await;
+            }
+            assert_eq!(t.check("a").await, Err(MAX_DELAY_SECS as u64), "{backend}");
+            clock.advance(MAX_DELAY_SECS);
+            assert_eq!(t.check("a").await, Ok(()), "{backend}");
         }
-        clock.advance(3601);
-        assert_eq!(t.check("a"), Ok(()));
-        t.prune();
-        assert!(t.failures.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn at_most_a_hundred_failures_an_hour() {
+        for (backend, t, clock) in throttles().await {
+            for _ in 0..MAX_FAILURES_PER_HOUR {
+                t.record_failure("a").await;
+                clock.advance(1);
+            }
+            clock.advance(MAX_DELAY_SECS);
+            let wait = t.check("a").await.unwrap_err();
+            assert!(
+                wait > MAX_DELAY_SECS as u64 && wait <= 3600,
+                "{backend}: {wait}"
+            );
+            clock.advance(3600);
+            assert_eq!(t.check("a").await, Ok(()), "{backend}");
+        }
+    }
+
+    #[tokio::test]
+    async fn success_clears_and_accounts_are_independent() {
+        for (backend, t, _clock) in throttles().await {
+            for _ in 0..10 {
+                t.record_failure("a").await;
+            }
+            assert!(t.check("a").await.is_err(), "{backend}");
+            assert_eq!(t.check("b").await, Ok(()), "{backend}");
+            t.clear("a").await;
+            assert_eq!(t.check("a").await, Ok(()), "{backend}");
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_older_than_an_hour_are_forgotten() {
+        for (backend, t, clock) in throttles().await {
+            for _ in 0..10 {
+                t.record_failure("a").await;
+            }
+            clock.advance(3601);
+            assert_eq!(t.check("a").await, Ok(()), "{backend}");
+            t.prune().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn pruning_frees_the_memory_of_quiet_accounts() {
+        let log = LocalFailureLog::default();
+        for key in ["a", "b"] {
+            log.record(key, 1_000, 1_000 - WINDOW_SECS).await;
+        }
+        log.record("b", 2_000, 2_000 - WINDOW_SECS).await;
+        log.prune(1_000 + 1).await;
+        assert_eq!(log.accounts(), 1);
+        log.prune(2_000).await;
+        assert_eq!(log.accounts(), 0);
     }
 }

@@ -1,0 +1,190 @@
+//! Limits kept in Redis: two instances (one database, one Redis) enforce one allowance, and
+//! an unreachable Redis degrades to per-instance limits instead of refusing sign-ins.
+//!
+//! Needs a real Redis: `TEST_REDIS_URL`, else `redis://127.0.0.1:6379`. Every test uses its
+//! own key prefix, so tests running at once never share counters.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+
+use crate::helpers::*;
+use crate::logs::capture_logs;
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn unique_prefix() -> String {
+    format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Two instances behind one load balancer: the same database, Redis and key prefix, and the
+/// load balancer as their trusted proxy.
+async fn two_instances() -> (TestApp, TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/shared.db?mode=rwc", dir.path().display());
+    let (redis, prefix) = (redis_url(), unique_prefix());
+    let vars = [
+        ("DATABASE_URL", database.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let a = spawn_app_with(&vars).await;
+    let b = spawn_app_with(&vars).await;
+    for app in [&a, &b] {
+        assert_eq!(
+            app.state.auth.limits().ping().await,
+            Some(Ok(())),
+            "these tests need Redis at {redis}"
+        );
+    }
+    (a, b, dir)
+}
+
+async fn sign_in_from(app: &TestApp, client_ip: &str, username: &str, password: &str) -> Response {
+    app.client
+        .post(app.url("/rpc/login"))
+        .header("x-forwarded-for", client_ip)
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_sign_in_limit_per_ip_holds_across_instances() {
+    let (a, b, _dir) = two_instances().await;
+    for i in 0..5 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let res = sign_in_from(app, "198.51.100.7", &format!("nobody{i}"), "wrong").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // The sixth attempt is refused whichever instance it reaches.
+    for app in [&a, &b] {
+        let res = sign_in_from(app, "198.51.100.7", "nobody9", "wrong").await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=12).contains(&retry), "{retry}");
+    }
+    let other = sign_in_from(&a, "198.51.100.8", "nobody9", "wrong").await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED, "another client");
+}
+
+#[tokio::test]
+async fn the_account_throttle_holds_across_instances() {
+    let (a, b, _dir) = two_instances().await;
+    a.register_ok("alice", "alice@example.com").await;
+    // A botnet: a new IP each time, alternating instances, so only the throttle can tell.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let ip = format!("203.0.113.{}", i + 1);
+        statuses.push(
+            sign_in_from(app, &ip, "alice", "wrong")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    let res = sign_in_from(&a, "192.0.2.1", "alice", PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the owner waits too"
+    );
+    // The throttle runs on each app's clock; the instances' clocks agree.
+    a.clock.advance(1);
+    b.clock.advance(1);
+    let res = sign_in_from(&b, "192.0.2.1", "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The success on B cleared the count for A as well.
+    for i in 0..5 {
+        let ip = format!("203.0.113.{}", i + 50);
+        let res = sign_in_from(&a, &ip, "alice", "wrong").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+}
+
+/// A Redis URL (with a password, to check it is never logged) where nothing listens.
+fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("redis://:hunter2@127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn without_redis_the_limits_still_apply_per_instance_and_the_outage_is_logged_once() {
+    let captured = capture_logs();
+    let url = closed_port_url();
+    let app = spawn_app_with(&[("REDIS_URL", url.as_str())]).await;
+    let started = Instant::now();
+    for i in 0..5 {
+        let res = app.login(&format!("nobody{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let refused = Instant::now();
+    let res = app.login("nobody9", "wrong password").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        refused.elapsed() < Duration::from_secs(1),
+        "a refusal needs no argon2 and must not wait on Redis: {:?}",
+        refused.elapsed()
+    );
+    // Five argon2 verifications on a shared test machine, and nothing else slow.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    match app.state.auth.limits().ping().await {
+        Some(Err(reason)) => assert!(!reason.contains("hunter2"), "{reason}"),
+        other => panic!("the readiness probe should see Redis down: {other:?}"),
+    }
+
+    let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logs.matches("redis.unavailable").count(),
+        1,
+        "one error per outage:\n{logs}"
+    );
+    assert!(logs.contains("redis://:***@127.0.0.1"), "{logs}");
+    assert!(
+        !logs.contains("hunter2"),
+        "the Redis password was logged:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_that_hangs_does_not_stall_sign_ins() {
+    // Accepts connections (the kernel completes the handshake) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    let app = spawn_app_with(&[("REDIS_URL", url.as_str())]).await;
+    for i in 0..5 {
+        let started = Instant::now();
+        let res = app.login(&format!("nobody{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert!(started.elapsed() < Duration::from_secs(10), "attempt {i}");
+    }
+    let started = Instant::now();
+    let res = app.login("nobody9", "wrong password").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // At most one Redis attempt (bounded at 500 ms) may fall inside this request.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn without_redis_configured_there_is_nothing_to_ping() {
+    let app = spawn_app().await;
+    assert_eq!(app.state.auth.limits().ping().await, None);
+}
