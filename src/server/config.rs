@@ -67,6 +67,9 @@ pub struct Settings {
     pub hsts: bool,
     /// A request that has not completed in this time is answered 408.
     pub request_timeout: Duration,
+    /// After SIGTERM/SIGINT: how long in-flight requests may take to finish before the
+    /// process exits anyway.
+    pub shutdown_timeout: Duration,
     /// `cargo leptos watch` is running: the CSP lets the page open the live-reload socket.
     pub dev_live_reload_port: Option<u16>,
     /// Per-IP limits on sign-in and registration attempts, and on all requests.
@@ -205,6 +208,7 @@ impl Settings {
         };
 
         let request_timeout = parse_secs(&get, "REQUEST_TIMEOUT_SECS", 30)?;
+        let shutdown_timeout = parse_secs(&get, "SHUTDOWN_TIMEOUT_SECS", 30)?;
 
         let rule = |name: &'static str, var: &'static str, default: &str| {
             let spec = get(var).unwrap_or_else(|| default.to_string());
@@ -295,6 +299,7 @@ impl Settings {
             allowed_origins,
             hsts,
             request_timeout,
+            shutdown_timeout,
             dev_live_reload_port,
             rate_limits,
             trusted_proxies,

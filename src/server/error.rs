@@ -8,6 +8,10 @@ use crate::model::AppError;
 use super::auth::password::HashError;
 use super::db::StoreError;
 
+/// What a client is told to wait when the database is unreachable: long enough for a
+/// failover or restart, short enough that nobody gives up.
+const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// An expected outcome the client is told about as-is.
@@ -37,6 +41,13 @@ impl ServiceError {
                 tracing::warn!(request_id, "password hashing queue full, answering 503");
                 AppError::Unavailable {
                     retry_after_secs: 1,
+                }
+            }
+            // The database is down or saturated (e.g. a PostgreSQL restart): transient.
+            ServiceError::Store(err) if err.is_unavailable() => {
+                tracing::error!(request_id, error = %err, "database unavailable, answering 503");
+                AppError::Unavailable {
+                    retry_after_secs: DATABASE_RETRY_AFTER_SECS,
                 }
             }
             internal => {

@@ -116,8 +116,19 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish.
+    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish
+    /// (within `SHUTDOWN_TIMEOUT_SECS`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes; then stops accepting connections, gives in-flight
+    /// requests up to the shutdown timeout to finish, and closes the database.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let grace = self.state.settings.shutdown_timeout;
         let auth = self.state.auth.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
@@ -138,14 +149,35 @@ impl Application {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let server = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-        // In-flight requests are done: let the database flush and close cleanly.
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: no new connections, finishing in-flight requests"
+            );
+            let _ = stopping.send(true);
+        });
+        // Graceful shutdown alone waits for every open connection, however long: a stuck
+        // client would hold the process forever. The grace period bounds it.
+        let deadline = async move {
+            let _ = stopped.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = server => served?,
+            () = deadline => tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over; closing the remaining connections"
+            ),
+        }
+        // Let the database flush and close cleanly.
         store.close().await;
+        tracing::info!("stopped");
         Ok(())
     }
 }
@@ -169,7 +201,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutdown signal received, finishing in-flight requests");
 }
 
 /// The whole HTTP surface. Layers are listed in the order a request passes through them,

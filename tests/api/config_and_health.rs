@@ -57,3 +57,71 @@ async fn the_sqlite_file_and_its_directory_are_created_on_first_run() {
     let _app = spawn_app_with(&[("DATABASE_URL", &url)]).await;
     assert!(db.exists());
 }
+
+#[tokio::test]
+async fn readiness_names_each_dependency_and_fails_without_redis() {
+    let app = spawn_app().await;
+    let ready: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready,
+        serde_json::json!({"status": "ready", "database": "ok", "redis": "not_configured"})
+    );
+
+    // A configured Redis that does not answer makes the instance not ready…
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("redis://127.0.0.1:{closed_port}");
+    let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["redis"], "unavailable");
+    assert_eq!(body["database"], "ok");
+    // …while it is still alive and serving (limits fall back to this instance's own).
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_with_retry_after_not_a_500() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    // Closing the pool is what the app sees when the database is gone: every query fails
+    // to get a connection.
+    app.state.auth.store().close().await;
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["database"],
+        "unavailable"
+    );
+
+    let res = app.call("current_user", &[], Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert!(matches!(
+        app_error(res).await,
+        gatehouse::model::AppError::Unavailable {
+            retry_after_secs: 5
+        }
+    ));
+    let res = app.login("alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

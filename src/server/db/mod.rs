@@ -183,6 +183,32 @@ pub async fn connect(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> 
     }
 }
 
+impl StoreError {
+    /// The database is unreachable or overloaded rather than wrong: the client should be
+    /// told to retry shortly (503 + Retry-After), not that something broke.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // PostgreSQL: class 08 (connection exception), 57P01-57P03 (server shutting
+                // down or starting up), 53300 (too many connections). SQLite: 5 and 6
+                // (SQLITE_BUSY / SQLITE_LOCKED after the busy timeout).
+                code.starts_with("08")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,

@@ -1,4 +1,5 @@
-//! `/healthz`: the process is up. `/readyz`: it can serve, i.e. the database answers.
+//! `/healthz`: the process is up. `/readyz`: it can serve, i.e. the database answers, and
+//! so does Redis when one is configured (a load balancer then stops sending it traffic).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,17 +17,43 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.auth.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ready" })),
+/// Readiness: each dependency and its state. Only the state words are shown, never error
+/// text (which could name hosts or users); the reason goes to the log.
+#[derive(Serialize)]
+pub struct Readiness {
+    status: &'static str,
+    database: &'static str,
+    /// `not_configured` when limits are kept in-process.
+    redis: &'static str,
+}
+
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (database, redis) = tokio::join!(state.auth.store().ping(), state.auth.limits().ping());
+    let database = match database {
+        Ok(()) => "ok",
         Err(error) => {
             tracing::warn!(%error, "readiness check failed: database");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable",
-                }),
-            )
+            "unavailable"
         }
-    }
+    };
+    let redis = match redis {
+        None => "not_configured",
+        Some(Ok(())) => "ok",
+        Some(Err(error)) => {
+            tracing::warn!(%error, "readiness check failed: redis");
+            "unavailable"
+        }
+    };
+    let ready = database == "ok" && redis != "unavailable";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let answer = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        database,
+        redis,
+    };
+    (status, Json(answer))
 }
