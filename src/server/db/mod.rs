@@ -182,8 +182,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError>;
 
     /// Appends an event to its user's chain: reads the chain's last row and inserts the next
-    /// one (`seq + 1`, hash over the previous hash) atomically, retrying if another writer
-    /// extended the chain first.
+    /// one (`seq + 1`, hash over the previous hash) in one transaction. Concurrent appends for
+    /// one user wait their turn (SQLite's write lock, PostgreSQL's per-user advisory lock);
+    /// UNIQUE (user_id, seq) refuses any that would fork the chain.
     async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError>;
     /// The user's latest `limit` events, newest first.
     async fn audit_events_of(
