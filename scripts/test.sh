@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: shared-model unit tests, server unit + integration tests, and the
-# Playwright end-to-end tests against a release build. Installs what is missing first.
+# Runs every test: shared-model unit tests, server unit + integration tests (on SQLite, then
+# the integration tests on PostgreSQL), and the Playwright end-to-end tests against a release
+# build. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -13,6 +14,12 @@ cargo test --lib --no-default-features --features hydrate
 
 step "unit and integration tests (server)"
 cargo test --features ssr
+
+# The same integration tests on PostgreSQL: each test makes and drops its own database on
+# TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres). The test binary is
+# already built, so this costs run time only.
+step "integration tests again, on PostgreSQL"
+GATEHOUSE_TEST_BACKEND=postgres cargo test --features ssr --test api
 
 step "release build (server + wasm, wasm-opt $(wasm-opt --version | grep -o 'version [0-9]*'))"
 cargo leptos build --release

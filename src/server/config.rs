@@ -15,6 +15,9 @@ use crate::server::limits::client_ip::TrustedProxies;
 use crate::server::limits::Rule;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db?mode=rwc";
+/// One default for both backends: plenty for one instance, and several instances still fit
+/// in PostgreSQL's default `max_connections` of 100.
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
 /// HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2).
 pub const MIN_SECRET_KEY_BYTES: usize = 32;
 
@@ -51,6 +54,8 @@ impl SessionSettings {
 pub struct Settings {
     pub environment: Environment,
     pub database_url: SecretString,
+    /// The connection pool, for whichever database `database_url` names.
+    pub database_pool: DatabasePoolSettings,
     pub secret_key: SecretString,
     /// `true` when SECRET_KEY was not set and a random one was made for this process.
     pub secret_key_is_ephemeral: bool,
@@ -86,6 +91,16 @@ pub struct Settings {
     /// Prepended to every Redis key (`<prefix>:rl:…`, `<prefix>:thr:…`), so several apps or
     /// environments can share one Redis.
     pub redis_key_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabasePoolSettings {
+    /// Connections the pool may hold open at once. Several app instances sharing one
+    /// PostgreSQL server together must stay under its `max_connections` (100 by default).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection, including opening a new one, before it
+    /// fails (answered 500 / readiness 503) instead of hanging the request.
+    pub acquire_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +248,19 @@ impl Settings {
             None => 64,
         };
 
+        let database_pool = DatabasePoolSettings {
+            max_connections: match get("DATABASE_MAX_CONNECTIONS") {
+                Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    invalid(
+                        "DATABASE_MAX_CONNECTIONS",
+                        "expected a positive whole number",
+                    )
+                })?,
+                None => DEFAULT_DATABASE_MAX_CONNECTIONS,
+            },
+            acquire_timeout: parse_secs(&get, "DATABASE_ACQUIRE_TIMEOUT_SECS", 5)?,
+        };
+
         let jwt = JwtSettings {
             issuer: get("JWT_ISSUER").unwrap_or_else(|| "gatehouse".into()),
             audience: get("JWT_AUDIENCE").unwrap_or_else(|| "gatehouse-api".into()),
@@ -287,6 +315,7 @@ impl Settings {
             database_url: SecretString::from(
                 get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             ),
+            database_pool,
             secret_key,
             secret_key_is_ephemeral,
             session: SessionSettings {
@@ -314,9 +343,13 @@ impl Settings {
         self.environment == Environment::Production
     }
 
-    /// The database URL with any password replaced, for logs.
+    /// The database URL with any password replaced, for logs: the user-info one, and the
+    /// `password=` query parameter that PostgreSQL URLs also accept.
     pub fn database_url_for_logs(&self) -> String {
-        redact_url_password(self.database_url.expose_secret())
+        redact_query_params(
+            &redact_url_password(self.database_url.expose_secret()),
+            &["password"],
+        )
     }
 
     /// The Redis URL with any password replaced, for logs; `None` when Redis is not used.
@@ -407,14 +440,20 @@ fn redact_url_password(url: &str) -> String {
 /// As `redact_url_password`, and also the `pass=` query parameter that `redis+unix://` URLs
 /// use for the password.
 fn redact_redis_url(url: &str) -> String {
-    let url = redact_url_password(url);
+    redact_query_params(&redact_url_password(url), &["pass"])
+}
+
+/// `…?db=1&pass=hunter2` → `…?db=1&pass=***` for each parameter in `names` (any case).
+fn redact_query_params(url: &str, names: &[&str]) -> String {
     let Some((base, query)) = url.split_once('?') else {
-        return url;
+        return url.to_string();
     };
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name.eq_ignore_ascii_case("pass") => format!("{name}=***"),
+            Some((name, _)) if names.iter().any(|n| name.eq_ignore_ascii_case(n)) => {
+                format!("{name}=***")
+            }
             _ => pair.to_string(),
         })
         .collect();
@@ -659,5 +698,62 @@ mod tests {
             redact_url_password(DEFAULT_DATABASE_URL),
             DEFAULT_DATABASE_URL
         );
+    }
+
+    #[test]
+    fn a_postgres_password_is_redacted_wherever_the_url_carries_it() {
+        let s = settings(&[(
+            "DATABASE_URL",
+            "postgres://gatehouse:hunter2@db.internal:5432/gatehouse?sslmode=require",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.database_url_for_logs(),
+            "postgres://gatehouse:***@db.internal:5432/gatehouse?sslmode=require"
+        );
+        let s = settings(&[(
+            "DATABASE_URL",
+            "postgresql://gatehouse@db/app?sslmode=require&Password=hunter2",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.database_url_for_logs(),
+            "postgresql://gatehouse@db/app?sslmode=require&Password=***"
+        );
+        // A password containing `@` (percent-encoding is optional for it in practice).
+        let s = settings(&[("DATABASE_URL", "postgres://u:hun@ter2@db/app")]).unwrap();
+        assert_eq!(s.database_url_for_logs(), "postgres://u:***@db/app");
+        assert!(!format!("{s:?}").contains("ter2"));
+    }
+
+    #[test]
+    fn the_database_pool_defaults_and_is_configurable() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.database_pool,
+            DatabasePoolSettings {
+                max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
+                acquire_timeout: Duration::from_secs(5),
+            }
+        );
+        let s = settings(&[
+            ("DATABASE_MAX_CONNECTIONS", "25"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(s.database_pool.max_connections, 25);
+        assert_eq!(s.database_pool.acquire_timeout, Duration::from_secs(2));
+        for (name, bad) in [
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "-1"),
+            ("DATABASE_MAX_CONNECTIONS", "many"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "0"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "5s"),
+        ] {
+            assert!(
+                matches!(settings(&[(name, bad)]), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={bad}"
+            );
+        }
     }
 }

@@ -479,17 +479,17 @@ async fn the_activity_log_is_a_verifiable_chain_that_detects_tampering() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 4 event(s) in 2 chain(s)"));
 
-    // Rows cannot be edited through SQL…
-    let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    let edit = sqlx::query("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 2")
-        .execute(&db)
+    // Rows cannot be edited through SQL (on either backend)…
+    let edit = app
+        .execute_sql("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 2")
         .await;
     assert!(edit.unwrap_err().to_string().contains("append-only"));
     // …and one removed from the middle of a chain is detected.
-    sqlx::query("DELETE FROM audit_events WHERE seq = 2 AND user_id = (SELECT MIN(user_id) FROM audit_events)")
-        .execute(&db)
+    let removed = app
+        .execute_sql("DELETE FROM audit_events WHERE seq = 2 AND user_id = (SELECT MIN(user_id) FROM audit_events)")
         .await
         .unwrap();
+    assert_eq!(removed, 1);
     let out = run_audit_verify(&app.database_url);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -504,18 +504,65 @@ async fn an_edited_row_is_detected_even_with_the_trigger_dropped() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
     app.call("logout", &[], Some(&token)).await;
-    let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_update")
-        .execute(&db)
+    // PostgreSQL names the table a trigger belongs to; SQLite refuses the `ON` clause.
+    let drop_trigger = match test_backend() {
+        TestBackend::Sqlite => "DROP TRIGGER audit_events_no_update",
+        TestBackend::Postgres => "DROP TRIGGER audit_events_no_update ON audit_events",
+    };
+    app.execute_sql(drop_trigger).await.unwrap();
+    let edited = app
+        .execute_sql("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 1")
         .await
         .unwrap();
-    sqlx::query("UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 1")
-        .execute(&db)
-        .await
-        .unwrap();
+    assert_eq!(edited, 1);
     let out = run_audit_verify(&app.database_url);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("row 1 does not match its hash"));
+}
+
+/// Appends racing for one chain (requests of one user served at once, or several instances)
+/// each get their own `seq`, and the chain stays whole: on SQLite the write lock serialises
+/// them, on PostgreSQL a per-user advisory lock does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_to_one_chain_all_land_in_order() {
+    let app = spawn_app().await;
+    let store = app.state.auth.store().clone();
+    let appends = (0..20).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let event = gatehouse::server::db::NewAuditEvent {
+                user_id: 4242,
+                created_at: START_TIME + i,
+                kind: "session.revoked".into(),
+                ip: Some("192.0.2.1".into()),
+                device: None,
+                request_id: Some(format!("req-{i}")),
+                detail: None,
+            };
+            store.append_audit_event(&event).await
+        })
+    });
+    let results = futures::future::join_all(appends).await;
+    let mut seqs: Vec<i64> = results
+        .into_iter()
+        .map(|joined| joined.unwrap().expect("every append succeeds").seq)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+
+    let report = gatehouse::server::audit::verify(store.as_ref())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!((report.events, report.chains), (20, 1));
+    let stored: Vec<i64> = store
+        .audit_events_of(4242, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(stored, (1..=20).rev().collect::<Vec<_>>());
 }
 
 fn run_audit_verify(db_url: &str) -> std::process::Output {

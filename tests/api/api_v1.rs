@@ -373,6 +373,27 @@ async fn api_keys_are_shown_once_work_on_me_and_can_be_revoked() {
     assert_invalid_token(&app.me(&secret).await, "revoked key");
 }
 
+/// Key names are shown on the account page; control characters are refused (a NUL, which
+/// PostgreSQL cannot store, would otherwise be a 500 there and stored on SQLite).
+#[tokio::test]
+async fn a_key_name_with_control_characters_is_refused() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let jwt = app.access_token("alice").await;
+    for name in ["nul\u{0}name", "line\nbreak", "\u{7}bell"] {
+        let res = app
+            .client
+            .post(app.url("/api/v1/keys"))
+            .header(AUTHORIZATION, format!("Bearer {jwt}"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+    }
+    app.create_key(&jwt, "CI déploiement (été)").await;
+}
+
 #[tokio::test]
 async fn a_key_cannot_manage_keys_or_open_browser_pages() {
     let app = spawn_app().await;

@@ -49,6 +49,7 @@ async fn oversized_bodies_are_refused_with_413() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// SQLite only, whatever `GATEHOUSE_TEST_BACKEND` says: it is about the SQLite file.
 #[tokio::test]
 async fn the_sqlite_file_and_its_directory_are_created_on_first_run() {
     let dir = tempfile::tempdir().unwrap();

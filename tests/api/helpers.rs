@@ -25,14 +25,130 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub cookie_name: &'static str,
     pub database_url: String,
+    /// The database this app made for itself (dropped with it); `None` when the test passed
+    /// its own `DATABASE_URL`.
+    _database: Option<TestDatabase>,
     _dir: tempfile::TempDir,
+}
+
+/// The environment variable that picks the database the integration tests run against:
+/// unset or `sqlite` (a temporary file per test), or `postgres`.
+pub const BACKEND_VAR: &str = "GATEHOUSE_TEST_BACKEND";
+
+/// The PostgreSQL server to make test databases on: `TEST_POSTGRES_URL`, a URL of a role that
+/// may create databases, else the local server as the CI machine runs it.
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn test_backend() -> TestBackend {
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => TestBackend::Sqlite,
+        Ok("postgres") => TestBackend::Postgres,
+        Ok(other) => panic!("{BACKEND_VAR}={other}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// A fresh, empty database for one test, on the backend under test, removed when dropped:
+/// a SQLite file in its own temporary directory, or a PostgreSQL database of its own
+/// (`gh_test_<random>`), so tests running at once (even from several `cargo test` processes on
+/// one server) never share rows.
+pub struct TestDatabase {
+    pub url: String,
+    /// PostgreSQL: the database's name, dropped in `Drop`.
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        match test_backend() {
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Self {
+                    url: format!("sqlite://{}/gatehouse.db?mode=rwc", dir.path().display()),
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            TestBackend::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("{BACKEND_VAR}=postgres needs PostgreSQL at {admin}: {e}")
+                    });
+                // An identifier cannot be a bound parameter; this one is `gh_test_` and hex.
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the test database");
+                conn.close().await.ok();
+                let mut url = reqwest::Url::parse(&admin).expect("TEST_POSTGRES_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the PostgreSQL database, also when the test failed. `Drop` cannot await and runs
+    /// inside the test's runtime, so a thread with a runtime of its own does it while this one
+    /// waits. `WITH (FORCE)` ends the connections the app's pool still holds (the app task
+    /// lives until the test's runtime shuts down). Failures are reported, never raised: a
+    /// panic while a failed test unwinds would abort the whole test binary.
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        let admin = postgres_admin_url();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+                conn.close().await.ok();
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("could not drop the test database: {error}"),
+            Err(_) => eprintln!("could not drop the test database: the thread panicked"),
+        }
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// Starts an app on port 0 with a fresh SQLite file; `vars` are settings as environment
+/// Starts an app on port 0 with a fresh database of the backend under test (see
+/// `TestDatabase`), unless `vars` name a `DATABASE_URL`; `vars` are settings as environment
 /// variables would give them.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     // TEST_LOG=1 shows the server's logs while debugging a test.
@@ -44,8 +160,13 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    env.entry("DATABASE_URL".into())
-        .or_insert_with(|| format!("sqlite://{}/gatehouse.db?mode=rwc", dir.path().display()));
+    let database = if env.contains_key("DATABASE_URL") {
+        None
+    } else {
+        let database = TestDatabase::new().await;
+        env.insert("DATABASE_URL".into(), database.url.clone());
+        Some(database)
+    };
     // Tests hash many passwords; two at a time is plenty and keeps parallel tests civil.
     env.entry("PASSWORD_HASH_CONCURRENCY".into())
         .or_insert_with(|| "2".into());
@@ -78,6 +199,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         clock,
         cookie_name,
         database_url,
+        _database: database,
         _dir: dir,
     }
 }
@@ -113,6 +235,24 @@ pub fn session_header(name: &str, token: &str) -> String {
 }
 
 impl TestApp {
+    /// Runs one SQL statement on the app's database behind its back (tests that tamper with
+    /// the data), over a connection of the backend's own driver.
+    pub async fn execute_sql(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        use sqlx::Connection;
+        let done = if self.database_url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await?;
+            let done = sqlx::query(sql).execute(&mut conn).await;
+            conn.close().await.ok();
+            done?.rows_affected()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await?;
+            let done = sqlx::query(sql).execute(&mut conn).await;
+            conn.close().await.ok();
+            done?.rows_affected()
+        };
+        Ok(done)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

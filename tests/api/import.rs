@@ -22,7 +22,9 @@ fn run_import(db_url: &str, file: &std::path::Path) -> std::process::Output {
 #[tokio::test]
 async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/import.db?mode=rwc", dir.path().display());
+    // The database under test; the binary creates its tables on first use.
+    let database = TestDatabase::new().await;
+    let db_url = database.url.clone();
     let seed_hash = bcrypt::hash("seed app password", 4).unwrap();
     let csv = format!(
         "username,email,hash\n\
@@ -95,7 +97,9 @@ async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
 #[tokio::test]
 async fn json_lines_are_accepted_too() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/import.db?mode=rwc", dir.path().display());
+    // The database under test; the binary creates its tables on first use.
+    let database = TestDatabase::new().await;
+    let db_url = database.url.clone();
     let hash = bcrypt::hash("another seed password", 4).unwrap();
     let file = dir.path().join("users.jsonl");
     std::fs::write(

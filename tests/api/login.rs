@@ -182,3 +182,25 @@ async fn a_long_password_is_never_truncated_like_bcrypt_would() {
         StatusCode::OK
     );
 }
+
+/// PostgreSQL cannot store or even compare text with a NUL character; the store answers "no
+/// such account" for it, as SQLite does, so both backends give the plain 401 and no 500.
+#[tokio::test]
+async fn a_nul_character_in_the_name_is_just_an_unknown_account() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN", "100/minute")]).await;
+    app.register_ok("alice", "alice@example.com").await;
+    for identifier in ["ali\0ce", "alice\0", "alice@example.com\0", "\0"] {
+        let res = app.login(identifier, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{identifier:?}");
+        let res = app
+            .token(&[
+                ("grant_type", "password"),
+                ("username", identifier),
+                ("password", PASSWORD),
+            ])
+            .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{identifier:?}");
+    }
+    let res = app.register("bob\0", "bob\0@example.com").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -1,4 +1,6 @@
-//! Integration tests: one binary, each test with its own app, port and SQLite file.
+//! Integration tests: one binary, each test with its own app, port and database: a SQLite
+//! file, or with `GATEHOUSE_TEST_BACKEND=postgres` a PostgreSQL database of its own (see
+//! `helpers::TestDatabase`).
 
 // Test code may panic on the unexpected: that is how a test fails.
 #![allow(clippy::unwrap_used)]

@@ -22,12 +22,11 @@ fn unique_prefix() -> String {
 
 /// Two instances behind one load balancer: the same database, Redis and key prefix, and the
 /// load balancer as their trusted proxy.
-async fn two_instances() -> (TestApp, TestApp, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/shared.db?mode=rwc", dir.path().display());
+async fn two_instances() -> (TestApp, TestApp, TestDatabase) {
+    let database = TestDatabase::new().await;
     let (redis, prefix) = (redis_url(), unique_prefix());
     let vars = [
-        ("DATABASE_URL", database.as_str()),
+        ("DATABASE_URL", database.url.as_str()),
         ("REDIS_URL", redis.as_str()),
         ("REDIS_KEY_PREFIX", prefix.as_str()),
         ("TRUSTED_PROXIES", "127.0.0.1"),
@@ -41,7 +40,7 @@ async fn two_instances() -> (TestApp, TestApp, tempfile::TempDir) {
             "these tests need Redis at {redis}"
         );
     }
-    (a, b, dir)
+    (a, b, database)
 }
 
 async fn sign_in_from(app: &TestApp, client_ip: &str, username: &str, password: &str) -> Response {
@@ -56,7 +55,7 @@ async fn sign_in_from(app: &TestApp, client_ip: &str, username: &str, password: 
 
 #[tokio::test]
 async fn the_sign_in_limit_per_ip_holds_across_instances() {
-    let (a, b, _dir) = two_instances().await;
+    let (a, b, _database) = two_instances().await;
     for i in 0..5 {
         let app = if i % 2 == 0 { &a } else { &b };
         let res = sign_in_from(app, "198.51.100.7", &format!("nobody{i}"), "wrong").await;
@@ -79,7 +78,7 @@ async fn the_sign_in_limit_per_ip_holds_across_instances() {
 
 #[tokio::test]
 async fn the_account_throttle_holds_across_instances() {
-    let (a, b, _dir) = two_instances().await;
+    let (a, b, _database) = two_instances().await;
     a.register_ok("alice", "alice@example.com").await;
     // A botnet: a new IP each time, alternating instances, so only the throttle can tell.
     let mut statuses = Vec::new();

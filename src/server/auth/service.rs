@@ -415,10 +415,12 @@ impl AuthService {
         meta: &ClientMeta,
     ) -> Result<CreatedKey, ServiceError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 64 {
+        // Control characters have no place in a label shown on the account page, and a NUL
+        // cannot even be stored by PostgreSQL: refused alike on every backend.
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
             return Err(AppError::Validation(FieldErrors::single(
                 "name",
-                "Give the key a name of 1 to 64 characters.",
+                "Give the key a name of 1 to 64 characters, without control characters.",
             ))
             .into());
         }

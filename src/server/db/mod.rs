@@ -1,9 +1,46 @@
 //! The storage boundary. Callers see only the `Store` trait; each database has its own
-//! implementation and its own migrations (`migrations/<backend>/`), so adding PostgreSQL
-//! touches nothing above this module.
+//! implementation (`sqlite`, `postgres`) and its own migrations (`migrations/<backend>/`);
+//! nothing above this module knows which database it talks to.
 //!
 //! Every query uses bound parameters; no SQL is ever built from strings.
 
+// The column lists of the records, shared by every backend, as macros: each statement is one
+// `&'static str` built by `concat!` at compile time, so no SQL is assembled at run time and
+// values are always bound. (Defined before the backend modules so that they can use them.)
+macro_rules! select_user {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, username, email, password_hash, created_at, token_version FROM users ",
+            $where
+        )
+    };
+}
+macro_rules! select_session {
+    ($where:literal) => {
+        concat!(
+            "SELECT token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent FROM sessions ",
+            $where
+        )
+    };
+}
+macro_rules! select_api_key {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, user_id, name, prefix, secret_hash, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys ",
+            $where
+        )
+    };
+}
+macro_rules! select_audit {
+    ($where:literal) => {
+        concat!(
+            "SELECT user_id, seq, created_at, kind, ip, device, request_id, detail, prev_hash, hash FROM audit_events ",
+            $where
+        )
+    };
+}
+
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -11,11 +48,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use super::config::Settings;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: i64,
     pub username: String,
@@ -26,7 +64,7 @@ pub struct UserRecord {
     pub token_version: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRecord {
     pub id: i64,
     pub user_id: i64,
@@ -50,7 +88,7 @@ pub struct NewUser {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
     pub token_hash: Vec<u8>,
     /// The public handle shown in the session list (the token hash never leaves the server).
@@ -66,7 +104,7 @@ pub struct SessionRecord {
 }
 
 /// A security event to append to its account's chain (see `server::audit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NewAuditEvent {
     pub user_id: i64,
     pub created_at: i64,
@@ -79,8 +117,9 @@ pub struct NewAuditEvent {
 }
 
 /// A stored security event: the event, its place in the chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRecord {
+    #[sqlx(flatten)]
     pub event: NewAuditEvent,
     pub seq: i64,
     pub prev_hash: Vec<u8>,
@@ -97,7 +136,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported DATABASE_URL scheme (expected sqlite:)")]
+    #[error("unsupported DATABASE_URL scheme (expected sqlite:, postgres:// or postgresql://)")]
     UnsupportedUrl,
     #[error("could not create the database directory: {0}")]
     Io(#[from] std::io::Error),
@@ -132,6 +171,7 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
     /// The user's sessions, most recently used first (expired rows included until purged).
+    /// Ties (the same second) are ordered by the public id, so every backend lists them alike.
     async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError>;
     /// Ends one of the user's sessions by its public id; `false` if the user has no such session.
     async fn delete_user_session(&self, user_id: i64, id: &str) -> Result<bool, StoreError>;
@@ -142,8 +182,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError>;
 
     /// Appends an event to its user's chain: reads the chain's last row and inserts the next
-    /// one (`seq + 1`, hash over the previous hash) atomically, retrying if another writer
-    /// extended the chain first.
+    /// one (`seq + 1`, hash over the previous hash) in one transaction. Concurrent appends for
+    /// one user wait their turn (SQLite's write lock, PostgreSQL's per-user advisory lock);
+    /// UNIQUE (user_id, seq) refuses any that would fork the chain.
     async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError>;
     /// The user's latest `limit` events, newest first.
     async fn audit_events_of(
@@ -173,13 +214,35 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// Which implementation a `DATABASE_URL` selects, by its scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':')?.0.to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Some(Self::Sqlite),
+            // `postgresql` is the spelling libpq documents; sqlx accepts both.
+            "postgres" | "postgresql" if url[scheme.len()..].starts_with("://") => {
+                Some(Self::Postgres)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Opens the database named by `DATABASE_URL` and runs its migrations.
 pub async fn connect(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
     let url = settings.database_url.expose_secret();
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl)
+    let pool = &settings.database_pool;
+    match Backend::of_url(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::connect(url, pool).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(PostgresStore::connect(url, pool).await?)),
+        None => Err(StoreError::UnsupportedUrl),
     }
 }
 
@@ -213,5 +276,26 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,
         _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_url_scheme_selects_the_backend() {
+        for (url, backend) in [
+            ("sqlite://data/gatehouse.db?mode=rwc", Some(Backend::Sqlite)),
+            ("sqlite::memory:", Some(Backend::Sqlite)),
+            ("postgres://u:p@db:5432/app", Some(Backend::Postgres)),
+            ("postgresql://db/app", Some(Backend::Postgres)),
+            ("POSTGRES://db/app", Some(Backend::Postgres)),
+            ("postgres:db", None),
+            ("mysql://db/app", None),
+            ("data/gatehouse.db", None),
+        ] {
+            assert_eq!(Backend::of_url(url), backend, "{url}");
+        }
     }
 }

@@ -3,13 +3,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::{
     map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
     StoreError, UserRecord,
 };
 use crate::server::audit::{chain_hash, next_link};
+use crate::server::config::DatabasePoolSettings;
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
 #[derive(Clone)]
@@ -17,27 +18,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-// The column lists as macros, so each statement below is one `&'static str` built by
-// `concat!` at compile time: no SQL is assembled at run time, and values are always bound.
-macro_rules! select_user {
-    ($where:literal) => {
-        concat!(
-            "SELECT id, username, email, password_hash, created_at, token_version FROM users ",
-            $where
-        )
-    };
-}
-macro_rules! select_session {
-    ($where:literal) => {
-        concat!(
-            "SELECT token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent FROM sessions ",
-            $where
-        )
-    };
-}
-
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, pool: &DatabasePoolSettings) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             // WAL lets readers run while one writer commits; NORMAL is durable in WAL mode
@@ -53,88 +35,13 @@ impl SqliteStore {
             }
         }
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
-}
-
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        email: row.try_get("email")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-        token_version: row.try_get("token_version")?,
-    })
-}
-
-macro_rules! select_api_key {
-    ($where:literal) => {
-        concat!(
-            "SELECT id, user_id, name, prefix, secret_hash, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys ",
-            $where
-        )
-    };
-}
-
-fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
-    Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        secret_hash: row.try_get("secret_hash")?,
-        scopes: row.try_get("scopes")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SessionRecord, sqlx::Error> {
-    Ok(SessionRecord {
-        token_hash: row.try_get("token_hash")?,
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        expires_at: row.try_get("expires_at")?,
-        remember: row.try_get("remember")?,
-        ip: row.try_get("ip")?,
-        user_agent: row.try_get("user_agent")?,
-    })
-}
-
-macro_rules! select_audit {
-    ($where:literal) => {
-        concat!(
-            "SELECT user_id, seq, created_at, kind, ip, device, request_id, detail, prev_hash, hash FROM audit_events ",
-            $where
-        )
-    };
-}
-
-fn audit_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, sqlx::Error> {
-    Ok(AuditRecord {
-        event: NewAuditEvent {
-            user_id: row.try_get("user_id")?,
-            created_at: row.try_get("created_at")?,
-            kind: row.try_get("kind")?,
-            ip: row.try_get("ip")?,
-            device: row.try_get("device")?,
-            request_id: row.try_get("request_id")?,
-            detail: row.try_get("detail")?,
-        },
-        seq: row.try_get("seq")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
 }
 
 type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
@@ -191,14 +98,6 @@ impl SqliteStore {
         .fetch_optional(&mut **tx)
         .await?)
     }
-
-    async fn one_user<'q>(
-        &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let row = query.fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
-    }
 }
 
 #[async_trait]
@@ -228,18 +127,24 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.one_user(sqlx::query(select_user!("WHERE id = ?")).bind(id))
-            .await
+        Ok(sqlx::query_as(select_user!("WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.one_user(sqlx::query(select_user!("WHERE username_canonical = ?")).bind(canonical))
-            .await
+        Ok(sqlx::query_as(select_user!("WHERE username_canonical = ?"))
+            .bind(canonical)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.one_user(sqlx::query(select_user!("WHERE email_canonical = ?")).bind(canonical))
-            .await
+        Ok(sqlx::query_as(select_user!("WHERE email_canonical = ?"))
+            .bind(canonical)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
@@ -297,24 +202,19 @@ impl Store for SqliteStore {
     }
 
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query(select_api_key!("WHERE prefix = ?"))
+        Ok(sqlx::query_as(select_api_key!("WHERE prefix = ?"))
             .bind(prefix)
             .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(api_key_from_row).transpose()?)
+            .await?)
     }
 
     async fn api_keys_of(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query(select_api_key!(
+        Ok(sqlx::query_as(select_api_key!(
             "WHERE user_id = ? ORDER BY created_at DESC, id DESC"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(api_key_from_row)
-            .collect::<Result<_, _>>()?)
+        .await?)
     }
 
     async fn revoke_api_key(
@@ -362,11 +262,10 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(select_session!("WHERE token_hash = ?"))
+        Ok(sqlx::query_as(select_session!("WHERE token_hash = ?"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(session_from_row).transpose()?)
+            .await?)
     }
 
     async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError> {
@@ -387,16 +286,13 @@ impl Store for SqliteStore {
     }
 
     async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query(select_session!(
-            "WHERE user_id = ? ORDER BY last_seen_at DESC, created_at DESC"
+        // `id` breaks ties, as in `PostgresStore`, so both backends give one order.
+        Ok(sqlx::query_as(select_session!(
+            "WHERE user_id = ? ORDER BY last_seen_at DESC, created_at DESC, id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(session_from_row)
-            .collect::<Result<_, _>>()?)
+        .await?)
     }
 
     async fn delete_user_session(&self, user_id: i64, id: &str) -> Result<bool, StoreError> {
@@ -443,12 +339,13 @@ impl Store for SqliteStore {
         user_id: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(select_audit!("WHERE user_id = ? ORDER BY seq DESC LIMIT ?"))
-            .bind(user_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+        Ok(
+            sqlx::query_as(select_audit!("WHERE user_id = ? ORDER BY seq DESC LIMIT ?"))
+                .bind(user_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn audit_events_page(
@@ -457,15 +354,14 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let (user_id, seq) = after.unwrap_or((i64::MIN, i64::MIN));
-        let rows = sqlx::query(select_audit!(
+        Ok(sqlx::query_as(select_audit!(
             "WHERE (user_id, seq) > (?, ?) ORDER BY user_id, seq LIMIT ?"
         ))
         .bind(user_id)
         .bind(seq)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+        .await?)
     }
 
     async fn delete_account(

@@ -1,0 +1,419 @@
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use super::{
+    map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
+    StoreError, UserRecord,
+};
+use crate::server::audit::{chain_hash, next_link};
+use crate::server::config::DatabasePoolSettings;
+
+/// A PostgreSQL server (`DATABASE_URL=postgres://…`): for several app instances sharing one
+/// database. Behaves exactly as `SqliteStore`; the integration tests run against both.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, pool: &DatabasePoolSettings) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("gatehouse");
+        // The acquire timeout also bounds opening a connection (sqlx has no separate connect
+        // timeout for PostgreSQL), so an unreachable server fails the start or the request
+        // after that long instead of hanging.
+        let pool = PgPoolOptions::new()
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        // sqlx holds an advisory lock while migrating, so instances starting together take
+        // turns.
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// PostgreSQL `text` cannot hold a NUL character (binding one is an error), so no stored row
+/// can equal a key that contains one. Lookups answer "not found" for such a key without asking,
+/// as SQLite would: a sign-in typed with `%00` is an unknown account (401), not a 500.
+fn unstorable(key: &str) -> bool {
+    key.contains('\0')
+}
+
+type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+impl PostgresStore {
+    /// Starts a transaction that owns `user_id`'s audit chain until it ends.
+    ///
+    /// Appending reads the chain head and inserts the row after it. Two transactions doing
+    /// that at once for one user would read the same head; the UNIQUE (user_id, seq)
+    /// constraint refuses the second insert, but retrying after it starves under load (with
+    /// 20 appends at once, one writer may lose 19 times in a row). A transaction-scoped
+    /// advisory lock keyed by the user id queues the writers instead, and under READ COMMITTED
+    /// each one's head query, run after it gets the lock, sees the previous writer's committed
+    /// row. It is released at commit or rollback, so it cannot leak. Only appends for the same
+    /// user wait for each other (another application's advisory lock on the same number
+    /// would only make an append wait, never corrupt a chain, which the constraint protects).
+    async fn begin_chain(&self, user_id: i64) -> Result<PgTx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Inserts the next row of `event.user_id`'s chain inside `tx`.
+    async fn append_in(
+        tx: &mut PgTx,
+        event: &NewAuditEvent,
+        last: Option<(i64, Vec<u8>)>,
+    ) -> Result<AuditRecord, StoreError> {
+        let (seq, prev_hash) = next_link(last);
+        let hash = chain_hash(&prev_hash, seq, event);
+        sqlx::query(
+            "INSERT INTO audit_events (user_id, seq, created_at, kind, ip, device, request_id, detail, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(event.user_id)
+        .bind(seq)
+        .bind(event.created_at)
+        .bind(&event.kind)
+        .bind(&event.ip)
+        .bind(&event.device)
+        .bind(&event.request_id)
+        .bind(&event.detail)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_unique)?;
+        Ok(AuditRecord {
+            event: event.clone(),
+            seq,
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn chain_head(tx: &mut PgTx, user_id: i64) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, hash FROM audit_events WHERE user_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn insert_user(&self, user: &NewUser) -> Result<UserRecord, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, username_canonical, email, email_canonical, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&user.username)
+        .bind(&user.username_canonical)
+        .bind(&user.email)
+        .bind(&user.email_canonical)
+        .bind(&user.password_hash)
+        .bind(user.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(UserRecord {
+            id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            password_hash: user.password_hash.clone(),
+            created_at: user.created_at,
+            token_version: 0,
+        })
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
+        Ok(sqlx::query_as(select_user!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError> {
+        if unstorable(canonical) {
+            return Ok(None);
+        }
+        Ok(
+            sqlx::query_as(select_user!("WHERE username_canonical = $1"))
+                .bind(canonical)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError> {
+        if unstorable(canonical) {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(select_user!("WHERE email_canonical = $1"))
+            .bind(canonical)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, token_version = token_version + 1 WHERE id = $2",
+        )
+        .bind(hash)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, name, prefix, secret_hash, scopes, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(key.user_id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.secret_hash)
+        .bind(&key.scopes)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(id)
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        if unstorable(prefix) {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(select_api_key!("WHERE prefix = $1"))
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn api_keys_of(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Ok(sqlx::query_as(select_api_key!(
+            "WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, key_id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.token_hash)
+        .bind(&s.id)
+        .bind(s.user_id)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(s.remember)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(sqlx::query_as(select_session!("WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(last_seen_at)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sessions_of(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        // `id` breaks ties: hex digits sort alike in SQLite's BINARY and any PostgreSQL
+        // collation, so both backends give one order.
+        Ok(sqlx::query_as(select_session!(
+            "WHERE user_id = $1 ORDER BY last_seen_at DESC, created_at DESC, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn delete_user_session(&self, user_id: i64, id: &str) -> Result<bool, StoreError> {
+        if unstorable(id) {
+            return Ok(false);
+        }
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_other_sessions(&self, user_id: i64, keep: &[u8]) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= $1 OR (NOT remember AND last_seen_at + $2 <= $1)",
+        )
+        .bind(now)
+        .bind(idle_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError> {
+        let mut tx = self.begin_chain(event.user_id).await?;
+        let last = Self::chain_head(&mut tx, event.user_id).await?;
+        let record = Self::append_in(&mut tx, event, last).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn audit_events_of(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(sqlx::query_as(select_audit!(
+            "WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn audit_events_page(
+        &self,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let (user_id, seq) = after.unwrap_or((i64::MIN, i64::MIN));
+        Ok(sqlx::query_as(select_audit!(
+            "WHERE (user_id, seq) > ($1, $2) ORDER BY user_id, seq LIMIT $3"
+        ))
+        .bind(user_id)
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn delete_account(
+        &self,
+        user_id: i64,
+        final_event: &NewAuditEvent,
+    ) -> Result<AuditRecord, StoreError> {
+        let mut tx = self.begin_chain(user_id).await?;
+        let last = Self::chain_head(&mut tx, user_id).await?;
+        sqlx::query("DELETE FROM audit_events WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let record = Self::append_in(&mut tx, final_event, last).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
