@@ -5,12 +5,12 @@
 
 use leptos::prelude::*;
 
-use crate::model::activity::{ActivityView, SessionView};
+use crate::model::activity::{ActivityView, SessionList};
 use crate::model::AppError;
 
-/// The signed-in person's live sessions, most recently used first.
+/// The signed-in person's live sessions (this one first) and the timeouts they live under.
 #[server(prefix = "/rpc", endpoint = "sessions")]
-pub async fn list_sessions() -> Result<Vec<SessionView>, AppError> {
+pub async fn list_sessions() -> Result<SessionList, AppError> {
     use super::auth::ssr::*;
     let state = app_state()?;
     let current = require_session(&state).await?;

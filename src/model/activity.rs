@@ -112,9 +112,52 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// The session list with the policy it lives under (shown above the list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    /// This session first, then the most recently used.
+    pub sessions: Vec<SessionView>,
+    pub idle_timeout_secs: u64,
+    pub absolute_timeout_secs: u64,
+}
+
+/// "1 session", "3 sessions".
+pub fn count_of(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// "30 minutes", "7 days", "1 hour", "90 seconds": the largest whole unit.
+pub fn describe_duration(secs: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    UNITS
+        .iter()
+        .find(|(size, _)| secs >= *size && secs % size == 0)
+        .map(|(size, unit)| count_of(secs / size, unit))
+        .unwrap_or_else(|| count_of(secs, "second"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(describe_duration(1800), "30 minutes");
+        assert_eq!(describe_duration(604_800), "7 days");
+        assert_eq!(describe_duration(3600), "1 hour");
+        assert_eq!(describe_duration(90), "90 seconds");
+        assert_eq!(count_of(1, "session"), "1 session");
+        assert_eq!(count_of(0, "session"), "0 sessions");
+    }
 
     #[test]
     fn names_round_trip_and_are_unique() {

@@ -1,7 +1,7 @@
 //! `/account`'s rules: password change, the session list, remember-me, the security
 //! activity log and its hash chain, account deletion, Clear-Site-Data.
 
-use gatehouse::model::activity::{ActivityKind, ActivityView, SessionView};
+use gatehouse::model::activity::{ActivityKind, ActivityView, SessionList, SessionView};
 use gatehouse::model::AppError;
 use gatehouse::server::auth::SessionToken;
 use reqwest::StatusCode;
@@ -20,7 +20,7 @@ impl TestApp {
     async fn sessions(&self, token: &str) -> Vec<SessionView> {
         let res = self.call("sessions", &[], Some(token)).await;
         assert_eq!(res.status(), StatusCode::OK);
-        res.json().await.unwrap()
+        res.json::<SessionList>().await.unwrap().sessions
     }
 
     async fn activity(&self, token: &str) -> Vec<ActivityView> {

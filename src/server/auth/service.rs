@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::model::activity::{ActivityKind, ActivityView, SessionView};
+use crate::model::activity::{count_of, ActivityKind, ActivityView, SessionList, SessionView};
 use crate::model::forms::{ChangePasswordForm, DeleteAccountForm, LoginIdentifier};
 use crate::model::{AppError, FieldErrors, LoginForm, PasswordPolicy, RegisterForm};
 use crate::server::clock::Clock;
@@ -395,7 +395,10 @@ impl AuthService {
     ) -> Result<(), ServiceError> {
         self.store.bump_token_version(user_id).await?;
         let ended = self.store.delete_user_sessions(user_id).await?;
-        let detail = format!("{ended} session(s) ended, access tokens revoked");
+        let detail = format!(
+            "{} ended, access tokens revoked",
+            count_of(ended, "session")
+        );
         self.audit(
             user_id,
             ActivityKind::SignedOutEverywhere,
@@ -592,14 +595,13 @@ impl AuthService {
         Ok(())
     }
 
-    /// The user's live sessions, most recently used first, the current one marked.
-    pub async fn sessions(
-        &self,
-        current: &CurrentSession,
-    ) -> Result<Vec<SessionView>, ServiceError> {
+    /// The user's live sessions: this one first, then the most recently used.
+    pub async fn sessions(&self, current: &CurrentSession) -> Result<SessionList, ServiceError> {
         let now = self.clock.now();
-        let sessions = self.store.sessions_of(current.user.id).await?;
-        Ok(sessions
+        let mut sessions = self
+            .store
+            .sessions_of(current.user.id)
+            .await?
             .into_iter()
             // Expired rows linger until the next purge; they are not sessions any more.
             .filter(|s| now < self.session_deadline(s))
@@ -617,7 +619,14 @@ impl AuthService {
                 ip: s.ip,
                 remember: s.remember,
             })
-            .collect())
+            .collect::<Vec<_>>();
+        // Stable: the store's most-recently-used order is kept behind this session.
+        sessions.sort_by_key(|s| !s.current);
+        Ok(SessionList {
+            sessions,
+            idle_timeout_secs: self.sessions.idle_timeout.as_secs(),
+            absolute_timeout_secs: self.sessions.absolute_timeout.as_secs(),
+        })
     }
 
     /// Ends one of the user's sessions by its public id; `NotFound` for anyone else's.
@@ -660,7 +669,7 @@ impl AuthService {
             .store
             .delete_other_sessions(user_id, &current.session.token_hash)
             .await?;
-        let detail = format!("{ended} session(s) ended");
+        let detail = format!("{} ended", count_of(ended, "session"));
         self.audit(
             user_id,
             ActivityKind::OtherSessionsRevoked,
@@ -703,7 +712,7 @@ impl AuthService {
                 user.id,
                 ActivityKind::SignInFailed,
                 meta,
-                Some("password confirmation".into()),
+                Some("current password entered on the account page".into()),
             )
             .await;
             if now_throttled {
@@ -753,7 +762,10 @@ impl AuthService {
         let detail = if keep_other_sessions {
             "other sessions kept, access tokens revoked".to_string()
         } else {
-            format!("{ended} other session(s) ended, access tokens revoked")
+            format!(
+                "{} ended, access tokens revoked",
+                count_of(ended, "other session")
+            )
         };
         self.audit(user.id, ActivityKind::PasswordChanged, meta, Some(detail))
             .await;

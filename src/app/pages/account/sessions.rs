@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::AccountActions;
 use crate::api::{list_sessions, RevokeOtherSessions, RevokeSession};
 use crate::app::components::{action_error, FormBanner};
-use crate::model::activity::SessionView;
+use crate::model::activity::{describe_duration, SessionList, SessionView};
 use crate::model::user::format_time;
 
 #[component]
@@ -18,18 +18,21 @@ pub fn SessionsSection() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Where you're signed in"</h2>
-            <p class="card-lead">
-                "Sessions end after 30 minutes without activity (unless you chose “Remember me”) and after 7 days in any case."
-            </p>
             <FormBanner error/>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match sessions.await {
-                        Ok(list) => {
-                            let others = list.iter().filter(|s| !s.current).count();
+                        Ok(SessionList { sessions, idle_timeout_secs, absolute_timeout_secs }) => {
+                            let others = sessions.iter().filter(|s| !s.current).count();
+                            let policy = format!(
+                                "Sessions end after {} without activity (unless you chose “Remember me”) and after {} in any case.",
+                                describe_duration(idle_timeout_secs),
+                                describe_duration(absolute_timeout_secs),
+                            );
                             view! {
+                                <p class="card-lead">{policy}</p>
                                 <ul class="session-list" data-testid="session-list">
-                                    {list
+                                    {sessions
                                         .into_iter()
                                         .map(|session| view! { <SessionRow session revoke=actions.revoke_session/> })
                                         .collect_view()}
