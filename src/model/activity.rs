@@ -140,7 +140,7 @@ pub fn describe_duration(secs: u64) -> String {
     ];
     UNITS
         .iter()
-        .find(|(size, _)| secs >= *size && secs % size == 0)
+        .find(|(size, _)| secs >= *size && secs.is_multiple_of(*size))
         .map(|(size, unit)| count_of(secs / size, unit))
         .unwrap_or_else(|| count_of(secs, "second"))
 }

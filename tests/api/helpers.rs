@@ -25,6 +25,10 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub cookie_name: &'static str,
     pub database_url: String,
+    /// Holds `/test/wait` requests in flight.
+    pub gate: Arc<Gate>,
+    /// Stops the server (as SIGTERM would); `None` once used.
+    shutdown: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, ServerTask)>>,
     /// The database this app made for itself (dropped with it); `None` when the test passed
     /// its own `DATABASE_URL`.
     _database: Option<TestDatabase>,
@@ -181,13 +185,17 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build();
     let clock = ManualClock::new(START_TIME);
+    let gate = Arc::new(Gate::default());
     let app = Application::build_with_clock(settings, leptos_options, Arc::new(clock.clone()))
         .await
         .expect("app builds")
-        .with_routes(probe_routes());
+        .with_routes(probe_routes(gate.clone()));
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
     let client = reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -199,17 +207,37 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         clock,
         cookie_name,
         database_url,
+        gate,
+        shutdown: std::sync::Mutex::new(Some((stop, server))),
         _database: database,
         _dir: dir,
     }
 }
 
+/// Lets a test hold a request in flight: `/test/wait` signals `entered`, then waits for
+/// `release`.
+#[derive(Default)]
+pub struct Gate {
+    pub entered: tokio::sync::Notify,
+    pub release: tokio::sync::Notify,
+}
+
 /// Routes that misbehave on purpose, to test what the edge does about it.
-fn probe_routes() -> Router<AppState> {
+fn probe_routes(gate: Arc<Gate>) -> Router<AppState> {
     Router::new()
         .route("/test/panic", get(panicking_handler))
         .route("/test/hang", get(std::future::pending::<&'static str>))
+        .route(
+            "/test/wait",
+            get(move || async move {
+                gate.entered.notify_one();
+                gate.release.notified().await;
+                "released"
+            }),
+        )
 }
+
+pub type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
 
 async fn panicking_handler() -> &'static str {
     panic!("secret panic detail at src/server/x.rs:1")
@@ -235,6 +263,18 @@ pub fn session_header(name: &str, token: &str) -> String {
 }
 
 impl TestApp {
+    /// Starts the graceful shutdown; the task ends when the server has stopped.
+    pub fn stop(&self) -> ServerTask {
+        let (stop, server) = self
+            .shutdown
+            .lock()
+            .unwrap()
+            .take()
+            .expect("stopped only once");
+        stop.send(()).expect("server still running");
+        server
+    }
+
     /// Runs one SQL statement on the app's database behind its back (tests that tamper with
     /// the data), over a connection of the backend's own driver.
     pub async fn execute_sql(&self, sql: &str) -> Result<u64, sqlx::Error> {
