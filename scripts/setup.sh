@@ -62,4 +62,16 @@ if $WITH_TEST_TOOLS; then
       die "Chromium is missing at $CHROMIUM. Install it (Debian: sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary, then run this again."
     fi
   fi
+  # nginx, for the multi-instance test (docs/nginx/gatehouse.conf in front of two instances).
+  # Debian's package; its service is not needed (the test runs its own nginx process).
+  if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = 0 ] && have apt-get; then
+      say "installing nginx from Debian"
+      [ -n "$(find /var/lib/apt/lists -name '*Packages*' -print -quit 2>/dev/null)" ] || apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    else
+      die "nginx is missing. Install it (Debian: sudo apt-get install nginx), then run this again."
+    fi
+  fi
+  have psql || die "psql is missing (the multi-instance test creates its database with it). Debian: sudo apt-get install postgresql-client"
 fi

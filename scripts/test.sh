@@ -55,3 +55,6 @@ scripts/schemathesis.sh "http://$E2E_ADDR"
 step "end-to-end tests (Playwright, Chromium) against the release binary"
 (cd end2end && BASE_URL="http://$E2E_ADDR" npx playwright test)
 echo "screenshots: end2end/screenshots/"
+
+step "two instances on PostgreSQL + Redis behind nginx with TLS (docs/deploy.md)"
+scripts/multi-instance.sh
