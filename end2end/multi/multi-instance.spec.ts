@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { newClientIp, newUser, PASSWORD } from "../tests/helpers";
+import { fillRegistration, newClientIp, newUser, PASSWORD } from "../tests/helpers";
 
 // Two Gatehouse processes (A, B) on one PostgreSQL + Redis, and nginx with TLS in front.
 const A = process.env.A_URL!;
@@ -93,10 +93,7 @@ test("through nginx with TLS: a browser signs up and in with a __Host- Secure co
   const user = newUser("nginx");
   const response = await page.goto("/register");
   expect(response!.headers()["strict-transport-security"]).toContain("max-age=");
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByLabel("Confirm password").fill(PASSWORD);
+  await fillRegistration(page, user);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   const cookie = (await context.cookies()).find((c) => c.name === COOKIE);

@@ -1,5 +1,15 @@
 import { expect, type Browser, type Page } from "@playwright/test";
-import { newClientIp, newUser, PASSWORD, registerInBrowser, screenshot, test, waitForHydration, watchConsole } from "./helpers";
+import {
+  fillRegistration,
+  newClientIp,
+  newUser,
+  PASSWORD,
+  registerInBrowser,
+  screenshot,
+  test,
+  waitForHydration,
+  watchConsole,
+} from "./helpers";
 
 const NEW_PASSWORD = "a completely new passphrase";
 const PHONE_UA =
@@ -20,6 +30,12 @@ async function signInElsewhere(browser: Browser, baseURL: string, username: stri
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   return { context, page };
+}
+
+async function fillPasswordChange(page: Page, current: string, next: string) {
+  await page.getByLabel("Current password").fill(current);
+  await page.getByLabel("New password", { exact: true }).fill(next);
+  await page.getByLabel("Confirm new password").fill(next);
 }
 
 async function openAccount(page: Page) {
@@ -66,9 +82,7 @@ test("change the password with JavaScript: field errors first, then a new sessio
   await screenshot(page, "account-password-errors");
 
   // A wrong current password is the server's answer, next to its field.
-  await page.getByLabel("Current password").fill("not my password");
-  await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
-  await page.getByLabel("Confirm new password").fill(NEW_PASSWORD);
+  await fillPasswordChange(page, "not my password", NEW_PASSWORD);
   await page.getByRole("button", { name: "Change password" }).click();
   await expect(page.locator("#field-current_password-error")).toHaveText("That is not your current password.");
 
@@ -93,24 +107,17 @@ test("without JavaScript: change the password, sign out the other session", asyn
   });
   const page = await context.newPage();
   await page.goto("/register");
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByLabel("Confirm password").fill(PASSWORD);
+  await fillRegistration(page, user);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   const phone = await signInElsewhere(browser, baseURL!, user.username);
 
   await page.goto("/account");
-  await page.getByLabel("Current password").fill("not my password");
-  await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
-  await page.getByLabel("Confirm new password").fill(NEW_PASSWORD);
+  await fillPasswordChange(page, "not my password", NEW_PASSWORD);
   await page.getByRole("button", { name: "Change password" }).click();
   await expect(page.locator("#field-current_password-error")).toHaveText("That is not your current password.");
 
-  await page.getByLabel("Current password").fill(PASSWORD);
-  await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
-  await page.getByLabel("Confirm new password").fill(NEW_PASSWORD);
+  await fillPasswordChange(page, PASSWORD, NEW_PASSWORD);
   await page.getByLabel("Keep my other devices signed in").check();
   await page.getByRole("button", { name: "Change password" }).click();
   await expect(page).toHaveURL(/\/account\?notice=password-changed$/);

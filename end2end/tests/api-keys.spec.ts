@@ -7,7 +7,7 @@ test("create an API key in the account page, use it, revoke it", async ({ page, 
 
   await page.goto("/account");
   await expect(page.getByText("No keys yet.")).toBeVisible();
-  await page.getByLabel("Name").fill("e2e script");
+  await page.getByLabel("Key name").fill("e2e script");
   await page.getByLabel("Expires").selectOption("30");
   await page.getByRole("button", { name: "Create key" }).click();
   const secretBox = page.getByTestId("new-api-key");

@@ -18,3 +18,9 @@ pub fn FormBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoVie
         </div>
     }
 }
+
+/// A section whose data could not be loaded: the error's message (with its reference).
+#[component]
+pub fn LoadError(error: AppError) -> impl IntoView {
+    view! { <div class="banner banner-error" role="alert">{error.to_string()}</div> }
+}

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 
 use crate::model::{AppError, FieldErrors};
@@ -90,6 +91,29 @@ impl FormFields {
                 .collect()
         });
         self.submitted.set(Some(values));
+    }
+
+    /// `message` as a signal: what the field `name` shows as the input and answers change.
+    pub fn message_signal(
+        self,
+        name: &'static str,
+        client: Memo<FieldErrors>,
+        server: Signal<Option<AppError>>,
+    ) -> Signal<Option<String>> {
+        Signal::derive(move || self.message(name, &client.get(), server.get().as_ref()))
+    }
+
+    /// The submit button's click handler: every field shows its message from now on, and the
+    /// form is sent only when the browser finds nothing wrong (the server checks again).
+    pub fn on_submit(self, client: Memo<FieldErrors>) -> impl Fn(MouseEvent) + Copy + 'static {
+        move |ev: MouseEvent| {
+            self.touch_all();
+            if client.with_untracked(FieldErrors::is_empty) {
+                self.snapshot();
+            } else {
+                ev.prevent_default();
+            }
+        }
     }
 
     /// The message `name` shows now, given the browser's and the server's verdicts.

@@ -6,7 +6,7 @@ mod form_state;
 mod notice;
 mod strength;
 
-pub use banner::FormBanner;
+pub use banner::{FormBanner, LoadError};
 pub use field::{Field, SubmitButton};
 pub use form_state::{action_error, FormFields};
 pub use notice::Notice;

@@ -1,4 +1,3 @@
-use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -24,19 +23,9 @@ pub fn LoginPage() -> impl IntoView {
         .unwrap_or_default()
     });
     let server_error = action_error(action);
-    let message = move |name: &'static str| {
-        Signal::derive(move || {
-            fields.message(name, &client_errors.get(), server_error.get().as_ref())
-        })
-    };
-    let on_submit = move |ev: MouseEvent| {
-        fields.touch_all();
-        if client_errors.with_untracked(|e| e.is_empty()) {
-            fields.snapshot();
-        } else {
-            ev.prevent_default();
-        }
-    };
+    let message =
+        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
+    let on_submit = fields.on_submit(client_errors);
 
     view! {
         <Title text="Sign in"/>

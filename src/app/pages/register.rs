@@ -1,4 +1,3 @@
-use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -43,20 +42,9 @@ fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
             .then(|| estimate(&password, &fields.get("username"), &fields.get("email")))
     });
     let server_error = action_error(action);
-    let message = move |name: &'static str| {
-        Signal::derive(move || {
-            fields.message(name, &client_errors.get(), server_error.get().as_ref())
-        })
-    };
-    let on_submit = move |ev: MouseEvent| {
-        fields.touch_all();
-        if client_errors.with_untracked(|e| e.is_empty()) {
-            fields.snapshot();
-        } else {
-            // Nothing is sent while the browser already knows the answer.
-            ev.prevent_default();
-        }
-    };
+    let message =
+        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
+    let on_submit = fields.on_submit(client_errors);
 
     view! {
         <section class="card" aria-labelledby="register-title">

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::security_activity;
+use crate::app::components::LoadError;
 use crate::model::activity::ActivityView;
 use crate::model::user::format_time;
 
@@ -30,8 +31,7 @@ pub fn ActivitySection() -> impl IntoView {
                                 .into_any()
                         }
                         Err(err) => {
-                            view! { <div class="banner banner-error" role="alert">{err.to_string()}</div> }
-                                .into_any()
+                            view! { <LoadError error=err/> }.into_any()
                         }
                     }
                 })}

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::{list_api_keys, RevokeApiKey};
-use crate::app::components::{action_error, FormBanner};
+use crate::app::components::{action_error, FormBanner, LoadError};
 use crate::model::api_key::ApiKeyView;
 use crate::model::user::format_date;
 
@@ -52,7 +52,7 @@ pub fn ApiKeysSection() -> impl IntoView {
             <FormBanner error=create_error/>
             <ActionForm action=create attr:class="form form-inline">
                 <div class="field">
-                    <label for="key-name">"Name"</label>
+                    <label for="key-name">"Key name"</label>
                     <input
                         id="key-name"
                         name="name"
@@ -91,8 +91,7 @@ pub fn ApiKeysSection() -> impl IntoView {
                                 .into_any()
                         }
                         Err(err) => {
-                            view! { <div class="banner banner-error" role="alert">{err.to_string()}</div> }
-                                .into_any()
+                            view! { <LoadError error=err/> }.into_any()
                         }
                     }
                 })}

@@ -1,6 +1,5 @@
 //! Delete account: behind a disclosure, the password and the username typed again.
 
-use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 
 use crate::app::auth::use_auth;
@@ -22,19 +21,9 @@ pub fn DeleteAccountSection(username: String) -> impl IntoView {
         .unwrap_or_default()
     });
     let server_error = action_error(action);
-    let message = move |name: &'static str| {
-        Signal::derive(move || {
-            fields.message(name, &client_errors.get(), server_error.get().as_ref())
-        })
-    };
-    let on_submit = move |ev: MouseEvent| {
-        fields.touch_all();
-        if client_errors.with_untracked(|e| e.is_empty()) {
-            fields.snapshot();
-        } else {
-            ev.prevent_default();
-        }
-    };
+    let message =
+        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
+    let on_submit = fields.on_submit(client_errors);
     // Open when the last attempt failed, so the no-JS error page shows the form and message.
     let open = move || server_error.get().is_some();
 

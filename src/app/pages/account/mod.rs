@@ -14,7 +14,7 @@ use leptos_router::components::Redirect;
 
 use crate::api::{ChangePassword, CreateApiKey, RevokeApiKey, RevokeOtherSessions, RevokeSession};
 use crate::app::auth::{use_auth, SignOutButton};
-use crate::app::components::Notice;
+use crate::app::components::{LoadError, Notice};
 use crate::model::user::format_date;
 
 use self::activity::ActivitySection;
@@ -105,7 +105,7 @@ pub fn AccountPage() -> impl IntoView {
                         view! {
                             <section class="card">
                                 <h1>"Your account"</h1>
-                                <div class="banner banner-error" role="alert">{err.to_string()}</div>
+                                <LoadError error=err/>
                             </section>
                         }
                             .into_any()

@@ -1,7 +1,6 @@
 //! Change password: the current password, a new one checked by the shared policy (with the
 //! strength meter), and whether other sessions stay signed in (by default they end).
 
-use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 
 use super::AccountActions;
@@ -58,19 +57,9 @@ fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView
             .then(|| estimate(&password, &username.read_value(), &email.read_value()))
     });
     let server_error = action_error(action);
-    let message = move |name: &'static str| {
-        Signal::derive(move || {
-            fields.message(name, &client_errors.get(), server_error.get().as_ref())
-        })
-    };
-    let on_submit = move |ev: MouseEvent| {
-        fields.touch_all();
-        if client_errors.with_untracked(|e| e.is_empty()) {
-            fields.snapshot();
-        } else {
-            ev.prevent_default();
-        }
-    };
+    let message =
+        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
+    let on_submit = fields.on_submit(client_errors);
     // A successful change redirects (new session cookie); the fields must not keep the
     // passwords around in the page afterwards.
     Effect::new(move |_| {

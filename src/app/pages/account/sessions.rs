@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::{list_sessions, RevokeOtherSessions, RevokeSession};
-use crate::app::components::{action_error, FormBanner};
+use crate::app::components::{action_error, FormBanner, LoadError};
 use crate::model::activity::{describe_duration, SessionList, SessionView};
 use crate::model::user::format_time;
 
@@ -43,8 +43,7 @@ pub fn SessionsSection() -> impl IntoView {
                                 .into_any()
                         }
                         Err(err) => {
-                            view! { <div class="banner banner-error" role="alert">{err.to_string()}</div> }
-                                .into_any()
+                            view! { <LoadError error=err/> }.into_any()
                         }
                     }
                 })}
