@@ -89,6 +89,9 @@ test("change the password with JavaScript: field errors first, then a new sessio
   await page.getByLabel("Current password").fill(PASSWORD);
   await page.getByRole("button", { name: "Change password" }).click();
   await expect(page.getByText("Your password has been changed.")).toBeVisible();
+  // The form is empty again, and does not greet the empty fields with errors.
+  await expect(page.getByLabel("Current password")).toHaveValue("");
+  await expect(page.locator("#field-current_password-error")).toHaveText("");
   await expect(page.getByTestId("session-row")).toHaveCount(1);
   await expect(page.getByTestId("activity-list")).toContainText("Password changed");
   await screenshot(page, "account-password-changed");

@@ -83,6 +83,15 @@ impl FormFields {
         self.touched.update(|t| t.extend(names));
     }
 
+    /// Back to a fresh, untouched form (after a change that succeeded: nothing sensitive stays
+    /// in the page, and no "required" message greets the empty fields).
+    pub fn reset(&self) {
+        self.values
+            .with_value(|v| v.values().for_each(|value| value.set(String::new())));
+        self.touched.set(BTreeSet::new());
+        self.submitted.set(None);
+    }
+
     /// Remembers what is being sent, so server messages can be matched to it.
     pub fn snapshot(&self) {
         let values = self.values.with_value(|v| {

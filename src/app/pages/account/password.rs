@@ -64,9 +64,7 @@ fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView
     // passwords around in the page afterwards.
     Effect::new(move |_| {
         if matches!(action.value().get(), Some(Ok(()))) {
-            for name in ["current_password", "new_password", "new_password_confirm"] {
-                fields.value(name).set(String::new());
-            }
+            fields.reset();
         }
     });
 
