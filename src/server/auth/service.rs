@@ -247,7 +247,7 @@ impl AuthService {
         // One throttle per account; a name with no account gets its own, which behaves the
         // same, so the throttle's answer cannot tell the two apart.
         let throttle_key = match (&user, &identifier) {
-            (Some(user), _) => format!("user:{}", user.id),
+            (Some(user), _) => account_throttle_key(user),
             (None, LoginIdentifier::Email(email)) => format!("email:{email}"),
             (None, LoginIdentifier::Username(name)) => format!("name:{name}"),
         };
@@ -257,12 +257,7 @@ impl AuthService {
                 user_id = user.as_ref().map(|u| u.id),
                 wait_secs = wait
             );
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait,
-                limit: 0,
-                window_secs: 0,
-            }
-            .into());
+            return Err(throttled(wait));
         }
         let password = SecretString::from(form.password.clone());
         let verified = self
@@ -276,7 +271,6 @@ impl AuthService {
             (Some(user), true) => user,
             (user, _) => {
                 // The typed identifier is not logged: people paste passwords into it by mistake.
-                let now_throttled = self.throttle.record_failure(&throttle_key).await;
                 tracing::warn!(
                     event = "login.failed",
                     reason = if user.is_some() {
@@ -287,18 +281,8 @@ impl AuthService {
                     user_id = user.as_ref().map(|u| u.id),
                     ip = meta.ip.as_deref(),
                 );
-                // Only real accounts have a log to write to; failures for names without an
-                // account are in the tracing log above.
-                if let Some(user) = &user {
-                    self.audit(user.id, ActivityKind::SignInFailed, meta, None)
-                        .await;
-                    // Once per lock-out, not once per refused attempt: an attacker hammering
-                    // a throttled account must not turn each try into a database write.
-                    if now_throttled {
-                        self.audit(user.id, ActivityKind::SignInThrottled, meta, None)
-                            .await;
-                    }
-                }
+                self.record_failed_password(&throttle_key, user.as_ref(), meta, None)
+                    .await;
                 return Err(AppError::InvalidCredentials.into());
             }
         };
@@ -690,14 +674,9 @@ impl AuthService {
         field: &'static str,
         meta: &ClientMeta,
     ) -> Result<(), ServiceError> {
-        let throttle_key = format!("user:{}", user.id);
+        let throttle_key = account_throttle_key(user);
         if let Err(wait) = self.throttle.check(&throttle_key).await {
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait,
-                limit: 0,
-                window_secs: 0,
-            }
-            .into());
+            return Err(throttled(wait));
         }
         let verified = self
             .hasher
@@ -707,24 +686,38 @@ impl AuthService {
             )
             .await?;
         if !verified {
-            let now_throttled = self.throttle.record_failure(&throttle_key).await;
-            self.audit(
-                user.id,
-                ActivityKind::SignInFailed,
-                meta,
-                Some("current password entered on the account page".into()),
-            )
-            .await;
-            if now_throttled {
-                self.audit(user.id, ActivityKind::SignInThrottled, meta, None)
-                    .await;
-            }
+            let detail = "current password entered on the account page";
+            self.record_failed_password(&throttle_key, Some(user), meta, Some(detail.into()))
+                .await;
             return Err(
                 AppError::Validation(FieldErrors::single(field, WRONG_CURRENT_PASSWORD)).into(),
             );
         }
         self.throttle.clear(&throttle_key).await;
         Ok(())
+    }
+
+    /// Counts a wrong password against the account's throttle and, for a real account,
+    /// records it in its activity log: the failure, and the lock-out once when this failure
+    /// starts one (not once per refused attempt: an attacker hammering a throttled account
+    /// must not turn each try into a database write). Failures for names without an account
+    /// are only in the tracing log.
+    async fn record_failed_password(
+        &self,
+        throttle_key: &str,
+        user: Option<&UserRecord>,
+        meta: &ClientMeta,
+        detail: Option<String>,
+    ) {
+        let now_throttled = self.throttle.record_failure(throttle_key).await;
+        if let Some(user) = user {
+            self.audit(user.id, ActivityKind::SignInFailed, meta, detail)
+                .await;
+            if now_throttled {
+                self.audit(user.id, ActivityKind::SignInThrottled, meta, None)
+                    .await;
+            }
+        }
     }
 
     /// Changes the password of the person signed in with `current`. Every access token ends;
@@ -883,4 +876,19 @@ impl AuthService {
 /// The first 8 bytes of a hash as hex: enough to anchor a chain head in the logs.
 fn hex_prefix(hash: &[u8]) -> String {
     hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The throttle key of an existing account: sign-in and password confirmation share it.
+fn account_throttle_key(user: &UserRecord) -> String {
+    format!("user:{}", user.id)
+}
+
+/// The refusal while an account's throttle makes the next attempt wait `wait` seconds.
+fn throttled(wait: u64) -> ServiceError {
+    AppError::RateLimited {
+        retry_after_secs: wait,
+        limit: 0,
+        window_secs: 0,
+    }
+    .into()
 }
