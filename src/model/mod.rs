@@ -12,6 +12,7 @@ pub mod user;
 pub mod username;
 
 pub use error::{AppError, FieldErrors};
+pub use api_key::CreateApiKeyForm;
 pub use forms::{ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm};
 pub use password::PasswordPolicy;
 pub use user::PublicUser;
