@@ -59,7 +59,7 @@ async fn main() -> ExitCode {
 
     tracing::info!(
         environment = ?settings.environment,
-        database = %settings.database_url_for_logs(),
+        database = %settings.database.url_for_logs(),
         "starting"
     );
     let app = match Application::build(settings, leptos_options).await {
@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
 }
 
 async fn open_store(settings: &Settings) -> Option<std::sync::Arc<dyn Store>> {
-    match gatehouse::server::db::connect(settings).await {
+    match gatehouse::server::db::connect(&settings.database).await {
         Ok(store) => Some(store),
         Err(error) => {
             eprintln!("gatehouse: database: {error}");

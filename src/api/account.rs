@@ -6,26 +6,27 @@
 use leptos::prelude::*;
 
 use crate::model::activity::{ActivityView, SessionList};
-use crate::model::AppError;
+use crate::model::{AppError, Password};
 
 /// The signed-in person's live sessions (this one first) and the timeouts they live under.
 #[server(prefix = "/rpc", endpoint = "sessions")]
 pub async fn list_sessions() -> Result<SessionList, AppError> {
-    use super::auth::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
     let current = require_session(&state).await?;
-    state.auth.sessions(&current).await.map_err(fail)
+    state.auth.sessions.list(&current).await.map_err(fail)
 }
 
 /// Ends one of the signed-in person's sessions (another device, typically).
 #[server(prefix = "/rpc", endpoint = "revoke_session")]
 pub async fn revoke_session(id: String) -> Result<(), AppError> {
-    use super::auth::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
     let current = require_session(&state).await?;
     state
         .auth
-        .revoke_session(current.user.id, &id, &client_meta())
+        .sessions
+        .revoke(&current, &id, &client_meta())
         .await
         .map_err(fail)?;
     leptos_axum::redirect("/account?notice=session-revoked");
@@ -35,12 +36,13 @@ pub async fn revoke_session(id: String) -> Result<(), AppError> {
 /// Ends every session of the signed-in person except this one.
 #[server(prefix = "/rpc", endpoint = "revoke_other_sessions")]
 pub async fn revoke_other_sessions() -> Result<(), AppError> {
-    use super::auth::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
     let current = require_session(&state).await?;
     state
         .auth
-        .revoke_other_sessions(&current, &client_meta())
+        .sessions
+        .revoke_others(&current, &client_meta())
         .await
         .map_err(fail)?;
     leptos_axum::redirect("/account?notice=others-signed-out");
@@ -51,12 +53,12 @@ pub async fn revoke_other_sessions() -> Result<(), AppError> {
 /// token ends, and other sessions too unless `keep_other_sessions` is ticked.
 #[server(prefix = "/rpc", endpoint = "change_password")]
 pub async fn change_password(
-    current_password: String,
-    new_password: String,
-    new_password_confirm: String,
+    current_password: Password,
+    new_password: Password,
+    new_password_confirm: Password,
     keep_other_sessions: Option<String>,
 ) -> Result<(), AppError> {
-    use super::auth::ssr::*;
+    use super::ssr::*;
     use crate::model::ChangePasswordForm;
     let state = app_state()?;
     let current = require_session(&state).await?;
@@ -67,6 +69,7 @@ pub async fn change_password(
     };
     let signed_in = state
         .auth
+        .account
         .change_password(
             &current,
             &form,
@@ -83,16 +86,21 @@ pub async fn change_password(
 /// The signed-in person's latest security events, newest first.
 #[server(prefix = "/rpc", endpoint = "activity")]
 pub async fn security_activity() -> Result<Vec<ActivityView>, AppError> {
-    use super::auth::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
     let current = require_session(&state).await?;
-    state.auth.activity(current.user.id).await.map_err(fail)
+    state
+        .auth
+        .activity
+        .recent(current.user_id())
+        .await
+        .map_err(fail)
 }
 
 /// Deletes the account (password and username confirmed), signs out, clears site data.
 #[server(prefix = "/rpc", endpoint = "delete_account")]
-pub async fn delete_account(password: String, confirm_username: String) -> Result<(), AppError> {
-    use super::auth::ssr::*;
+pub async fn delete_account(password: Password, confirm_username: String) -> Result<(), AppError> {
+    use super::ssr::*;
     use crate::model::DeleteAccountForm;
     let state = app_state()?;
     let current = require_session(&state).await?;
@@ -102,7 +110,8 @@ pub async fn delete_account(password: String, confirm_username: String) -> Resul
     };
     state
         .auth
-        .delete_account(&current.user, &form, &client_meta())
+        .account
+        .delete_account(&current, &form, &client_meta())
         .await
         .map_err(fail)?;
     clear_session_cookie(&state);

@@ -1,56 +1,20 @@
+//! Server functions for signing up, in and out, and for the account's API keys.
+
 use leptos::prelude::*;
 
 use crate::model::api_key::{ApiKeyView, CreatedApiKey};
-use crate::model::{AppError, PasswordPolicy, PublicUser};
-
-#[cfg(feature = "ssr")]
-pub(crate) mod ssr {
-    use crate::model::AppError;
-    pub use crate::model::{LoginForm, RegisterForm};
-    pub use crate::server::auth::service::CurrentSession;
-    pub use crate::server::db::UserRecord;
-    pub use crate::server::http::context::*;
-    use crate::server::state::AppState;
-
-    /// The account behind the request's session cookie, if any.
-    pub async fn current_user_record(state: &AppState) -> Result<Option<UserRecord>, AppError> {
-        Ok(current_session(state).await?.map(|c| c.user))
-    }
-
-    /// The session behind the request's cookie and its account, if any.
-    pub async fn current_session(state: &AppState) -> Result<Option<CurrentSession>, AppError> {
-        let Some(token) = session_token(state) else {
-            return Ok(None);
-        };
-        state.auth.current_session(&token).await.map_err(fail)
-    }
-
-    /// Like `current_session`, for server functions that need a signed-in person.
-    pub async fn require_session(state: &AppState) -> Result<CurrentSession, AppError> {
-        current_session(state)
-            .await?
-            .ok_or(AppError::Unauthenticated)
-    }
-
-    /// What the browser may see of an account.
-    pub fn public_user(user: &UserRecord) -> crate::model::PublicUser {
-        crate::model::PublicUser {
-            username: user.username.clone(),
-            email: user.email.clone(),
-            created_at: user.created_at,
-        }
-    }
-}
+use crate::model::{AppError, Password, PasswordPolicy, PublicUser};
 
 /// Creates an account and signs it in (a new session cookie), then goes to `/`.
 #[server(prefix = "/rpc", endpoint = "register")]
 pub async fn register(
     email: String,
     username: String,
-    password: String,
-    password_confirm: String,
+    password: Password,
+    password_confirm: Password,
 ) -> Result<(), AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
+    use crate::model::RegisterForm;
     let state = app_state()?;
     let form = RegisterForm {
         email,
@@ -60,6 +24,7 @@ pub async fn register(
     };
     let signed_in = state
         .auth
+        .registration
         .register(&form, &client_meta())
         .await
         .map_err(fail)?;
@@ -73,15 +38,17 @@ pub async fn register(
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(
     username: String,
-    password: String,
+    password: Password,
     next: Option<String>,
     remember: Option<String>,
 ) -> Result<(), AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
+    use crate::model::LoginForm;
     let state = app_state()?;
     let form = LoginForm { username, password };
     let signed_in = state
         .auth
+        .sign_in
         .login(&form, remember.is_some(), &client_meta())
         .await
         .map_err(fail)?;
@@ -94,11 +61,12 @@ pub async fn login(
 /// everything it kept for this site.
 #[server(prefix = "/rpc", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
     if let Some(token) = session_token(&state) {
         state
             .auth
+            .sessions
             .logout(&token, &client_meta())
             .await
             .map_err(fail)?;
@@ -112,26 +80,21 @@ pub async fn logout() -> Result<(), AppError> {
 /// The signed-in person, or `None` (no cookie, unknown or expired session).
 #[server(prefix = "/rpc", endpoint = "current_user")]
 pub async fn get_current_user() -> Result<Option<PublicUser>, AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
-    let Some(token) = session_token(&state) else {
-        return Ok(None);
-    };
-    let user = state.auth.user_for_session(&token).await.map_err(fail)?;
-    Ok(user.as_ref().map(public_user))
+    Ok(current_session(&state).await?.map(|c| c.user()))
 }
 
 /// Ends every session and access token of the signed-in person, this one included.
 #[server(prefix = "/rpc", endpoint = "logout_everywhere")]
 pub async fn logout_everywhere() -> Result<(), AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
-    let Some(user) = current_user_record(&state).await? else {
-        return Err(AppError::Unauthenticated);
-    };
+    let current = require_session(&state).await?;
     state
         .auth
-        .logout_everywhere(user.id, &client_meta())
+        .account
+        .logout_everywhere(&current, &client_meta())
         .await
         .map_err(fail)?;
     clear_session_cookie(&state);
@@ -143,34 +106,22 @@ pub async fn logout_everywhere() -> Result<(), AppError> {
 /// The password rules this server enforces, so the browser checks the same ones.
 #[server(prefix = "/rpc", endpoint = "password_policy")]
 pub async fn get_password_policy() -> Result<PasswordPolicy, AppError> {
-    use self::ssr::*;
-    Ok(app_state()?.auth.password_policy())
-}
-
-#[cfg(feature = "ssr")]
-fn key_view(key: &crate::server::db::ApiKeyRecord) -> ApiKeyView {
-    ApiKeyView {
-        id: key.id,
-        name: key.name.clone(),
-        prefix: key.prefix.clone(),
-        scopes: key.scopes.clone(),
-        created_at: key.created_at,
-        expires_at: key.expires_at,
-        last_used_at: key.last_used_at,
-        revoked_at: key.revoked_at,
-    }
+    use super::ssr::*;
+    Ok(app_state()?.settings.password_policy)
 }
 
 /// The signed-in person's API keys, newest first.
 #[server(prefix = "/rpc", endpoint = "api_keys")]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
-    let user = current_user_record(&state)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let keys = state.auth.api_keys(user.id).await.map_err(fail)?;
-    Ok(keys.iter().map(key_view).collect())
+    let current = require_session(&state).await?;
+    state
+        .auth
+        .api_keys
+        .list(current.user_id())
+        .await
+        .map_err(fail)
 }
 
 /// Creates an API key; the answer carries the full key, once.
@@ -179,42 +130,29 @@ pub async fn create_api_key(
     name: String,
     expires_in_days: Option<String>,
 ) -> Result<CreatedApiKey, AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
+    use crate::model::CreateApiKeyForm;
     let state = app_state()?;
-    let user = current_user_record(&state)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let days = match expires_in_days.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(days) => Some(days.parse::<u32>().map_err(|_| {
-            AppError::Validation(crate::model::FieldErrors::single(
-                "expires_in_days",
-                "Choose an expiry from the list.",
-            ))
-        })?),
-    };
-    let created = state
+    let current = require_session(&state).await?;
+    let form = CreateApiKeyForm::from_posted(name, expires_in_days.as_deref())?;
+    state
         .auth
-        .create_api_key(user.id, &name, days, &client_meta())
+        .api_keys
+        .create(current.user_id(), &form, &client_meta())
         .await
-        .map_err(fail)?;
-    Ok(CreatedApiKey {
-        key: key_view(&created.record),
-        secret: created.secret,
-    })
+        .map_err(fail)
 }
 
 /// Revokes one of the signed-in person's API keys.
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
-    use self::ssr::*;
+    use super::ssr::*;
     let state = app_state()?;
-    let user = current_user_record(&state)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let current = require_session(&state).await?;
     state
         .auth
-        .revoke_api_key(user.id, id, &client_meta())
+        .api_keys
+        .revoke(current.user_id(), id, &client_meta())
         .await
         .map_err(fail)
 }

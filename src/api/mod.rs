@@ -8,6 +8,8 @@
 
 pub mod account;
 pub mod auth;
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr;
 
 pub use account::{
     change_password, delete_account, list_sessions, revoke_other_sessions, revoke_session,

@@ -13,12 +13,9 @@ use self::auth::{provide_auth, AuthNav};
 use self::pages::{AccountPage, HomePage, LoginPage, NotFound, RegisterPage};
 
 /// The document around the app. Server-only in practice: it is rendered once per page
-/// request and never hydrated.
+/// request and never hydrated. (The server sets the page's CSP around it, with the nonce
+/// that `HydrationScripts` below puts on its scripts: see `server::startup::page_shell`.)
 pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
-    // The page's CSP names the nonce leptos_axum made for this response; HydrationScripts
-    // below puts the same nonce on its scripts.
-    #[cfg(feature = "ssr")]
-    crate::server::http::csp::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -7,9 +7,17 @@ use validator::{Validate, ValidateArgs, ValidationError};
 use super::email::{canonical_email, normalize_email, validate_email, MAX_EMAIL_LEN};
 use super::error::FieldErrors;
 use super::password::{
-    validate_login_password, validate_new_password, validate_password_not_identity, PasswordPolicy,
+    validate_login_password, validate_new_password, validate_password_not_identity, Password,
+    PasswordPolicy,
 };
 use super::username::{canonical_username, validate_username};
+
+/// Registration refused because the name or address belongs to another account. (Checked on
+/// the server only: the browser cannot know.)
+pub const USERNAME_TAKEN: &str = "That username is already taken.";
+pub const EMAIL_TAKEN: &str = "An account with this email already exists.";
+/// The account page asked for the current password and got another one.
+pub const WRONG_CURRENT_PASSWORD: &str = "That is not your current password.";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
 #[validate(
@@ -21,18 +29,18 @@ pub struct RegisterForm {
     pub email: String,
     #[validate(custom(function = "validate_username"))]
     pub username: String,
-    #[validate(custom(function = "validate_new_password", use_context))]
-    pub password: String,
+    #[validate(custom(function = "new_password_rules", use_context))]
+    pub password: Password,
     #[validate(
         custom(function = "validate_confirmation_present"),
         must_match(other = "password", message = "The passwords do not match.")
     )]
-    pub password_confirm: String,
+    pub password_confirm: Password,
 }
 
 /// An empty confirmation deserves its own message, not "do not match". (`FieldErrors` keeps
 /// the first message by code, and `confirmation_required` sorts before `must_match`.)
-fn validate_confirmation_present(value: &str) -> Result<(), ValidationError> {
+fn validate_confirmation_present(value: &Password) -> Result<(), ValidationError> {
     if value.is_empty() {
         Err(ValidationError::new("confirmation_required")
             .with_message("Repeat your password to confirm it.".into()))
@@ -42,7 +50,16 @@ fn validate_confirmation_present(value: &str) -> Result<(), ValidationError> {
 }
 
 fn register_password_not_identity(form: &RegisterForm) -> Result<(), ValidationError> {
-    validate_password_not_identity(&form.password, &form.username, &form.email)
+    validate_password_not_identity(form.password.expose(), &form.username, &form.email)
+}
+
+/// The policy's rules for a new password (validator's `use_context` hook).
+fn new_password_rules(value: &Password, policy: &PasswordPolicy) -> Result<(), ValidationError> {
+    validate_new_password(value.expose(), policy)
+}
+
+fn login_password_rules(value: &Password) -> Result<(), ValidationError> {
+    validate_login_password(value.expose())
 }
 
 impl RegisterForm {
@@ -76,8 +93,8 @@ impl RegisterForm {
 pub struct LoginForm {
     #[validate(custom(function = "validate_login_identifier"))]
     pub username: String,
-    #[validate(custom(function = "validate_login_password"))]
-    pub password: String,
+    #[validate(custom(function = "login_password_rules"))]
+    pub password: Password,
 }
 
 fn validate_login_identifier(value: &str) -> Result<(), ValidationError> {
@@ -120,18 +137,18 @@ impl LoginForm {
 #[validate(context = PasswordPolicy)]
 pub struct ChangePasswordForm {
     #[validate(custom(function = "validate_current_password"))]
-    pub current_password: String,
-    #[validate(custom(function = "validate_new_password", use_context))]
-    pub new_password: String,
+    pub current_password: Password,
+    #[validate(custom(function = "new_password_rules", use_context))]
+    pub new_password: Password,
     #[validate(
         custom(function = "validate_confirmation_present"),
         must_match(other = "new_password", message = "The passwords do not match.")
     )]
-    pub new_password_confirm: String,
+    pub new_password_confirm: Password,
 }
 
-fn validate_current_password(value: &str) -> Result<(), ValidationError> {
-    validate_login_password(value).map_err(|e| {
+fn validate_current_password(value: &Password) -> Result<(), ValidationError> {
+    validate_login_password(value.expose()).map_err(|e| {
         if e.code == "password_required" {
             ValidationError::new("password_required")
                 .with_message("Enter your current password.".into())
@@ -154,7 +171,8 @@ impl ChangePasswordForm {
             Ok(()) => FieldErrors::default(),
             Err(e) => FieldErrors::from(&e),
         };
-        if let Err(e) = validate_password_not_identity(&self.new_password, username, email) {
+        if let Err(e) = validate_password_not_identity(self.new_password.expose(), username, email)
+        {
             let message = e.message.as_deref().unwrap_or("Choose another password.");
             errors.insert("new_password", message);
         }
@@ -176,7 +194,7 @@ impl ChangePasswordForm {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
 pub struct DeleteAccountForm {
     #[validate(custom(function = "validate_current_password"))]
-    pub password: String,
+    pub password: Password,
     /// The username, typed again, so a stray click cannot delete an account.
     pub confirm_username: String,
 }
@@ -270,7 +288,7 @@ mod tests {
     #[test]
     fn deleting_needs_the_password_and_the_username() {
         let form = DeleteAccountForm {
-            password: String::new(),
+            password: Password::default(),
             confirm_username: "bob".into(),
         };
         let errors = form.check("Alice").unwrap_err();
@@ -335,7 +353,7 @@ mod tests {
     #[test]
     fn an_empty_confirmation_asks_for_it() {
         let form = RegisterForm {
-            password_confirm: String::new(),
+            password_confirm: Password::default(),
             ..valid()
         };
         assert_eq!(
@@ -436,5 +454,52 @@ mod redirect_tests {
             assert_eq!(local_redirect_target(Some(bad)), None, "{bad:?}");
         }
         assert_eq!(local_redirect_target(None), None);
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn forms_that_hold_a_password_never_print_it() {
+        let secret = "correct horse battery staple";
+        let printed = [
+            format!(
+                "{:?}",
+                LoginForm {
+                    username: "alice".into(),
+                    password: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                RegisterForm {
+                    email: "alice@example.com".into(),
+                    username: "alice".into(),
+                    password: secret.into(),
+                    password_confirm: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                ChangePasswordForm {
+                    current_password: secret.into(),
+                    new_password: secret.into(),
+                    new_password_confirm: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                DeleteAccountForm {
+                    password: secret.into(),
+                    confirm_username: "alice".into(),
+                }
+            ),
+        ];
+        for printed in printed {
+            assert!(!printed.contains("horse"), "{printed}");
+            assert!(printed.contains("Password(***)"), "{printed}");
+        }
     }
 }

@@ -11,8 +11,8 @@ pub mod strength;
 pub mod user;
 pub mod username;
 
-pub use error::{AppError, FieldErrors};
 pub use api_key::CreateApiKeyForm;
+pub use error::{AppError, FieldErrors};
 pub use forms::{ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm};
-pub use password::PasswordPolicy;
+pub use password::{Password, PasswordPolicy};
 pub use user::PublicUser;

@@ -14,6 +14,42 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use validator::ValidationError;
 
+/// A password as typed: in a form, a server function's arguments and an API request, until
+/// the server hands it to the hasher. Its `Debug` never shows it, so a form or request that
+/// holds one can be logged (`?form`) without leaking it; the text is read only through
+/// `expose`, which makes every use visible.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Self(password)
+    }
+}
+
+impl From<&str> for Password {
+    fn from(password: &str) -> Self {
+        Self(password.to_string())
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
 /// The 10,000 most common passwords (see `scripts/gen-common-passwords.py` for the source),
 /// minus those under 8 characters, which the length rule refuses anyway: lower-cased, sorted.
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");

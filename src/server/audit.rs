@@ -12,46 +12,9 @@
 //! `account.deleted` row whose `prev_hash` is the erased chain's last hash. The verifier
 //! accepts a chain that starts that way and nothing else that does not start at `seq` 1.
 
-use sha2::{Digest, Sha256};
-
-use super::db::{AuditRecord, NewAuditEvent, Store, StoreError};
+use super::db::chain::{chain_hash, GENESIS};
+use super::db::{AuditRecord, Store, StoreError};
 use crate::model::activity::ActivityKind;
-
-/// `prev_hash` of the first row of every chain.
-pub const GENESIS: [u8; 32] = [0; 32];
-
-/// The `(seq, prev_hash)` for the row after `last` (the chain's current head, if any).
-pub fn next_link(last: Option<(i64, Vec<u8>)>) -> (i64, Vec<u8>) {
-    match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_vec()),
-    }
-}
-
-/// The hash of a row: SHA-256 over a version tag, the previous hash, and every field, each
-/// length-prefixed (and `None` distinct from `Some("")`), so no two rows encode alike.
-pub fn chain_hash(prev_hash: &[u8], seq: i64, event: &NewAuditEvent) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(b"gatehouse-audit-v1");
-    let mut field = |bytes: Option<&[u8]>| match bytes {
-        None => hasher.update([0u8]),
-        Some(bytes) => {
-            hasher.update([1u8]);
-            hasher.update((bytes.len() as u64).to_be_bytes());
-            hasher.update(bytes);
-        }
-    };
-    field(Some(prev_hash));
-    field(Some(&event.user_id.to_be_bytes()));
-    field(Some(&seq.to_be_bytes()));
-    field(Some(&event.created_at.to_be_bytes()));
-    field(Some(event.kind.as_bytes()));
-    field(event.ip.as_deref().map(str::as_bytes));
-    field(event.device.as_deref().map(str::as_bytes));
-    field(event.request_id.as_deref().map(str::as_bytes));
-    field(event.detail.as_deref().map(str::as_bytes));
-    hasher.finalize().to_vec()
-}
 
 /// Checks chains row by row, in (user_id, seq) order, without holding them in memory.
 #[derive(Debug, Default)]
@@ -128,6 +91,8 @@ pub async fn verify(store: &dyn Store) -> Result<ChainVerifier, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::db::chain::next_link;
+    use crate::server::db::NewAuditEvent;
 
     fn event(user_id: i64, kind: ActivityKind, at: i64) -> NewAuditEvent {
         NewAuditEvent {

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::LeptosOptions;
+use leptos::prelude::IntoView;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -25,16 +26,16 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
-use crate::server::auth::{AuthService, PasswordHasher};
+use crate::server::auth::{Auth, AuthParts, JwtKeys, PasswordHasher};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
-use crate::server::http::context::REQUEST_ID_HEADER;
+use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
-    api, cache, csrf, error_page, headers, health, methods, rate_limit, request_id,
+    api, cache, csp, csrf, error_page, headers, health, methods, rate_limit, request_id,
     server_fn_status,
 };
-use crate::server::limits::client_ip;
+use crate::server::limits::{self, client_ip};
 use crate::server::state::AppState;
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
@@ -77,10 +78,30 @@ impl Application {
         leptos_options: LeptosOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let store = db::connect(&settings).await?;
+        // The infrastructure, built once: the state holds it for the edge, and the auth
+        // services get the pieces each one uses.
+        let store = db::connect(&settings.database).await?;
         let hasher =
-            PasswordHasher::with_queue(settings.hash_concurrency, settings.hash_queue_limit)?;
-        let auth = AuthService::new(store, hasher, clock, &settings);
+            PasswordHasher::with_queue(settings.hasher.concurrency, settings.hasher.queue_limit)?;
+        let (rate_limits, throttle) =
+            limits::from_settings(&settings.rate_limits, &settings.redis, clock.clone());
+        let (limits, throttle) = (Arc::new(rate_limits), Arc::new(throttle));
+        let jwt = Arc::new(JwtKeys::new(
+            &settings.secret_key,
+            &settings.jwt.issuer,
+            &settings.jwt.audience,
+            settings.jwt.ttl_secs,
+        ));
+        let auth = Auth::new(AuthParts {
+            store: store.clone(),
+            clock,
+            hasher: hasher.clone(),
+            limits: limits.clone(),
+            throttle: throttle.clone(),
+            jwt: jwt.clone(),
+            sessions: settings.session.clone(),
+            password_policy: settings.password_policy,
+        });
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -91,6 +112,11 @@ impl Application {
         let state = AppState {
             leptos_options,
             settings: Arc::new(settings),
+            store,
+            hasher,
+            limits,
+            throttle,
+            jwt,
             auth: Arc::new(auth),
         };
         Ok(Self {
@@ -128,21 +154,23 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let grace = self.state.settings.shutdown_timeout;
-        let auth = self.state.auth.clone();
+        let grace = self.state.settings.http.shutdown_timeout;
+        let state = self.state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
-                auth.prune_limits().await;
-                match auth.purge_expired_sessions().await {
+                // Forget rate-limit and throttle state that has expired.
+                state.limits.prune();
+                state.throttle.prune().await;
+                match state.auth.sessions.purge_expired().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(event = "session.purged", count = n),
                     Err(error) => tracing::warn!(%error, "session purge failed"),
                 }
             }
         });
-        let store = self.state.auth.store().clone();
+        let store = self.state.store.clone();
         let app = router(self.state, self.extra_routes);
         // Without TCP_NODELAY, streamed bodies (static files) stall ~40 ms on Nagle + delayed
         // ACK (measured in TOOLCHAIN.md: 900 → 16,000 req/s for a CSS file).
@@ -213,13 +241,13 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
     let mut app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .nest("/api/v1", api::router(&settings.allowed_origins))
+        .nest("/api/v1", api::router(&settings.http.allowed_origins))
         // Pages and server functions. leptos_axum provides `AppState` as context to both.
         .leptos_routes_with_context(
             &state,
             route_list(),
             || (),
-            move || shell(leptos_options.clone()),
+            move || page_shell(leptos_options.clone()),
         )
         .layer(axum::middleware::map_response(
             server_fn_status::set_error_status,
@@ -228,7 +256,9 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         app = app.merge(extra);
     }
     let app = app
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            page_shell,
+        ))
         // Innermost: refuse cross-site state changes before any handler runs.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -276,11 +306,19 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         .layer(axum::middleware::from_fn(methods::refuse_unsupported))
         // 8. Bounded work per request: big bodies are refused unread, slow requests time out.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout));
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.http.request_timeout));
 
     // The security headers wrap everything, so even a response made by a layer above (a
     // panic, a timeout, a refused method) carries them.
-    headers::add_security_headers(app.layer(edge), settings.hsts)
+    headers::add_security_headers(app.layer(edge), settings.http.hsts)
+}
+
+/// The HTML shell of every server-rendered page, with the page's Content-Security-Policy:
+/// it names the nonce leptos_axum made for this response, which `HydrationScripts` puts on
+/// the page's scripts. (Set here, at the edge, so the UI never reaches into the server.)
+fn page_shell(options: LeptosOptions) -> impl IntoView {
+    csp::set_page_policy();
+    shell(options)
 }
 
 /// The page routes, generated once per process.

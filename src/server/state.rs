@@ -3,16 +3,28 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::auth::AuthService;
+use super::auth::{Auth, JwtKeys, PasswordHasher};
 use super::config::Settings;
+use super::db::Store;
+use super::limits::throttle::AccountThrottle;
+use super::limits::Limits;
 
 /// Everything a handler or server function needs, cheap to clone. Leptos provides it as
 /// context to server functions and to the server render (see `startup`).
+///
+/// The infrastructure (store, hasher, limits, throttle, JWT keys) is built once in `startup`
+/// and held here; the auth services hold the same handles. The edge (the global rate limit,
+/// readiness, shutdown) takes what it needs from here, never through a service.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub settings: Arc<Settings>,
-    pub auth: Arc<AuthService>,
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub limits: Arc<Limits>,
+    pub throttle: Arc<AccountThrottle>,
+    pub jwt: Arc<JwtKeys>,
+    pub auth: Arc<Auth>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -96,8 +96,7 @@ async fn registration_is_limited_per_ip() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(app
         .state
-        .auth
-        .store()
+        .store
         .user_by_username("carol")
         .await
         .unwrap()

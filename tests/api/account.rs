@@ -306,7 +306,7 @@ async fn signing_out_everywhere_else_keeps_only_this_session() {
 async fn last_seen_is_written_at_most_once_a_minute() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
-    let store = app.state.auth.store();
+    let store = &app.state.store;
     let last_seen = || async {
         store
             .session(&hash_of(&token))
@@ -363,7 +363,7 @@ async fn remember_me_outlives_the_idle_timeout_but_not_the_absolute_lifetime() {
 
     app.clock.advance(1800);
     assert_eq!(
-        app.state.auth.purge_expired_sessions().await.unwrap(),
+        app.state.auth.sessions.purge_expired().await.unwrap(),
         3,
         "the idle ones"
     );
@@ -465,7 +465,7 @@ async fn the_activity_log_is_a_verifiable_chain_that_detects_tampering() {
     app.call("revoke_other_sessions", &[], Some(&token)).await;
     app.call("logout", &[], Some(&token)).await;
 
-    let store = app.state.auth.store().clone();
+    let store = app.state.store.clone();
     let report = gatehouse::server::audit::verify(store.as_ref())
         .await
         .unwrap();
@@ -526,7 +526,7 @@ async fn an_edited_row_is_detected_even_with_the_trigger_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_to_one_chain_all_land_in_order() {
     let app = spawn_app().await;
-    let store = app.state.auth.store().clone();
+    let store = app.state.store.clone();
     let appends = (0..20).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -628,8 +628,7 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         .to_string();
     let user_id = app
         .state
-        .auth
-        .store()
+        .store
         .user_by_username("alice")
         .await
         .unwrap()
@@ -662,7 +661,7 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         StatusCode::UNAUTHORIZED
     );
     // Personal data is gone: no user row, no sessions, no keys, no activity with addresses.
-    let store = app.state.auth.store();
+    let store = &app.state.store;
     assert!(store.user_by_username("alice").await.unwrap().is_none());
     assert!(store.sessions_of(user_id).await.unwrap().is_empty());
     assert!(store.api_keys_of(user_id).await.unwrap().is_empty());

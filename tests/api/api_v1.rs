@@ -350,8 +350,7 @@ async fn api_keys_are_shown_once_work_on_me_and_can_be_revoked() {
 
     let stored = app
         .state
-        .auth
-        .store()
+        .store
         .api_key_by_prefix(created["prefix"].as_str().unwrap())
         .await
         .unwrap()

@@ -106,7 +106,7 @@ async fn a_database_outage_is_503_with_retry_after_not_a_500() {
     let token = app.register_ok("alice", "alice@example.com").await;
     // Closing the pool is what the app sees when the database is gone: every query fails
     // to get a connection.
-    app.state.auth.store().close().await;
+    app.state.store.close().await;
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

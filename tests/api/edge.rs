@@ -312,8 +312,7 @@ async fn login_and_registration_csrf_are_refused() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(app
         .state
-        .auth
-        .store()
+        .store
         .user_by_username("eve")
         .await
         .unwrap()

@@ -56,8 +56,7 @@ async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
     let app = spawn_app_with(&[("DATABASE_URL", &db_url)]).await;
     let before = app
         .state
-        .auth
-        .store()
+        .store
         .user_by_username("seeduser")
         .await
         .unwrap()
@@ -71,8 +70,7 @@ async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
     );
     let after = app
         .state
-        .auth
-        .store()
+        .store
         .user_by_username("seeduser")
         .await
         .unwrap()

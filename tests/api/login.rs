@@ -19,7 +19,7 @@ async fn sign_in_works_with_username_or_email_in_any_case() {
 async fn wrong_password_and_unknown_user_get_identical_responses() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
-    let hasher = app.state.auth.hasher();
+    let hasher = &app.state.hasher;
 
     let before = hasher.verification_count();
     let wrong_password = app.login("alice", "not the password").await;
@@ -142,7 +142,7 @@ async fn next_is_followed_only_when_it_is_a_local_path() {
 #[tokio::test]
 async fn empty_fields_are_reported_per_field_without_checking_credentials() {
     let app = spawn_app().await;
-    let before = app.state.auth.hasher().verification_count();
+    let before = app.state.hasher.verification_count();
     let res = app.login("", "").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err = app_error(res).await;
@@ -150,7 +150,7 @@ async fn empty_fields_are_reported_per_field_without_checking_credentials() {
         err.field("username").is_some() && err.field("password").is_some(),
         "{err:?}"
     );
-    assert_eq!(app.state.auth.hasher().verification_count(), before);
+    assert_eq!(app.state.hasher.verification_count(), before);
 }
 
 #[tokio::test]

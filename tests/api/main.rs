@@ -10,6 +10,7 @@ mod helpers;
 mod abuse;
 mod account;
 mod api_v1;
+mod architecture;
 mod binary;
 mod config_and_health;
 mod edge;

@@ -35,7 +35,7 @@ async fn two_instances() -> (TestApp, TestApp, TestDatabase) {
     let b = spawn_app_with(&vars).await;
     for app in [&a, &b] {
         assert_eq!(
-            app.state.auth.limits().ping().await,
+            app.state.limits.ping().await,
             Some(Ok(())),
             "these tests need Redis at {redis}"
         );
@@ -140,7 +140,7 @@ async fn without_redis_the_limits_still_apply_per_instance_and_the_outage_is_log
     );
     // Five argon2 verifications on a shared test machine, and nothing else slow.
     assert!(started.elapsed() < Duration::from_secs(20));
-    match app.state.auth.limits().ping().await {
+    match app.state.limits.ping().await {
         Some(Err(reason)) => assert!(!reason.contains("hunter2"), "{reason}"),
         other => panic!("the readiness probe should see Redis down: {other:?}"),
     }
@@ -185,5 +185,5 @@ async fn a_redis_that_hangs_does_not_stall_sign_ins() {
 #[tokio::test]
 async fn without_redis_configured_there_is_nothing_to_ping() {
     let app = spawn_app().await;
-    assert_eq!(app.state.auth.limits().ping().await, None);
+    assert_eq!(app.state.limits.ping().await, None);
 }

@@ -111,8 +111,7 @@ async fn invalid_input_is_rejected_by_the_server_when_the_browser_is_bypassed() 
     // Nothing was created along the way.
     assert!(app
         .state
-        .auth
-        .store()
+        .store
         .user_by_username("bob")
         .await
         .unwrap()
@@ -158,8 +157,7 @@ async fn stored_email_is_normalised_and_the_hash_is_argon2id() {
     app.register_ok("Dana_1", "  Dana@Example.ORG ").await;
     let user = app
         .state
-        .auth
-        .store()
+        .store
         .user_by_email("dana@example.org")
         .await
         .unwrap()

@@ -37,14 +37,7 @@ async fn the_old_session_id_is_unusable_after_logout_even_if_replayed() {
     let hash = gatehouse::server::auth::SessionToken::parse(&token)
         .unwrap()
         .hash();
-    assert!(app
-        .state
-        .auth
-        .store()
-        .session(&hash)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.state.store.session(&hash).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -71,8 +64,7 @@ async fn only_the_hash_of_the_session_token_is_stored() {
     let token = app.register_ok("alice", "alice@example.com").await;
     assert!(app
         .state
-        .auth
-        .store()
+        .store
         .session(token.as_bytes())
         .await
         .unwrap()
@@ -80,14 +72,7 @@ async fn only_the_hash_of_the_session_token_is_stored() {
     let hash = gatehouse::server::auth::SessionToken::parse(&token)
         .unwrap()
         .hash();
-    assert!(app
-        .state
-        .auth
-        .store()
-        .session(&hash)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(app.state.store.session(&hash).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -164,8 +149,7 @@ async fn expired_sessions_are_purged() {
     app.clock.advance(301);
     // bob's session is used again just before the purge, alice's is not.
     app.state
-        .auth
-        .store()
+        .store
         .touch_session(
             &gatehouse::server::auth::SessionToken::parse(&live)
                 .unwrap()
@@ -174,7 +158,7 @@ async fn expired_sessions_are_purged() {
         )
         .await
         .unwrap();
-    assert_eq!(app.state.auth.purge_expired_sessions().await.unwrap(), 1);
+    assert_eq!(app.state.auth.sessions.purge_expired().await.unwrap(), 1);
     assert_eq!(app.current_username(&live).await.as_deref(), Some("bob"));
 }
 

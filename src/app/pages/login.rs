@@ -16,7 +16,7 @@ pub fn LoginPage() -> impl IntoView {
     let client_errors = Memo::new(move |_| {
         LoginForm {
             username: fields.get("username"),
-            password: fields.get("password"),
+            password: fields.get("password").into(),
         }
         .check()
         .err()

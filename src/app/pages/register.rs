@@ -31,8 +31,8 @@ fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
     let form = move || RegisterForm {
         email: fields.get("email"),
         username: fields.get("username"),
-        password: fields.get("password"),
-        password_confirm: fields.get("password_confirm"),
+        password: fields.get("password").into(),
+        password_confirm: fields.get("password_confirm").into(),
     };
     // The same `RegisterForm::check` the server runs, on every keystroke.
     let client_errors = Memo::new(move |_| form().check(&policy).err().unwrap_or_default());

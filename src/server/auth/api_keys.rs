@@ -1,108 +1,259 @@
-//! Personal API keys: `gk_<prefix>_<secret>`.
-//!
-//! - `gk_` makes a leaked key recognisable to secret scanners and to people.
-//! - `<prefix>`: 8 random lower-case letters/digits, public, stored in clear to find the row
-//!   (and shown in the key list so people can tell keys apart).
-//! - `<secret>`: 256 random bits, base64url. Only its SHA-256 is stored, and the comparison is
-//!   constant-time, so neither the database nor response timing reveals it.
+//! Personal API keys: create (the secret is shown once), list, revoke, and resolve a key
+//! presented as a bearer credential. The key format lives in `api_key_secret`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::{Rng, RngCore};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use std::sync::Arc;
 
-pub const KEY_PREFIX: &str = "gk_";
-const PREFIX_LEN: usize = 8;
-const SECRET_BYTES: usize = 32;
-const PREFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+use crate::model::activity::ActivityKind;
+use crate::model::api_key::{ApiKeyView, CreateApiKeyForm, CreatedApiKey};
+use crate::model::AppError;
+use crate::server::clock::Clock;
+use crate::server::db::{ApiKeyRecord, Store, UserRecord};
+use crate::server::error::ServiceError;
 
-/// The scopes a key can hold. A key can only ever read the profile: it cannot manage keys or
-/// sessions, and it cannot sign in to the browser pages.
-pub const SCOPE_READ_PROFILE: &str = "read:profile";
-pub const KNOWN_SCOPES: &[&str] = &[SCOPE_READ_PROFILE];
+use super::activity::ActivityLog;
+use super::api_key_secret;
+use super::client::ClientMeta;
+use super::sessions::TOUCH_INTERVAL_SECS;
+use super::views::api_key_view;
 
-/// A key as handed to its owner, once.
-pub struct NewKey {
-    pub full: String,
-    pub prefix: String,
-    pub secret_hash: Vec<u8>,
+#[derive(Clone)]
+pub struct ApiKeys {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) activity: ActivityLog,
 }
 
-pub fn generate() -> NewKey {
-    let mut rng = rand::rngs::OsRng;
-    let prefix: String = (0..PREFIX_LEN)
-        .map(|_| PREFIX_ALPHABET[rng.gen_range(0..PREFIX_ALPHABET.len())] as char)
-        .collect();
-    let mut secret = [0u8; SECRET_BYTES];
-    rng.fill_bytes(&mut secret);
-    let secret = URL_SAFE_NO_PAD.encode(secret);
-    NewKey {
-        full: format!("{KEY_PREFIX}{prefix}_{secret}"),
-        secret_hash: hash_secret(&secret),
-        prefix,
+/// A usable key and the account it acts for.
+pub(super) struct ResolvedKey {
+    pub user: UserRecord,
+    pub key_id: i64,
+    pub scopes: Vec<String>,
+}
+
+impl ApiKeys {
+    /// Creates an API key; the full key is in the answer and nowhere else.
+    pub async fn create(
+        &self,
+        user_id: i64,
+        form: &CreateApiKeyForm,
+        meta: &ClientMeta,
+    ) -> Result<CreatedApiKey, ServiceError> {
+        form.check().map_err(AppError::from)?;
+        let now = self.clock.now();
+        let generated = api_key_secret::generate();
+        let mut record = ApiKeyRecord {
+            id: 0,
+            user_id,
+            name: form.trimmed_name().to_string(),
+            prefix: generated.prefix,
+            secret_hash: generated.secret_hash,
+            scopes: api_key_secret::SCOPE_READ_PROFILE.to_string(),
+            created_at: now,
+            expires_at: form.expires_in_days.map(|d| now + i64::from(d) * 86_400),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        record.id = self.store.insert_api_key(&record).await?;
+        self.activity
+            .record(
+                user_id,
+                ActivityKind::ApiKeyCreated,
+                meta,
+                Some(described(&record)),
+            )
+            .await;
+        Ok(CreatedApiKey {
+            key: api_key_view(&record),
+            secret: generated.full,
+        })
+    }
+
+    /// The user's keys, newest first.
+    pub async fn list(&self, user_id: i64) -> Result<Vec<ApiKeyView>, ServiceError> {
+        let keys = self.store.api_keys_of(user_id).await?;
+        Ok(keys.iter().map(api_key_view).collect())
+    }
+
+    /// Revokes one of the user's keys; `NotFound` for someone else's or an unknown key.
+    pub async fn revoke(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        if !self
+            .store
+            .revoke_api_key(user_id, key_id, self.clock.now())
+            .await?
+        {
+            return Err(AppError::NotFound.into());
+        }
+        let detail = self
+            .store
+            .api_keys_of(user_id)
+            .await?
+            .into_iter()
+            .find(|k| k.id == key_id)
+            .map(|k| described(&k));
+        self.activity
+            .record(user_id, ActivityKind::ApiKeyRevoked, meta, detail)
+            .await;
+        Ok(())
+    }
+
+    /// The account behind a presented `gk_…` key, or `None` for anything malformed, unknown,
+    /// revoked or expired.
+    pub(super) async fn resolve(
+        &self,
+        credential: &str,
+    ) -> Result<Option<ResolvedKey>, ServiceError> {
+        let Some((prefix, secret)) = api_key_secret::parse(credential) else {
+            return Ok(None);
+        };
+        let Some(key) = self.store.api_key_by_prefix(prefix).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let usable = api_key_secret::secret_matches(secret, &key.secret_hash)
+            && key.revoked_at.is_none()
+            && key.expires_at.is_none_or(|t| now < t);
+        if !usable {
+            tracing::warn!(event = "api_key.refused", key_id = key.id);
+            return Ok(None);
+        }
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECS)
+        {
+            self.store.touch_api_key(key.id, now).await?;
+        }
+        let Some(user) = self.store.user_by_id(key.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ResolvedKey {
+            user,
+            key_id: key.id,
+            scopes: key.scopes.split_whitespace().map(str::to_string).collect(),
+        }))
     }
 }
 
-/// Splits a presented key into (prefix, secret) if it has our shape.
-pub fn parse(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix(KEY_PREFIX)?;
-    if rest.len() <= PREFIX_LEN + 1 || !rest.is_char_boundary(PREFIX_LEN) {
-        return None;
-    }
-    let (prefix, tail) = rest.split_at(PREFIX_LEN);
-    let secret = tail.strip_prefix('_')?;
-    let well_formed = prefix.bytes().all(|b| PREFIX_ALPHABET.contains(&b))
-        && URL_SAFE_NO_PAD
-            .decode(secret)
-            .is_ok_and(|b| b.len() == SECRET_BYTES);
-    well_formed.then_some((prefix, secret))
-}
-
-pub fn hash_secret(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
-/// Constant-time comparison of a presented secret with the stored hash.
-pub fn secret_matches(secret: &str, stored_hash: &[u8]) -> bool {
-    hash_secret(secret).ct_eq(stored_hash).into()
+/// `"deploy" (gk_ab12cd34_…)`: how the activity log names a key.
+fn described(key: &ApiKeyRecord) -> String {
+    format!("\"{}\" (gk_{}_…)", key.name, key.prefix)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::test_support::*;
+    use crate::model::api_key::CreateApiKeyForm;
+    use crate::model::AppError;
+    use crate::server::error::ServiceError;
 
-    #[test]
-    fn generated_keys_parse_and_match_only_their_own_hash() {
-        let key = generate();
-        assert!(key.full.starts_with("gk_"));
-        let (prefix, secret) = parse(&key.full).unwrap();
-        assert_eq!(prefix, key.prefix);
-        assert!(secret_matches(secret, &key.secret_hash));
-        let other = generate();
-        assert!(!secret_matches(secret, &other.secret_hash));
-        assert_ne!(key.full, other.full);
-    }
-
-    #[test]
-    fn keys_have_at_least_128_random_bits() {
-        let key = generate();
-        let (_, secret) = parse(&key.full).unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len() * 8, 256);
-    }
-
-    #[test]
-    fn malformed_keys_do_not_parse() {
-        for bad in [
-            "",
-            "gk_",
-            "gk_abc",
-            "xx_abcdefgh_AAAA",
-            "gk_ABCDEFGH_AAAA",
-            "gk_abcdefgh_short",
-            "gk_abcdefgh-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        ] {
-            assert!(parse(bad).is_none(), "{bad}");
+    fn form(name: &str, days: Option<u32>) -> CreateApiKeyForm {
+        CreateApiKeyForm {
+            name: name.into(),
+            expires_in_days: days,
         }
+    }
+
+    #[tokio::test]
+    async fn a_key_works_until_it_expires_or_is_revoked() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let current = f
+            .auth
+            .sessions
+            .current(&alice.token)
+            .await
+            .unwrap()
+            .unwrap();
+        let keys = &f.auth.api_keys;
+        let short = keys
+            .create(current.user_id(), &form(" ci ", Some(1)), &meta())
+            .await
+            .unwrap();
+        let forever = keys
+            .create(current.user_id(), &form("deploy", None), &meta())
+            .await
+            .unwrap();
+        assert_eq!(short.key.name, "ci");
+        let resolved = keys.resolve(&short.secret).await.unwrap().unwrap();
+        assert_eq!(resolved.user.username, "alice");
+        assert_eq!(resolved.scopes, ["read:profile"]);
+
+        f.advance(86_400);
+        assert!(keys.resolve(&short.secret).await.unwrap().is_none());
+        assert!(keys.resolve(&forever.secret).await.unwrap().is_some());
+
+        keys.revoke(current.user_id(), forever.key.id, &meta())
+            .await
+            .unwrap();
+        assert!(keys.resolve(&forever.secret).await.unwrap().is_none());
+        // A near miss of a real key resolves to nobody.
+        let mut forged = forever.secret.clone();
+        forged.pop();
+        forged.push(if forever.secret.ends_with('A') {
+            'B'
+        } else {
+            'A'
+        });
+        assert!(keys.resolve(&forged).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn keys_are_listed_and_revoked_only_by_their_owner() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let bob = f.register("bob").await;
+        let alice = f
+            .auth
+            .sessions
+            .current(&alice.token)
+            .await
+            .unwrap()
+            .unwrap();
+        let bob = f.auth.sessions.current(&bob.token).await.unwrap().unwrap();
+        let keys = &f.auth.api_keys;
+        let key = keys
+            .create(alice.user_id(), &form("mine", None), &meta())
+            .await
+            .unwrap();
+        assert!(keys.list(bob.user_id()).await.unwrap().is_empty());
+        let refused = keys.revoke(bob.user_id(), key.key.id, &meta()).await;
+        assert!(matches!(
+            refused,
+            Err(ServiceError::Client(AppError::NotFound))
+        ));
+        assert!(keys.resolve(&key.secret).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_bad_name_is_a_field_error_and_creates_nothing() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let alice = f
+            .auth
+            .sessions
+            .current(&alice.token)
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = f
+            .auth
+            .api_keys
+            .create(alice.user_id(), &form("tab\tname", None), &meta())
+            .await;
+        let Err(ServiceError::Client(AppError::Validation(fields))) = refused else {
+            panic!("not a validation error");
+        };
+        assert!(fields.get("name").is_some());
+        assert!(f
+            .auth
+            .api_keys
+            .list(alice.user_id())
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

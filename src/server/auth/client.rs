@@ -1,14 +1,9 @@
 //! Who is on the other end of a request: address, browser, request id. Recorded with each
-//! session and each security event; built the same way for server functions and API handlers.
-
-use http::header::USER_AGENT;
-use http::HeaderMap;
-
-use crate::server::http::context::REQUEST_ID_HEADER;
-use crate::server::limits::client_ip::ClientIp;
+//! session and each security event. The HTTP edge builds it from the request
+//! (`server::http::extract`), the same way for server functions and API handlers.
 
 /// Enough of a User-Agent to tell devices apart, without letting a client store kilobytes.
-const MAX_USER_AGENT_CHARS: usize = 256;
+pub const MAX_USER_AGENT_CHARS: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
@@ -20,16 +15,6 @@ pub struct ClientMeta {
 }
 
 impl ClientMeta {
-    pub fn from_request(headers: &HeaderMap, ip: Option<&ClientIp>) -> Self {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        Self {
-            ip: ip.map(|ClientIp(ip)| ip.to_string()),
-            user_agent: header(USER_AGENT.as_str())
-                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
-            request_id: header(REQUEST_ID_HEADER).map(str::to_string),
-        }
-    }
-
     /// The per-IP rate-limit key. Requests without a known address share one bucket.
     pub fn ip_key(&self) -> &str {
         self.ip.as_deref().unwrap_or("unknown")
@@ -73,17 +58,5 @@ mod tests {
             Some("HTTP Library")
         );
         assert_eq!(device_summary("x"), None);
-    }
-
-    #[test]
-    fn long_user_agents_are_truncated() {
-        let mut headers = HeaderMap::new();
-        headers.insert(USER_AGENT, "a".repeat(5000).parse().unwrap());
-        let meta = ClientMeta::from_request(&headers, None);
-        assert_eq!(
-            meta.user_agent.as_ref().unwrap().len(),
-            MAX_USER_AGENT_CHARS
-        );
-        assert_eq!(meta.ip_key(), "unknown");
     }
 }

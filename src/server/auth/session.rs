@@ -10,7 +10,7 @@ use cookie::{Cookie, SameSite};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::server::config::SessionSettings;
+use super::settings::SessionSettings;
 
 pub const TOKEN_BYTES: usize = 32;
 

@@ -40,7 +40,9 @@ macro_rules! select_audit {
     };
 }
 
+pub mod chain;
 mod postgres;
+pub mod settings;
 mod sqlite;
 
 use std::sync::Arc;
@@ -51,9 +53,11 @@ use secrecy::ExposeSecret;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use super::config::Settings;
+pub use settings::{DatabasePoolSettings, DatabaseSettings};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+// Rows that hold a password hash or a credential's hash have a hand-written `Debug` (below)
+// that leaves the hash out, so `?user` in a log line cannot leak it.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: i64,
     pub username: String,
@@ -64,7 +68,7 @@ pub struct UserRecord {
     pub token_version: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRecord {
     pub id: i64,
     pub user_id: i64,
@@ -78,7 +82,7 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewUser {
     pub username: String,
     pub username_canonical: String,
@@ -88,7 +92,7 @@ pub struct NewUser {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
     pub token_hash: Vec<u8>,
     /// The public handle shown in the session list (the token hash never leaves the server).
@@ -101,6 +105,59 @@ pub struct SessionRecord {
     pub remember: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+const REDACTED: &str = "[redacted]";
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &REDACTED)
+            .field("created_at", &self.created_at)
+            .field("token_version", &self.token_version)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("password_hash", &REDACTED)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("secret_hash", &REDACTED)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("token_hash", &REDACTED)
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("remember", &self.remember)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A security event to append to its account's chain (see `server::audit`).
@@ -236,9 +293,9 @@ impl Backend {
 }
 
 /// Opens the database named by `DATABASE_URL` and runs its migrations.
-pub async fn connect(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
-    let url = settings.database_url.expose_secret();
-    let pool = &settings.database_pool;
+pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
+    let url = settings.url.expose_secret();
+    let pool = &settings.pool;
     match Backend::of_url(url) {
         Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::connect(url, pool).await?)),
         Some(Backend::Postgres) => Ok(Arc::new(PostgresStore::connect(url, pool).await?)),
@@ -281,7 +338,60 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use super::Backend;
+    use super::*;
+
+    #[test]
+    fn rows_print_no_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+        let user = UserRecord {
+            id: 1,
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            password_hash: hash.into(),
+            created_at: 0,
+            token_version: 0,
+        };
+        let new_user = NewUser {
+            username: "alice".into(),
+            username_canonical: "alice".into(),
+            email: "alice@example.com".into(),
+            email_canonical: "alice@example.com".into(),
+            password_hash: hash.into(),
+            created_at: 0,
+        };
+        for printed in [format!("{user:?}"), format!("{new_user:?}")] {
+            assert!(printed.contains("alice"), "{printed}");
+            assert!(!printed.contains("argon2"), "{printed}");
+        }
+        let secret = vec![0xabu8; 32];
+        let key = ApiKeyRecord {
+            id: 1,
+            user_id: 1,
+            name: "ci".into(),
+            prefix: "abcd1234".into(),
+            secret_hash: secret.clone(),
+            scopes: "read:profile".into(),
+            created_at: 0,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let session = SessionRecord {
+            token_hash: secret,
+            id: "s1".into(),
+            user_id: 1,
+            created_at: 0,
+            last_seen_at: 0,
+            expires_at: 0,
+            remember: false,
+            ip: None,
+            user_agent: None,
+        };
+        for printed in [format!("{key:?}"), format!("{session:?}")] {
+            assert!(!printed.contains("171"), "{printed}"); // 0xab as a decimal byte
+            assert!(printed.contains("[redacted]"), "{printed}");
+        }
+    }
 
     #[test]
     fn the_url_scheme_selects_the_backend() {

@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use super::chain::{chain_hash, next_link};
+use super::settings::DatabasePoolSettings;
 use super::{
     map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
     StoreError, UserRecord,
 };
-use crate::server::audit::{chain_hash, next_link};
-use crate::server::config::DatabasePoolSettings;
 
 /// A PostgreSQL server (`DATABASE_URL=postgres://…`): for several app instances sharing one
 /// database. Behaves exactly as `SqliteStore`; the integration tests run against both.

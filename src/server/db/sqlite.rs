@@ -5,12 +5,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::chain::{chain_hash, next_link};
+use super::settings::DatabasePoolSettings;
 use super::{
     map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
     StoreError, UserRecord,
 };
-use crate::server::audit::{chain_hash, next_link};
-use crate::server::config::DatabasePoolSettings;
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
 #[derive(Clone)]

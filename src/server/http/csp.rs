@@ -42,7 +42,7 @@ pub fn set_page_policy() {
     let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
         return;
     };
-    let live_reload = use_context::<AppState>().and_then(|s| s.settings.dev_live_reload_port);
+    let live_reload = use_context::<AppState>().and_then(|s| s.settings.http.dev_live_reload_port);
     if let Ok(value) = HeaderValue::from_str(&page_policy(&nonce, live_reload)) {
         response.insert_header(CONTENT_SECURITY_POLICY, value);
     }

@@ -31,7 +31,7 @@ pub async fn refuse_cross_site(
     request: Request,
     next: Next,
 ) -> Response {
-    if is_allowed(&request, &state.settings.allowed_origins) {
+    if is_allowed(&request, &state.settings.http.allowed_origins) {
         next.run(request).await
     } else {
         tracing::warn!(

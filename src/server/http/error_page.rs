@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::model::AppError;
-use crate::server::http::context::REQUEST_ID_HEADER;
+use crate::server::http::request_id::REQUEST_ID_HEADER;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {

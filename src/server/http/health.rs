@@ -28,7 +28,7 @@ pub struct Readiness {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (database, redis) = tokio::join!(state.auth.store().ping(), state.auth.limits().ping());
+    let (database, redis) = tokio::join!(state.store.ping(), state.limits.ping());
     let database = match database {
         Ok(()) => "ok",
         Err(error) => {

@@ -3,13 +3,14 @@
 
 pub mod api;
 pub mod cache;
-pub mod context;
 pub mod csp;
 pub mod csrf;
 pub mod error_page;
+pub mod extract;
 pub mod headers;
 pub mod health;
 pub mod methods;
 pub mod rate_limit;
 pub mod request_id;
 pub mod server_fn_status;
+pub mod settings;

@@ -1,7 +1,7 @@
 //! The global per-IP limit on all requests: a ceiling against floods and scrapers, well above
 //! what a person clicking through pages does (a page load is ~5 requests). Static assets and
 //! health checks are exempt: they are cheap, cached, and a load balancer polls health often.
-//! The tight limits on credential endpoints live in the auth service.
+//! The tight limits on credential endpoints are checked by the auth services.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -27,7 +27,7 @@ pub async fn global_limit(State(state): State<AppState>, request: Request, next:
     let Some(ClientIp(ip)) = request.extensions().get::<ClientIp>().copied() else {
         return next.run(request).await;
     };
-    let limits = state.auth.limits();
+    let limits = &state.limits;
     match limits.check(&limits.global, &ip.to_string()).await {
         Ok(()) => next.run(request).await,
         Err(err) => error_response(&request, err),

@@ -6,7 +6,8 @@
 
 use axum::extract::Request;
 
-use super::context::REQUEST_ID_HEADER;
+/// The header that carries a request's id, in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 const MAX_LEN: usize = 64;
 

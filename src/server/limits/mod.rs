@@ -8,6 +8,7 @@
 pub mod client_ip;
 pub mod local;
 pub mod redis;
+pub mod settings;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -18,9 +19,9 @@ use secrecy::ExposeSecret;
 
 use crate::model::AppError;
 use crate::server::clock::Clock;
-use crate::server::config::Settings;
 
 use self::redis::{RedisConnection, RedisFailureLog, RedisRateLimiter};
+use self::settings::{RateLimitSettings, RedisSettings};
 use self::throttle::AccountThrottle;
 
 /// "`burst` requests per `period`", replenished evenly (GCRA): 5/minute allows 5 at once,
@@ -90,23 +91,26 @@ pub struct Limits {
 /// The per-IP limits and the per-account throttle for `settings`: in Redis when `REDIS_URL`
 /// is set, else in this process. Both share one Redis connection, so an outage is noticed and
 /// logged once.
-pub fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> (Limits, AccountThrottle) {
-    let rules = &settings.rate_limits;
+pub fn from_settings(
+    rules: &RateLimitSettings,
+    redis_settings: &RedisSettings,
+    clock: Arc<dyn Clock>,
+) -> (Limits, AccountThrottle) {
     let (login, register, global) = (
         rules.login.clone(),
         rules.register.clone(),
         rules.global.clone(),
     );
-    let Some(url) = &settings.redis_url else {
+    let Some(url) = &redis_settings.url else {
         return (
             Limits::in_process(login, register, global),
             AccountThrottle::new(clock),
         );
     };
-    let url_for_logs = settings.redis_url_for_logs().unwrap_or_default();
+    let url_for_logs = redis_settings.url_for_logs().unwrap_or_default();
     let redis = match RedisConnection::new(
         url.expose_secret(),
-        &settings.redis_key_prefix,
+        &redis_settings.key_prefix,
         url_for_logs.clone(),
     ) {
         Ok(redis) => Arc::new(redis),
@@ -125,7 +129,7 @@ pub fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> (Limits, Acc
     };
     tracing::info!(
         redis = url_for_logs,
-        prefix = settings.redis_key_prefix,
+        prefix = redis_settings.key_prefix,
         "rate limits and the account throttle are kept in Redis"
     );
     let limiter = RedisRateLimiter::new(redis.clone(), &[&login, &register, &global]);

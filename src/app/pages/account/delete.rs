@@ -13,7 +13,7 @@ pub fn DeleteAccountSection(username: String) -> impl IntoView {
     let username = StoredValue::new(username);
     let client_errors = Memo::new(move |_| {
         DeleteAccountForm {
-            password: fields.get("password"),
+            password: fields.get("password").into(),
             confirm_username: fields.get("confirm_username"),
         }
         .check(&username.read_value())

@@ -43,9 +43,9 @@ fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView
     );
     let client_errors = Memo::new(move |_| {
         let form = ChangePasswordForm {
-            current_password: fields.get("current_password"),
-            new_password: fields.get("new_password"),
-            new_password_confirm: fields.get("new_password_confirm"),
+            current_password: fields.get("current_password").into(),
+            new_password: fields.get("new_password").into(),
+            new_password_confirm: fields.get("new_password_confirm").into(),
         };
         form.check(&policy, &username.read_value(), &email.read_value())
             .err()

@@ -1,19 +1,18 @@
 //! `/api/v1/keys`: list, create and revoke personal API keys. Access tokens only.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::http::StatusCode;
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::server::db::ApiKeyRecord;
-use crate::server::limits::client_ip::ClientIp;
+use crate::model::api_key::{ApiKeyView, CreateApiKeyForm, CreatedApiKey};
+use crate::server::auth::ClientMeta;
+use crate::server::http::extract::RequestId;
 use crate::server::state::AppState;
 
+use super::error::{ApiError, OrApiError};
 use super::principal::AccessToken;
-use super::users::error_json;
-use super::{client_meta, request_id};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateKeyRequest {
@@ -36,12 +35,12 @@ pub struct KeyResponse {
     pub revoked_at: Option<i64>,
 }
 
-impl From<&ApiKeyRecord> for KeyResponse {
-    fn from(key: &ApiKeyRecord) -> Self {
+impl From<ApiKeyView> for KeyResponse {
+    fn from(key: ApiKeyView) -> Self {
         Self {
             id: key.id,
-            name: key.name.clone(),
-            prefix: key.prefix.clone(),
+            name: key.name,
+            prefix: key.prefix,
             scopes: key.scopes.split_whitespace().map(str::to_string).collect(),
             created_at: key.created_at,
             expires_at: key.expires_at,
@@ -59,21 +58,30 @@ pub struct CreatedKeyResponse {
     pub secret: String,
 }
 
+impl From<CreatedApiKey> for CreatedKeyResponse {
+    fn from(created: CreatedApiKey) -> Self {
+        Self {
+            key: created.key.into(),
+            secret: created.secret,
+        }
+    }
+}
+
 /// The caller's keys, newest first.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("bearer_jwt" = [])),
     responses((status = 200, body = [KeyResponse]), (status = 401), (status = 403, description = "API keys cannot manage keys")))]
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    request_id: RequestId,
     AccessToken(principal): AccessToken,
-) -> Response {
-    match state.auth.api_keys(principal.user.id).await {
-        Ok(keys) => Json(keys.iter().map(KeyResponse::from).collect::<Vec<_>>()).into_response(),
-        Err(err) => {
-            let id = request_id(&headers);
-            error_json(err.into_app_error(&id), &id)
-        }
-    }
+) -> Result<Json<Vec<KeyResponse>>, ApiError> {
+    let keys = state
+        .auth
+        .api_keys
+        .list(principal.user_id)
+        .await
+        .or_api_error(&request_id)?;
+    Ok(Json(keys.into_iter().map(KeyResponse::from).collect()))
 }
 
 /// Creates a key with scope `read:profile`; the answer holds the secret, once.
@@ -81,35 +89,22 @@ pub async fn list(
     responses((status = 201, body = CreatedKeyResponse), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
     State(state): State<AppState>,
-    ip: Option<Extension<ClientIp>>,
-    headers: HeaderMap,
+    request_id: RequestId,
+    meta: ClientMeta,
     AccessToken(principal): AccessToken,
     Json(request): Json<CreateKeyRequest>,
-) -> Response {
-    let meta = client_meta(&headers, ip.map(|Extension(ip)| ip));
-    match state
+) -> Result<(StatusCode, Json<CreatedKeyResponse>), ApiError> {
+    let form = CreateApiKeyForm {
+        name: request.name,
+        expires_in_days: request.expires_in_days,
+    };
+    let created = state
         .auth
-        .create_api_key(
-            principal.user.id,
-            &request.name,
-            request.expires_in_days,
-            &meta,
-        )
+        .api_keys
+        .create(principal.user_id, &form, &meta)
         .await
-    {
-        Ok(created) => (
-            StatusCode::CREATED,
-            Json(CreatedKeyResponse {
-                key: KeyResponse::from(&created.record),
-                secret: created.secret,
-            }),
-        )
-            .into_response(),
-        Err(err) => {
-            let id = request_id(&headers);
-            error_json(err.into_app_error(&id), &id)
-        }
-    }
+        .or_api_error(&request_id)?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 /// Revokes one of the caller's keys.
@@ -118,21 +113,16 @@ pub async fn create(
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 pub async fn revoke(
     State(state): State<AppState>,
-    ip: Option<Extension<ClientIp>>,
-    headers: HeaderMap,
+    request_id: RequestId,
+    meta: ClientMeta,
     AccessToken(principal): AccessToken,
     Path(key_id): Path<i64>,
-) -> Response {
-    let meta = client_meta(&headers, ip.map(|Extension(ip)| ip));
-    match state
+) -> Result<StatusCode, ApiError> {
+    state
         .auth
-        .revoke_api_key(principal.user.id, key_id, &meta)
+        .api_keys
+        .revoke(principal.user_id, key_id, &meta)
         .await
-    {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => {
-            let id = request_id(&headers);
-            error_json(err.into_app_error(&id), &id)
-        }
-    }
+        .or_api_error(&request_id)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,12 +5,15 @@
 //! - `/keys`: personal API keys (JWT only: a key cannot manage keys).
 //! - `GET /openapi.json`: the OpenAPI 3.1 document, generated from these handlers.
 //!
-//! Every handler is a thin door onto `AuthService`, like the server functions are.
+//! Every handler is a thin door onto the auth services, like the server functions are: it
+//! takes what it needs as extractors (`RequestId`, `ClientMeta`, `Json<T>`, the caller) and
+//! returns `Result<_, ApiError>`.
 //!
 //! CORS applies here and only here: the pages and server functions are same-origin by design.
 //! Origins come from `ALLOWED_ORIGINS` and are matched exactly; credentials are allowed only
 //! for those origins (the configuration refuses `*` and `null`, so neither can be echoed).
 
+pub mod error;
 pub mod keys;
 pub mod openapi;
 pub mod principal;
@@ -18,17 +21,13 @@ pub mod token;
 pub mod users;
 
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderValue, Method};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::model::AppError;
-use crate::server::auth::ClientMeta;
-use crate::server::limits::client_ip::ClientIp;
 use crate::server::state::AppState;
-
-use super::context::REQUEST_ID_HEADER;
 
 pub fn router(allowed_origins: &[String]) -> Router<AppState> {
     Router::new()
@@ -64,18 +63,4 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
     }
-}
-
-/// The request id the edge gave this request.
-pub(crate) fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown")
-        .to_string()
-}
-
-/// Client address (through trusted proxies), User-Agent and request id, for the service.
-pub(crate) fn client_meta(headers: &HeaderMap, ip: Option<ClientIp>) -> ClientMeta {
-    ClientMeta::from_request(headers, ip.as_ref())
 }

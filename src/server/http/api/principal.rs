@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::server::auth::service::{Credential, Principal};
+use crate::server::auth::{Credential, Principal};
+use crate::server::http::extract::RequestId;
 use crate::server::state::AppState;
 
-use super::request_id;
+use super::error::OrApiError;
 
 /// Any valid credential: an access token or an API key.
 pub struct Authenticated(pub Principal);
@@ -26,7 +27,7 @@ fn challenge(
     status: StatusCode,
     error: Option<&str>,
     description: &str,
-    request_id: String,
+    request_id: RequestId,
 ) -> Response {
     let value = match error {
         Some(error) => format!(
@@ -37,7 +38,7 @@ fn challenge(
     let code = error.unwrap_or("unauthenticated");
     let mut response = (
         status,
-        Json(json!({ "error": code, "message": description, "request_id": request_id })),
+        Json(json!({ "error": code, "message": description, "request_id": request_id.as_str() })),
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&value) {
@@ -53,7 +54,7 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let id = request_id(&parts.headers);
+        let id = RequestId::of(&parts.headers);
         let Some(header) = parts
             .headers
             .get(AUTHORIZATION)
@@ -77,15 +78,21 @@ impl FromRequestParts<AppState> for Authenticated {
                 ))
             }
         };
-        match state.auth.principal_for_bearer(credential).await {
-            Ok(Some(principal)) => Ok(Self(principal)),
-            Ok(None) => Err(challenge(
+        let resolved = state
+            .auth
+            .tokens
+            .principal_for_bearer(credential)
+            .await
+            .or_api_error(&id)
+            .map_err(IntoResponse::into_response)?;
+        match resolved {
+            Some(principal) => Ok(Self(principal)),
+            None => Err(challenge(
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
                 "The access token or API key is invalid, expired or revoked.",
                 id,
             )),
-            Err(err) => Err(super::users::error_json(err.into_app_error(&id), &id)),
         }
     }
 }
@@ -104,7 +111,7 @@ impl FromRequestParts<AppState> for AccessToken {
                 StatusCode::FORBIDDEN,
                 Some("insufficient_scope"),
                 "API keys cannot manage keys; use an access token.",
-                request_id(&parts.headers),
+                RequestId::of(&parts.headers),
             )),
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Errors follow RFC 6749 §5.2: `invalid_request`, `unsupported_grant_type`, `invalid_grant`
 //! (unknown user and wrong password alike). The same per-IP limit and per-account throttle
-//! as the browser sign-in apply, because both go through `AuthService::authenticate`.
+//! as the browser sign-in apply, because both go through `SignIn::authenticate`.
 
 use std::collections::HashMap;
 
@@ -11,16 +11,17 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, PRAGMA};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::model::{AppError, LoginForm};
-use crate::server::limits::client_ip::ClientIp;
+use crate::model::{AppError, LoginForm, Password};
+use crate::server::auth::ClientMeta;
+use crate::server::http::extract::RequestId;
 use crate::server::state::AppState;
 
-use super::{client_meta, request_id};
+use super::error::{ApiError, OrApiError};
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -32,12 +33,51 @@ pub struct TokenResponse {
     pub expires_in: i64,
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": error, "error_description": description })),
-    )
-        .into_response()
+/// An error answer in the shape RFC 6749 §5.2 prescribes: `{"error", "error_description"}`.
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+}
+
+fn invalid_request(description: &'static str) -> OAuthError {
+    OAuthError {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        description,
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.error, "error_description": self.description })),
+        )
+            .into_response()
+    }
+}
+
+/// Why a token request failed: the grant itself (RFC 6749 errors), or the server (limits,
+/// throttle, saturation, faults: the API's usual error shape with the request id).
+pub enum TokenRefusal {
+    OAuth(OAuthError),
+    Api(ApiError),
+}
+
+impl From<OAuthError> for TokenRefusal {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
+    }
+}
+
+impl IntoResponse for TokenRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::OAuth(error) => error.into_response(),
+            Self::Api(error) => error.into_response(),
+        }
+    }
 }
 
 /// OAuth2 password grant.
@@ -55,90 +95,68 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 )]
 pub async fn token(
     State(state): State<AppState>,
-    ip: Option<Extension<ClientIp>>,
+    request_id: RequestId,
+    meta: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, TokenRefusal> {
     let form_encoded = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !form_encoded {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Send the parameters as application/x-www-form-urlencoded.",
+        return Err(
+            invalid_request("Send the parameters as application/x-www-form-urlencoded.").into(),
         );
     }
     let Ok(params) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The body could not be read.",
-        );
+        return Err(invalid_request("The body could not be read.").into());
     };
     match params.get("grant_type").map(String::as_str) {
-        None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "grant_type is required.",
-            )
-        }
+        None => return Err(invalid_request("grant_type is required.").into()),
         Some("password") => {}
         Some(_) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "Only grant_type=password is supported.",
-            )
+            return Err(OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "unsupported_grant_type",
+                description: "Only grant_type=password is supported.",
+            }
+            .into())
         }
     }
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "username and password are required.",
-        );
+        return Err(invalid_request("username and password are required.").into());
     };
-    let id = request_id(&headers);
     let form = LoginForm {
         username: username.clone(),
-        password: password.clone(),
+        password: Password::from(password.as_str()),
     };
-    let meta = client_meta(&headers, ip.map(|Extension(ip)| ip));
-    let user = match state.auth.authenticate(&form, &meta).await {
-        Ok(user) => user,
-        Err(err) => {
-            return match err.into_app_error(&id) {
-                AppError::InvalidCredentials => oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "Incorrect username or password",
-                ),
-                AppError::Validation(_) => oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "username and password must be present and at most 128 characters.",
-                ),
-                other => super::users::error_json(other, &id),
-            };
-        }
-    };
-    match state.auth.issue_access_token(&user, &meta).await {
-        Ok((access_token, expires_in)) => {
-            let mut response = Json(TokenResponse {
-                access_token,
-                token_type: "bearer",
-                expires_in,
-            })
-            .into_response();
-            // RFC 6749 §5.1: token responses must not be cached (no-store is set by the edge).
-            response
-                .headers_mut()
-                .insert(PRAGMA, axum::http::HeaderValue::from_static("no-cache"));
-            response
-        }
-        Err(err) => super::users::error_json(err.into_app_error(&id), &id),
-    }
+    let issued = state
+        .auth
+        .tokens
+        .password_grant(&form, &meta)
+        .await
+        .or_api_error(&request_id)
+        .map_err(|refused| match refused.error {
+            AppError::InvalidCredentials => TokenRefusal::OAuth(OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "invalid_grant",
+                description: "Incorrect username or password",
+            }),
+            AppError::Validation(_) => TokenRefusal::OAuth(invalid_request(
+                "username and password must be present and at most 128 characters.",
+            )),
+            _ => TokenRefusal::Api(refused),
+        })?;
+    let mut response = Json(TokenResponse {
+        access_token: issued.access_token,
+        token_type: "bearer",
+        expires_in: issued.expires_in,
+    })
+    .into_response();
+    // RFC 6749 §5.1: token responses must not be cached (no-store is set by the edge).
+    response
+        .headers_mut()
+        .insert(PRAGMA, axum::http::HeaderValue::from_static("no-cache"));
+    Ok(response)
 }

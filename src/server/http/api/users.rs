@@ -1,27 +1,26 @@
 //! `POST /api/v1/users` (registration) and `GET /api/v1/users/me`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::http::StatusCode;
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::{AppError, RegisterForm};
-use crate::server::db::UserRecord;
-use crate::server::http::error_page::json_error;
-use crate::server::limits::client_ip::ClientIp;
+use crate::model::{Password, PublicUser, RegisterForm};
+use crate::server::auth::ClientMeta;
+use crate::server::http::extract::RequestId;
 use crate::server::state::AppState;
 
+use super::error::{ApiError, OrApiError};
 use super::principal::Authenticated;
-use super::{client_meta, request_id};
 
 /// Registration. Unknown fields are ignored; nobody can set a role or an id.
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
     pub email: String,
     pub username: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Password,
 }
 
 /// What the API shows of an account: never a hash or an internal id.
@@ -33,19 +32,14 @@ pub struct UserResponse {
     pub created_at: i64,
 }
 
-impl From<&UserRecord> for UserResponse {
-    fn from(user: &UserRecord) -> Self {
+impl From<PublicUser> for UserResponse {
+    fn from(user: PublicUser) -> Self {
         Self {
-            username: user.username.clone(),
-            email: user.email.clone(),
+            username: user.username,
+            email: user.email,
             created_at: user.created_at,
         }
     }
-}
-
-/// The API's error answer (see `error_page::json_error`), naming this request.
-pub fn error_json(err: AppError, request_id: &str) -> Response {
-    json_error(&err, Some(request_id))
 }
 
 /// Creates an account (same rules as the browser form).
@@ -62,22 +56,23 @@ pub fn error_json(err: AppError, request_id: &str) -> Response {
 )]
 pub async fn register(
     State(state): State<AppState>,
-    ip: Option<Extension<ClientIp>>,
-    headers: HeaderMap,
+    request_id: RequestId,
+    meta: ClientMeta,
     Json(request): Json<RegisterRequest>,
-) -> Response {
-    let id = request_id(&headers);
+) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
     let form = RegisterForm {
         email: request.email,
         username: request.username,
         password_confirm: request.password.clone(),
         password: request.password,
     };
-    let meta = client_meta(&headers, ip.map(|Extension(ip)| ip));
-    match state.auth.create_account(&form, &meta).await {
-        Ok(user) => (StatusCode::CREATED, Json(UserResponse::from(&user))).into_response(),
-        Err(err) => error_json(err.into_app_error(&id), &id),
-    }
+    let user = state
+        .auth
+        .registration
+        .create_account(&form, &meta)
+        .await
+        .or_api_error(&request_id)?;
+    Ok((StatusCode::CREATED, Json(user.into())))
 }
 
 /// The account behind the access token or API key.
@@ -92,5 +87,5 @@ pub async fn register(
     )
 )]
 pub async fn me(Authenticated(principal): Authenticated) -> Json<UserResponse> {
-    Json(UserResponse::from(&principal.user))
+    Json(principal.user.into())
 }

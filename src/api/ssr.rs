@@ -1,9 +1,9 @@
-//! Request-scoped helpers for server functions.
+//! What every server function reads and writes besides its arguments (server only).
 //!
 //! leptos_axum runs each server function (and each server render) inside a reactive owner
 //! that holds the request `Parts`, a `ResponseOptions` for headers and status, and our
-//! `AppState`. These functions read and write those, so the `#[server]` bodies in `crate::api`
-//! stay short: validate → service → client error.
+//! `AppState`. These helpers read and write those, so the `#[server]` bodies stay three
+//! steps: read the context, call a service, map the outcome to the closed `AppError`.
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::request::Parts;
@@ -11,15 +11,13 @@ use http::{HeaderName, HeaderValue};
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
-use crate::model::AppError;
-use crate::server::auth::service::SignedIn;
+pub use crate::model::AppError;
 use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
-use crate::server::auth::{ClientMeta, SessionToken};
+use crate::server::auth::SessionToken;
+pub use crate::server::auth::{ClientMeta, CurrentSession, SignedIn};
 use crate::server::error::ServiceError;
-use crate::server::limits::client_ip::ClientIp;
-use crate::server::state::AppState;
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+use crate::server::http::extract::{self, RequestId};
+pub use crate::server::state::AppState;
 
 fn parts() -> Option<Parts> {
     use_context::<Parts>()
@@ -30,41 +28,50 @@ pub fn app_state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| {
         tracing::error!("AppState missing from the Leptos context");
         AppError::Internal {
-            request_id: Some(request_id()),
+            request_id: Some(request_id().0),
         }
     })
 }
 
 /// The id the request-id layer gave this request (also in every log line of its span).
-pub fn request_id() -> String {
+pub fn request_id() -> RequestId {
     parts()
-        .and_then(|p| {
-            p.headers
-                .get(REQUEST_ID_HEADER)?
-                .to_str()
-                .ok()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "unknown".to_string())
+        .map(|p| RequestId::of(&p.headers))
+        .unwrap_or_else(|| RequestId("unknown".to_string()))
 }
 
 /// Address, User-Agent and request id, recorded with sessions and security events.
 pub fn client_meta() -> ClientMeta {
     parts()
-        .map(|parts| ClientMeta::from_request(&parts.headers, parts.extensions.get::<ClientIp>()))
+        .map(|parts| extract::client_meta(&parts))
         .unwrap_or_default()
 }
 
 /// The session token from the request's cookie, if it has a well-formed one.
 pub fn session_token(state: &AppState) -> Option<SessionToken> {
     let parts = parts()?;
-    let settings = state.auth.session_settings();
+    let settings = &state.settings.session;
     parts
         .headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(|header| token_from_cookie_header(settings, header))
+}
+
+/// The session behind the request's cookie and its account, if any.
+pub async fn current_session(state: &AppState) -> Result<Option<CurrentSession>, AppError> {
+    let Some(token) = session_token(state) else {
+        return Ok(None);
+    };
+    state.auth.sessions.current(&token).await.map_err(fail)
+}
+
+/// Like `current_session`, for server functions that need a signed-in person.
+pub async fn require_session(state: &AppState) -> Result<CurrentSession, AppError> {
+    current_session(state)
+        .await?
+        .ok_or(AppError::Unauthenticated)
 }
 
 fn append_set_cookie(value: String) {
@@ -78,7 +85,7 @@ fn append_set_cookie(value: String) {
 
 /// The cookie for a session just started (sign-up, sign-in, password change).
 pub fn set_session_cookie(state: &AppState, signed_in: &SignedIn) {
-    let settings = state.auth.session_settings();
+    let settings = &state.settings.session;
     append_set_cookie(session_cookie(settings, &signed_in.token, signed_in.remember).to_string());
 }
 
@@ -94,13 +101,13 @@ pub fn clear_site_data() {
 }
 
 pub fn clear_session_cookie(state: &AppState) {
-    append_set_cookie(removal_cookie(state.auth.session_settings()).to_string());
+    append_set_cookie(removal_cookie(&state.settings.session).to_string());
 }
 
 /// Turns a service failure into the client error, logging anything internal with the
 /// request id. The HTTP status follows from the error (`server_fn_status`).
 pub fn fail(err: ServiceError) -> AppError {
-    err.into_app_error(&request_id())
+    err.into_app_error(request_id().as_str())
 }
 
 /// A `next=` target is followed only when it is a local path: `/account` yes;

@@ -1,0 +1,223 @@
+//! What a signed-in person does to their own account's credentials: change the password,
+//! sign out everywhere, delete the account.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::model::activity::{count_of, ActivityKind};
+use crate::model::forms::{ChangePasswordForm, DeleteAccountForm};
+use crate::model::{AppError, PasswordPolicy};
+use crate::server::db::Store;
+use crate::server::error::ServiceError;
+
+use super::activity::{hex_prefix, ActivityLog};
+use super::client::ClientMeta;
+use super::password::PasswordHasher;
+use super::sessions::{CurrentSession, Sessions, SignedIn};
+use super::sign_in::SignIn;
+
+#[derive(Clone)]
+pub struct AccountSecurity {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) hasher: PasswordHasher,
+    pub(super) policy: PasswordPolicy,
+    pub(super) activity: ActivityLog,
+    pub(super) sign_in: SignIn,
+    pub(super) sessions: Sessions,
+}
+
+impl AccountSecurity {
+    /// Changes the password of the person signed in with `current`. Every access token ends;
+    /// other sessions end unless `keep_other_sessions`; this browser gets a new session (new
+    /// token, new id) with the same remember-me choice, returned for the cookie.
+    pub async fn change_password(
+        &self,
+        current: &CurrentSession,
+        form: &ChangePasswordForm,
+        keep_other_sessions: bool,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ServiceError> {
+        let user = &current.user;
+        form.check(&self.policy, &user.username, &user.email)
+            .map_err(AppError::from)?;
+        self.sign_in
+            .confirm_password(user, &form.current_password, "current_password", meta)
+            .await?;
+        let hash = self
+            .hasher
+            .hash(SecretString::from(form.new_password.expose()))
+            .await?;
+        // One statement stores the hash and bumps the token version: no window in which the
+        // new password works while old access tokens still do.
+        self.store.replace_password(user.id, &hash).await?;
+        let ended = if keep_other_sessions {
+            self.store
+                .delete_session(&current.session.token_hash)
+                .await?;
+            0
+        } else {
+            self.store.delete_user_sessions(user.id).await? - 1
+        };
+        let remember = current.session.remember;
+        let signed_in = self.sessions.start(user, remember, meta).await?;
+        let detail = if keep_other_sessions {
+            "other sessions kept, access tokens revoked".to_string()
+        } else {
+            format!(
+                "{} ended, access tokens revoked",
+                count_of(ended, "other session")
+            )
+        };
+        self.activity
+            .record(user.id, ActivityKind::PasswordChanged, meta, Some(detail))
+            .await;
+        Ok(signed_in)
+    }
+
+    /// Ends every session and every access token of the user.
+    pub async fn logout_everywhere(
+        &self,
+        current: &CurrentSession,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let user_id = current.user.id;
+        self.store.bump_token_version(user_id).await?;
+        let ended = self.store.delete_user_sessions(user_id).await?;
+        let detail = format!(
+            "{} ended, access tokens revoked",
+            count_of(ended, "session")
+        );
+        self.activity
+            .record(
+                user_id,
+                ActivityKind::SignedOutEverywhere,
+                meta,
+                Some(detail),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Deletes the account after confirming its password: the user row, its sessions and
+    /// API keys, and its activity log, leaving one `account.deleted` record (no address, no
+    /// device) chained to the erased history. Every access token dies with the row.
+    pub async fn delete_account(
+        &self,
+        current: &CurrentSession,
+        form: &DeleteAccountForm,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let user = &current.user;
+        form.check(&user.username).map_err(AppError::from)?;
+        self.sign_in
+            .confirm_password(user, &form.password, "password", meta)
+            .await?;
+        let record = self.activity.erasure_event(user.id, meta);
+        let stored = self.store.delete_account(user.id, &record).await?;
+        tracing::info!(
+            event = ActivityKind::AccountDeleted.as_str(),
+            user_id = user.id,
+            chain_hash = %hex_prefix(&stored.hash),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::model::forms::{ChangePasswordForm, DeleteAccountForm};
+    use crate::model::LoginForm;
+
+    fn change(keep_others: bool) -> (ChangePasswordForm, bool) {
+        (
+            ChangePasswordForm {
+                current_password: PASSWORD.into(),
+                new_password: "a brand new passphrase".into(),
+                new_password_confirm: "a brand new passphrase".into(),
+            },
+            keep_others,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_new_password_ends_the_other_sessions_unless_kept_and_renews_this_one() {
+        for keep_others in [false, true] {
+            let f = fixture().await;
+            let this = f.register("alice").await;
+            let other = f.login("alice", false).await;
+            let current = f.auth.sessions.current(&this.token).await.unwrap().unwrap();
+            let (form, keep) = change(keep_others);
+            let renewed = f
+                .auth
+                .account
+                .change_password(&current, &form, keep, &meta())
+                .await
+                .unwrap();
+            // No session fixation: the old token is dead, the new one works.
+            assert!(f
+                .auth
+                .sessions
+                .current(&this.token)
+                .await
+                .unwrap()
+                .is_none());
+            assert!(f
+                .auth
+                .sessions
+                .current(&renewed.token)
+                .await
+                .unwrap()
+                .is_some());
+            let other_alive = f
+                .auth
+                .sessions
+                .current(&other.token)
+                .await
+                .unwrap()
+                .is_some();
+            assert_eq!(other_alive, keep_others);
+            let old = LoginForm {
+                username: "alice".into(),
+                password: PASSWORD.into(),
+            };
+            assert!(f.auth.sign_in.login(&old, false, &meta()).await.is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn deleting_the_account_leaves_only_the_erasure_record() {
+        let f = fixture().await;
+        let signed_in = f.register("alice").await;
+        let current = f
+            .auth
+            .sessions
+            .current(&signed_in.token)
+            .await
+            .unwrap()
+            .unwrap();
+        let form = DeleteAccountForm {
+            password: PASSWORD.into(),
+            confirm_username: "Alice".into(),
+        };
+        f.auth
+            .account
+            .delete_account(&current, &form, &meta())
+            .await
+            .unwrap();
+        assert!(f.store.user_by_username("alice").await.unwrap().is_none());
+        assert!(f
+            .auth
+            .sessions
+            .current(&signed_in.token)
+            .await
+            .unwrap()
+            .is_none());
+        let report = crate::server::audit::verify(f.store.as_ref())
+            .await
+            .unwrap();
+        assert!(report.is_intact(), "{:?}", report.problems);
+        assert_eq!(report.events, 1);
+    }
+}

@@ -1,0 +1,131 @@
+//! The auth section of the configuration: sessions, access tokens, password hashing.
+
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::model::PasswordPolicy;
+use crate::server::env::{invalid, ConfigError, Env};
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// A session unused for this long ends (ASVS 7.3.1).
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active (ASVS 7.3.2).
+    pub absolute_timeout: Duration,
+    /// `true`: the cookie is `__Host-…; Secure`. Only development may turn it off, for plain
+    /// http on a machine other than localhost.
+    pub cookie_secure: bool,
+}
+
+impl SessionSettings {
+    pub fn cookie_name(&self) -> &'static str {
+        if self.cookie_secure {
+            // `__Host-`: the browser only accepts it with Secure, Path=/ and no Domain, so a
+            // sibling sub-domain cannot plant or overwrite it.
+            "__Host-gatehouse_session"
+        } else {
+            "gatehouse_session"
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HasherSettings {
+    /// Concurrent argon2 computations; each holds ~19 MiB while it runs.
+    pub concurrency: usize,
+    /// Sign-ins waiting for an argon2 slot beyond this get 503 + Retry-After.
+    pub queue_limit: usize,
+}
+
+/// HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2).
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+/// `SECRET_KEY`, which signs access tokens: required in production (32+ bytes); in
+/// development a missing or short key is replaced by a random one for this process (`true`
+/// in the answer; the binary warns about it).
+pub fn secret_key(env: &Env) -> Result<(SecretString, bool), ConfigError> {
+    let key = env.secret("SECRET_KEY");
+    let long_enough = key
+        .as_ref()
+        .is_some_and(|k| k.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
+    match key {
+        Some(key) if long_enough => Ok((key, false)),
+        Some(_) if env.is_production() => Err(ConfigError::Insecure(format!(
+            "SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes"
+        ))),
+        None if env.is_production() => Err(ConfigError::Insecure("SECRET_KEY is not set".into())),
+        _ => Ok((random_secret_key(), true)),
+    }
+}
+
+fn random_secret_key() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+impl SessionSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let cookie_secure = env.flag("SESSION_COOKIE_SECURE", env.is_production())?;
+        if env.is_production() && !cookie_secure {
+            return Err(ConfigError::Insecure(
+                "SESSION_COOKIE_SECURE=false is only allowed in development".into(),
+            ));
+        }
+        let idle_timeout = env.secs("SESSION_IDLE_TIMEOUT_SECS", 30 * 60)?;
+        let absolute_timeout = env.secs("SESSION_ABSOLUTE_TIMEOUT_SECS", 7 * 24 * 60 * 60)?;
+        if idle_timeout > absolute_timeout {
+            return Err(invalid(
+                "SESSION_IDLE_TIMEOUT_SECS",
+                "must not exceed SESSION_ABSOLUTE_TIMEOUT_SECS",
+            ));
+        }
+        Ok(Self {
+            idle_timeout,
+            absolute_timeout,
+            cookie_secure,
+        })
+    }
+}
+
+impl JwtSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            issuer: env.text_or("JWT_ISSUER", "gatehouse"),
+            audience: env.text_or("JWT_AUDIENCE", "gatehouse-api"),
+            ttl_secs: env.secs("JWT_TTL_SECS", 30 * 60)?.as_secs() as i64,
+        })
+    }
+}
+
+impl HasherSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(Self {
+            concurrency: env.positive("PASSWORD_HASH_CONCURRENCY", cores)?,
+            queue_limit: env.number("PASSWORD_HASH_QUEUE", 64)?,
+        })
+    }
+}
+
+/// `PASSWORD_POLICY`: `nist` (the default) or `seed`.
+pub fn password_policy(env: &Env) -> Result<PasswordPolicy, ConfigError> {
+    env.parsed(
+        "PASSWORD_POLICY",
+        PasswordPolicy::default(),
+        PasswordPolicy::from_name,
+        "expected `nist` or `seed`",
+    )
+}

@@ -1,0 +1,320 @@
+//! Checking a password: sign-in (browser and OAuth2 password grant) and the confirmation the
+//! account page asks for. Every path runs exactly one argon2 verification, under the per-IP
+//! limit and the per-account throttle, and a wrong password counts the same wherever it was
+//! typed.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::model::activity::ActivityKind;
+use crate::model::forms::{LoginIdentifier, WRONG_CURRENT_PASSWORD};
+use crate::model::{AppError, FieldErrors, LoginForm, Password};
+use crate::server::db::{Store, UserRecord};
+use crate::server::error::ServiceError;
+use crate::server::limits::throttle::AccountThrottle;
+use crate::server::limits::Limits;
+
+use super::activity::ActivityLog;
+use super::client::ClientMeta;
+use super::password::PasswordHasher;
+use super::sessions::{Sessions, SignedIn};
+
+#[derive(Clone)]
+pub struct SignIn {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) hasher: PasswordHasher,
+    pub(super) limits: Arc<Limits>,
+    pub(super) throttle: Arc<AccountThrottle>,
+    pub(super) activity: ActivityLog,
+    pub(super) sessions: Sessions,
+}
+
+impl SignIn {
+    /// Signs in with a username or email and starts a browser session. Unknown account and
+    /// wrong password are one error, and both run exactly one argon2 verification.
+    pub async fn login(
+        &self,
+        form: &LoginForm,
+        remember: bool,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ServiceError> {
+        let user = self.authenticate(form, meta).await?;
+        let signed_in = self.sessions.start(&user, remember, meta).await?;
+        let detail = remember.then(|| "remembered on this device".to_string());
+        self.activity
+            .record(user.id, ActivityKind::SignedIn, meta, detail)
+            .await;
+        Ok(signed_in)
+    }
+
+    /// Checks credentials under the per-IP limit and the per-account throttle: the one path
+    /// both browser sign-in and the OAuth2 password grant go through. The caller records the
+    /// success (a session or an access token) in the activity log.
+    pub(super) async fn authenticate(
+        &self,
+        form: &LoginForm,
+        meta: &ClientMeta,
+    ) -> Result<UserRecord, ServiceError> {
+        self.limits.check(&self.limits.login, meta.ip_key()).await?;
+        form.check().map_err(AppError::from)?;
+        let identifier = form.identifier();
+        let user = match &identifier {
+            LoginIdentifier::Email(email) => self.store.user_by_email(email).await?,
+            LoginIdentifier::Username(name) => self.store.user_by_username(name).await?,
+        };
+        // One throttle per account; a name with no account gets its own, which behaves the
+        // same, so the throttle's answer cannot tell the two apart.
+        let throttle_key = match (&user, &identifier) {
+            (Some(user), _) => account_throttle_key(user),
+            (None, LoginIdentifier::Email(email)) => format!("email:{email}"),
+            (None, LoginIdentifier::Username(name)) => format!("name:{name}"),
+        };
+        if let Err(wait) = self.throttle.check(&throttle_key).await {
+            tracing::warn!(
+                event = "login.throttled",
+                user_id = user.as_ref().map(|u| u.id),
+                wait_secs = wait
+            );
+            return Err(throttled(wait));
+        }
+        let password = SecretString::from(form.password.expose());
+        let verified = self
+            .hasher
+            .verify(
+                password.clone(),
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
+        let user = match (user, verified) {
+            (Some(user), true) => user,
+            (user, _) => {
+                // The typed identifier is not logged: people paste passwords into it by mistake.
+                tracing::warn!(
+                    event = "login.failed",
+                    reason = if user.is_some() {
+                        "wrong_password"
+                    } else {
+                        "unknown_account"
+                    },
+                    user_id = user.as_ref().map(|u| u.id),
+                    ip = meta.ip.as_deref(),
+                );
+                self.record_failed_password(&throttle_key, user.as_ref(), meta, None)
+                    .await;
+                return Err(AppError::InvalidCredentials.into());
+            }
+        };
+        self.throttle.clear(&throttle_key).await;
+        if self.hasher.needs_rehash(&user.password_hash) {
+            self.upgrade_hash(&user, password).await;
+        }
+        Ok(user)
+    }
+
+    /// Checks the current password of a signed-in person (password change, account
+    /// deletion). A wrong guess counts against the same per-account throttle as a failed
+    /// sign-in, so a stolen session cannot be used to guess the password quickly.
+    pub(super) async fn confirm_password(
+        &self,
+        user: &UserRecord,
+        password: &Password,
+        field: &'static str,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let throttle_key = account_throttle_key(user);
+        if let Err(wait) = self.throttle.check(&throttle_key).await {
+            return Err(throttled(wait));
+        }
+        let verified = self
+            .hasher
+            .verify(
+                SecretString::from(password.expose()),
+                Some(user.password_hash.as_str()),
+            )
+            .await?;
+        if !verified {
+            let detail = "current password entered on the account page";
+            self.record_failed_password(&throttle_key, Some(user), meta, Some(detail.into()))
+                .await;
+            return Err(
+                AppError::Validation(FieldErrors::single(field, WRONG_CURRENT_PASSWORD)).into(),
+            );
+        }
+        self.throttle.clear(&throttle_key).await;
+        Ok(())
+    }
+
+    /// Counts a wrong password against the account's throttle and, for a real account,
+    /// records it in its activity log: the failure, and the lock-out once when this failure
+    /// starts one (not once per refused attempt: an attacker hammering a throttled account
+    /// must not turn each try into a database write). Failures for names without an account
+    /// are only in the tracing log.
+    async fn record_failed_password(
+        &self,
+        throttle_key: &str,
+        user: Option<&UserRecord>,
+        meta: &ClientMeta,
+        detail: Option<String>,
+    ) {
+        let now_throttled = self.throttle.record_failure(throttle_key).await;
+        if let Some(user) = user {
+            self.activity
+                .record(user.id, ActivityKind::SignInFailed, meta, detail)
+                .await;
+            if now_throttled {
+                self.activity
+                    .record(user.id, ActivityKind::SignInThrottled, meta, None)
+                    .await;
+            }
+        }
+    }
+
+    /// Replaces a hash made with older parameters. Failure is logged, not fatal: the person
+    /// proved their password and is signed in either way.
+    async fn upgrade_hash(&self, user: &UserRecord, password: SecretString) {
+        let result = async {
+            let hash = self.hasher.hash(password).await?;
+            self.store.set_password_hash(user.id, &hash).await?;
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(event = "password.rehashed", user_id = user.id),
+            Err(error) => {
+                tracing::warn!(event = "password.rehash_failed", user_id = user.id, %error)
+            }
+        }
+    }
+}
+
+/// The throttle key of an existing account: sign-in and password confirmation share it.
+fn account_throttle_key(user: &UserRecord) -> String {
+    format!("user:{}", user.id)
+}
+
+/// The refusal while an account's throttle makes the next attempt wait `wait` seconds.
+fn throttled(wait: u64) -> ServiceError {
+    AppError::RateLimited {
+        retry_after_secs: wait,
+        limit: 0,
+        window_secs: 0,
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use crate::server::limits::throttle::FREE_FAILURES;
+
+    fn login(name: &str, password: &str) -> LoginForm {
+        LoginForm {
+            username: name.into(),
+            password: password.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_and_wrong_passwords_get_one_answer_and_one_verification() {
+        let f = fixture().await;
+        f.register("alice").await;
+        let hasher = f.auth.sign_in.hasher.clone();
+        for (name, password) in [("alice", "not the password"), ("nobody", PASSWORD)] {
+            let before = hasher.verification_count();
+            let refused = f
+                .auth
+                .sign_in
+                .login(&login(name, password), false, &meta())
+                .await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(ServiceError::Client(AppError::InvalidCredentials))
+                ),
+                "{name}"
+            );
+            assert_eq!(hasher.verification_count(), before + 1, "{name}");
+        }
+        // By email too, in any case.
+        assert!(f
+            .auth
+            .sign_in
+            .login(&login("ALICE@example.com", PASSWORD), false, &meta())
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_delay_the_account_and_a_success_clears_them() {
+        let f = fixture().await;
+        f.register("alice").await;
+        for _ in 0..FREE_FAILURES {
+            let refused = f
+                .auth
+                .sign_in
+                .login(&login("alice", "wrong guess"), false, &meta())
+                .await;
+            assert!(matches!(
+                refused,
+                Err(ServiceError::Client(AppError::InvalidCredentials))
+            ));
+        }
+        // Even the right password waits now: the answer must not tell a guesser it was right.
+        let delayed = f
+            .auth
+            .sign_in
+            .login(&login("alice", PASSWORD), false, &meta())
+            .await;
+        assert!(matches!(
+            delayed,
+            Err(ServiceError::Client(AppError::RateLimited { .. }))
+        ));
+        f.advance(60);
+        assert!(f
+            .auth
+            .sign_in
+            .login(&login("alice", PASSWORD), false, &meta())
+            .await
+            .is_ok());
+        assert!(f.auth.sign_in.throttle.check("user:1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_current_password_is_a_field_error_and_counts_as_a_failure() {
+        let f = fixture().await;
+        let signed_in = f.register("alice").await;
+        let current = f
+            .auth
+            .sessions
+            .current(&signed_in.token)
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = f
+            .auth
+            .sign_in
+            .confirm_password(&current.user, &"nope nope".into(), "password", &meta())
+            .await;
+        let Err(ServiceError::Client(AppError::Validation(fields))) = refused else {
+            panic!("not a field error");
+        };
+        assert_eq!(fields.get("password"), Some(WRONG_CURRENT_PASSWORD));
+        let events = f.auth.activity.recent(current.user_id()).await.unwrap();
+        assert_eq!(events[0].kind, ActivityKind::SignInFailed);
+    }
+
+    #[test]
+    fn a_throttled_account_is_told_how_long_to_wait_and_nothing_else() {
+        let ServiceError::Client(AppError::RateLimited {
+            retry_after_secs,
+            limit,
+            window_secs,
+        }) = throttled(42)
+        else {
+            panic!("not a rate-limit refusal");
+        };
+        assert_eq!((retry_after_secs, limit, window_secs), (42, 0, 0));
+    }
+}

@@ -1,0 +1,121 @@
+//! A real set of auth services for unit tests: a SQLite file in a temporary directory, the
+//! in-process limits and throttle, and a clock the test moves by hand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::model::{PasswordPolicy, RegisterForm};
+use crate::server::clock::{Clock, ManualClock};
+use crate::server::db::{self, DatabasePoolSettings, DatabaseSettings, Store};
+use crate::server::limits::throttle::AccountThrottle;
+use crate::server::limits::{Limits, Rule};
+
+use super::settings::SessionSettings;
+use super::{Auth, AuthParts, ClientMeta, JwtKeys, PasswordHasher, SignedIn};
+
+pub const START: i64 = 1_800_000_000;
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const IDLE_SECS: u64 = 30 * 60;
+pub const ABSOLUTE_SECS: u64 = 7 * 24 * 3600;
+
+pub struct Fixture {
+    pub auth: Auth,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = db::connect(&DatabaseSettings {
+        url: SecretString::from(url),
+        pool: DatabasePoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    })
+    .await
+    .unwrap();
+    let clock = ManualClock::new(START);
+    let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    // Generous per-IP rules: these tests are about the services, not the limits.
+    let rule = |name| Rule::parse(name, "1000/minute").unwrap();
+    let auth = Auth::new(AuthParts {
+        store: store.clone(),
+        clock: shared_clock.clone(),
+        hasher: PasswordHasher::new(2).unwrap(),
+        limits: Arc::new(Limits::in_process(
+            rule("login"),
+            rule("register"),
+            rule("global"),
+        )),
+        throttle: Arc::new(AccountThrottle::new(shared_clock)),
+        jwt: Arc::new(JwtKeys::new(
+            &SecretString::from("0123456789abcdef0123456789abcdef"),
+            "gatehouse",
+            "gatehouse-api",
+            1800,
+        )),
+        sessions: SessionSettings {
+            idle_timeout: Duration::from_secs(IDLE_SECS),
+            absolute_timeout: Duration::from_secs(ABSOLUTE_SECS),
+            cookie_secure: false,
+        },
+        password_policy: PasswordPolicy::Nist,
+    });
+    Fixture {
+        auth,
+        clock,
+        store,
+        _dir: dir,
+    }
+}
+
+pub fn meta() -> ClientMeta {
+    ClientMeta {
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some(
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0".into(),
+        ),
+        request_id: Some("test".into()),
+    }
+}
+
+pub fn register_form(name: &str) -> RegisterForm {
+    RegisterForm {
+        email: format!("{name}@example.com"),
+        username: name.into(),
+        password: PASSWORD.into(),
+        password_confirm: PASSWORD.into(),
+    }
+}
+
+impl Fixture {
+    /// Registers `name` (signed in, as the browser does).
+    pub async fn register(&self, name: &str) -> SignedIn {
+        self.auth
+            .registration
+            .register(&register_form(name), &meta())
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, name: &str, remember: bool) -> SignedIn {
+        let form = crate::model::LoginForm {
+            username: name.into(),
+            password: PASSWORD.into(),
+        };
+        self.auth
+            .sign_in
+            .login(&form, remember, &meta())
+            .await
+            .unwrap()
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.advance(secs as i64);
+    }
+}

@@ -1,0 +1,171 @@
+//! The JSON API's credentials: access tokens from the OAuth2 password grant, and resolving
+//! an `Authorization: Bearer` value (an access token or an API key) to the account.
+
+use std::sync::Arc;
+
+use crate::model::activity::ActivityKind;
+use crate::model::{LoginForm, PublicUser};
+use crate::server::clock::Clock;
+use crate::server::db::Store;
+use crate::server::error::ServiceError;
+
+use super::activity::ActivityLog;
+use super::api_key_secret::KEY_PREFIX;
+use super::api_keys::ApiKeys;
+use super::client::ClientMeta;
+use super::jwt::JwtKeys;
+use super::sign_in::SignIn;
+use super::views::public_user;
+
+/// Who an API request acts for, and through what.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Internal: handed back to the services, never shown.
+    pub user_id: i64,
+    pub user: PublicUser,
+    pub via: Credential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A JWT from `/api/v1/token`: the full API.
+    AccessToken,
+    /// A personal API key: only its scopes (never key or session management).
+    ApiKey { key_id: i64, scopes: Vec<String> },
+}
+
+/// An access token and its lifetime in seconds.
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+}
+
+#[derive(Clone)]
+pub struct Tokens {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) jwt: Arc<JwtKeys>,
+    pub(super) activity: ActivityLog,
+    pub(super) sign_in: SignIn,
+    pub(super) api_keys: ApiKeys,
+}
+
+impl Tokens {
+    /// The OAuth2 password grant: the same checks as the browser sign-in (per-IP limit,
+    /// per-account throttle, one argon2 verification), then a short-lived access token.
+    pub async fn password_grant(
+        &self,
+        form: &LoginForm,
+        meta: &ClientMeta,
+    ) -> Result<IssuedToken, ServiceError> {
+        let user = self.sign_in.authenticate(form, meta).await?;
+        let access_token = self
+            .jwt
+            .issue(user.id, user.token_version, self.clock.now())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.activity
+            .record(user.id, ActivityKind::TokenIssued, meta, None)
+            .await;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: self.jwt.ttl_secs,
+        })
+    }
+
+    /// Resolves an `Authorization: Bearer` credential: an API key (`gk_…`) or an access token.
+    /// `None` for anything invalid, expired, revoked or unknown; the caller answers 401.
+    pub async fn principal_for_bearer(
+        &self,
+        credential: &str,
+    ) -> Result<Option<Principal>, ServiceError> {
+        if credential.starts_with(KEY_PREFIX) {
+            return Ok(self
+                .api_keys
+                .resolve(credential)
+                .await?
+                .map(|key| Principal {
+                    user_id: key.user.id,
+                    user: public_user(&key.user),
+                    via: Credential::ApiKey {
+                        key_id: key.key_id,
+                        scopes: key.scopes,
+                    },
+                }));
+        }
+        let claims = match self.jwt.verify(credential, self.clock.now()) {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::info!(event = "token.refused", %error);
+                return Ok(None);
+            }
+        };
+        let Ok(user_id) = claims.sub.parse::<i64>() else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        if user.token_version != claims.ver {
+            tracing::info!(event = "token.revoked", user_id);
+            return Ok(None);
+        }
+        Ok(Some(Principal {
+            user_id: user.id,
+            user: public_user(&user),
+            via: Credential::AccessToken,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[tokio::test]
+    async fn an_access_token_names_its_account_until_the_tokens_are_revoked() {
+        let f = fixture().await;
+        let signed_in = f.register("alice").await;
+        let form = LoginForm {
+            username: "alice".into(),
+            password: PASSWORD.into(),
+        };
+        let issued = f.auth.tokens.password_grant(&form, &meta()).await.unwrap();
+        assert_eq!(issued.expires_in, 1800);
+        let principal = f
+            .auth
+            .tokens
+            .principal_for_bearer(&issued.access_token)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(principal.user.username, "alice");
+        assert_eq!(principal.via, Credential::AccessToken);
+
+        let current = f
+            .auth
+            .sessions
+            .current(&signed_in.token)
+            .await
+            .unwrap()
+            .unwrap();
+        f.auth
+            .account
+            .logout_everywhere(&current, &meta())
+            .await
+            .unwrap();
+        let after = f
+            .auth
+            .tokens
+            .principal_for_bearer(&issued.access_token)
+            .await;
+        assert!(after.unwrap().is_none());
+        assert!(f
+            .auth
+            .tokens
+            .principal_for_bearer("not.a.jwt")
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
