@@ -1,6 +1,8 @@
-# shellcheck shell=bash
+#!/usr/bin/env bash
 # The servers the tests talk to: PostgreSQL and Redis. Sourced by scripts/test.sh and
 # scripts/multi-instance.sh; call `test_services_start` once, then run the tests.
+# Run directly, it runs one command with them, e.g. by hand:
+#   GATEHOUSE_TEST_BACKEND=postgres scripts/lib/test-services.sh cargo test --features ssr --test api
 #
 # For each service, in this order:
 #   1. its variable is set (TEST_POSTGRES_URL, TEST_REDIS_URL): use that server, start nothing;
@@ -9,7 +11,9 @@
 #      databases; Redis at 127.0.0.1:6379 answering PING without a password);
 #   3. else start a throwaway server of our own: loopback only, on a free port, data in a
 #      temporary directory, a random password, no persistence. It is stopped and its directory
-#      removed when the calling script exits (normally, on failure, on Ctrl-C or SIGTERM).
+#      removed when the calling script exits: normally, on failure, on Ctrl-C. (A SIGTERM sent
+#      to the script alone, not its process group, is handled once the running step ends:
+#      bash runs traps between commands.) Only SIGKILL leaves them behind.
 # The chosen URLs are exported as TEST_POSTGRES_URL / TEST_REDIS_URL, which the Rust tests
 # (tests/api/helpers.rs, tests/api/redis_limits.rs, src/server/limits/redis.rs) and
 # scripts/multi-instance.sh read. A server this file did not start is only ever probed
@@ -23,11 +27,11 @@
 # Exit handling: a sourcing script must not set its own `trap … EXIT` (it would replace ours);
 # it registers its clean-up with `at_exit 'command'` instead. Hooks run last-in, first-out.
 #
-# Adding a service (the SMTP server the mail tests will need): write one function like
-# `ts_redis` below — honour TEST_<NAME>_URL, probe the default if there is one, else pick a
-# port with `ts_free_port`, `ts_make_dir`, start the server with `ts_as_service_user` in
-# "$TS_DIR/<name>",
-# register its stop with `at_exit`, export the URL — and call it from `test_services_start`.
+# Adding a service (the SMTP server the mail tests will need) is one small function shaped
+# like `ts_redis` below, called from `test_services_start`: honour TEST_<NAME>_URL; probe the
+# default port if there is one; else `ts_need` its package, `ts_make_dir`, pick a port with
+# `ts_free_port`, start it with `ts_as_service_user` (state in "$TS_DIR"), register its stop
+# with `at_exit`, and export the URL.
 
 TS_SERVICE_USER=gatehouse-test # the unprivileged user our servers run as when we are root
 TS_DIR=""                      # the temporary directory of our servers (made on first use)
@@ -377,3 +381,11 @@ then run this again. Or point the tests at servers you have:
     TEST_REDIS_URL=redis://[:PASSWORD@]HOST:PORT[/DB]"
   fi
 }
+
+# Executed rather than sourced: run the given command with the servers, then clean up.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  [ "$#" -gt 0 ] || ts_die "usage: $0 COMMAND [ARG…]   (runs COMMAND with TEST_POSTGRES_URL and TEST_REDIS_URL set)"
+  test_services_start
+  "$@"
+fi
