@@ -371,12 +371,14 @@ test_services_start() {
   ts_redis
   # ts_smtp   (the mail tests: one more function shaped like ts_redis)
   if [ "${#TS_MISSING[@]}" -gt 0 ]; then
-    local install="apt-get install -y ${TS_MISSING[*]}"
-    ts_is_root || install="sudo $install"
-    command -v apt-get >/dev/null 2>&1 || install="install ${TS_MISSING[*]} (PostgreSQL 13+ with initdb/pg_ctl/psql, redis-server) with your package manager"
-    ts_die "the tests need PostgreSQL and Redis. Missing: ${TS_MISSING[*]}. Run:
-    $install
-then run this again. Or point the tests at servers you have:
+    local install="Run:
+    apt-get install -y ${TS_MISSING[*]}"
+    ts_is_root || install="Run:
+    sudo apt-get install -y ${TS_MISSING[*]}"
+    command -v apt-get >/dev/null 2>&1 \
+      || install="Install them with your package manager (PostgreSQL 13+: initdb, pg_ctl, psql; redis-server)."
+    ts_die "the tests need PostgreSQL and Redis. Missing (Debian packages): ${TS_MISSING[*]}. $install
+Then run this again. Or point the tests at servers you have:
     TEST_POSTGRES_URL=postgres://USER:PASSWORD@HOST:PORT/postgres  (a role that may create databases)
     TEST_REDIS_URL=redis://[:PASSWORD@]HOST:PORT[/DB]"
   fi
