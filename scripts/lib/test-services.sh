@@ -126,17 +126,18 @@ ts_random_password() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 # itself is the real test: the start functions retry with another port when the bind fails,
 # so a port taken between this check and the start costs one retry, not a failure.
 ts_free_port() {
-  local low high port
+  local low high port _
   read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
   high=$((low - 1)); low=15000
   [ "$high" -gt "$low" ] || high=$((low + 10000))
-  while :; do
+  for _ in $(seq 1 200); do
     port=$((low + (RANDOM * 32768 + RANDOM) % (high - low + 1)))
     if ! (: <>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       printf '%s\n' "$port"
       return 0
     fi
   done
+  ts_die "found no free TCP port between $low and $high on 127.0.0.1"
 }
 
 # Makes sure a Debian package's program is there: `ts_need PACKAGE TEST_COMMAND…`. As root
