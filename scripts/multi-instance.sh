@@ -25,7 +25,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ "${#PIDS[@]}" -eq 0 ] || wait "${PIDS[@]}" 2>/dev/null || true
-  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  ts_psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 # Not `trap … EXIT`: that would replace the lib's clean-up; at_exit runs both (ours first).
 at_exit cleanup
@@ -40,7 +40,7 @@ wait_for() { # url what
   exit 1
 }
 
-psql "$PG_ADMIN" -qc "CREATE DATABASE $DB"
+ts_psql "$PG_ADMIN" -qc "CREATE DATABASE $DB"
 
 # Production settings, as a real deployment would run them: one SECRET_KEY for all instances
 # (tokens issued by one are checked by the others), shared database and Redis.
