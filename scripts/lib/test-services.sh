@@ -22,7 +22,9 @@
 #
 # What is missing is installed from Debian when running as root (postgresql-client for psql,
 # postgresql for initdb/pg_ctl, redis-server); otherwise the script stops and prints the one
-# command that installs it all.
+# command that installs it all. Only the programs are used; where the machine lets packages
+# start services, Debian's packages also set up their own server (we leave it alone: its
+# PostgreSQL wants a password over TCP, so it never counts as usable; its Redis on 6379 does).
 #
 # Exit handling: a sourcing script must not set its own `trap … EXIT` (it would replace ours);
 # it registers its clean-up with `at_exit 'command'` instead. Hooks run last-in, first-out.
