@@ -2,24 +2,33 @@
 # Two Gatehouse processes on one PostgreSQL database and one Redis, behind nginx with TLS
 # configured by docs/nginx/gatehouse.conf, then end2end/multi/*.spec.ts against all three
 # addresses. Called by scripts/test.sh after the release build; expects target/release/gatehouse.
+#
+# PostgreSQL and Redis come from TEST_POSTGRES_URL / TEST_REDIS_URL, which scripts/test.sh
+# exports, so both runs share its servers. Run alone, it finds or starts them the same way
+# (scripts/lib/test-services.sh: the default ports when usable, else throwaway servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# shellcheck source=scripts/lib/test-services.sh
+source scripts/lib/test-services.sh
+test_services_start
 
 WORK="$PWD/target/multi"
 rm -rf "$WORK" && mkdir -p "$WORK/logs"
-PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PG_ADMIN="$TEST_POSTGRES_URL"
 PG_BASE="${PG_ADMIN%/*}"
 DB="gh_multi_$(date +%s)_$$"
 PORT_A=3111 PORT_B=3112 PORT_HTTP=3180 PORT_TLS=3443
 PIDS=()
 
+# Only our own processes and our own database: the servers may be shared, or someone else's.
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  [ "${#PIDS[@]}" -eq 0 ] || wait "${PIDS[@]}" 2>/dev/null || true
+  ts_psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
+# Not `trap … EXIT`: that would replace the lib's clean-up; at_exit runs both (ours first).
+at_exit cleanup
 
 wait_for() { # url what
   for _ in $(seq 1 150); do
@@ -31,7 +40,7 @@ wait_for() { # url what
   exit 1
 }
 
-psql "$PG_ADMIN" -qc "CREATE DATABASE $DB"
+ts_psql "$PG_ADMIN" -qc "CREATE DATABASE $DB"
 
 # Production settings, as a real deployment would run them: one SECRET_KEY for all instances
 # (tokens issued by one are checked by the others), shared database and Redis.
@@ -40,7 +49,7 @@ start_instance() { # name port
   APP_ENV=production \
   SECRET_KEY="$SECRET_KEY" \
   DATABASE_URL="$PG_BASE/$DB" \
-  REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}" \
+  REDIS_URL="$TEST_REDIS_URL" \
   REDIS_KEY_PREFIX="gh-multi-$$" \
   TRUSTED_PROXIES=127.0.0.1 \
   LEPTOS_SITE_ADDR="127.0.0.1:$2" \

@@ -7,7 +7,9 @@
 #   - cargo-leptos 0.3.10 (newer releases need a newer rustc than 1.95)
 #   - wasm-bindgen-cli, exactly the wasm-bindgen version in Cargo.lock
 #   - npm packages in end2end/: wasm-opt (binaryen 132) and Playwright
-#   - with --test: Debian's Chromium (Playwright's own browser download is not used)
+#   - with --test: Debian's Chromium (Playwright's own browser download is not used) and nginx
+# PostgreSQL and Redis (with psql) are not installed here: scripts/lib/test-services.sh does
+# that, and only when the tests will not use servers that are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,5 +75,4 @@ if $WITH_TEST_TOOLS; then
       die "nginx is missing. Install it (Debian: sudo apt-get install nginx), then run this again."
     fi
   fi
-  have psql || die "psql is missing (the multi-instance test creates its database with it). Debian: sudo apt-get install postgresql-client"
 fi

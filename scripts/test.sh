@@ -2,12 +2,22 @@
 # Runs every test: shared-model unit tests, server unit + integration tests (on SQLite, then
 # the integration tests on PostgreSQL), and the Playwright end-to-end tests against a release
 # build. Installs what is missing first.
+#
+# PostgreSQL and Redis: TEST_POSTGRES_URL / TEST_REDIS_URL when set; else the servers on the
+# default ports when usable; else throwaway servers started here and removed on exit
+# (TEST_SERVICES=own skips the default ports). See scripts/lib/test-services.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/test-services.sh
+source scripts/lib/test-services.sh
 scripts/setup.sh --test
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+
+# Before the builds, so a missing server package stops the run at once, not after them.
+step "PostgreSQL and Redis for the tests"
+test_services_start
 
 step "unit tests of the shared models (browser side: no ssr feature)"
 cargo test --lib --no-default-features --features hydrate
@@ -16,8 +26,7 @@ step "unit and integration tests (server)"
 cargo test --features ssr
 
 # The same integration tests on PostgreSQL: each test makes and drops its own database on
-# TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres). The test binary is
-# already built, so this costs run time only.
+# TEST_POSTGRES_URL (set above). The test binary is already built, so this costs run time only.
 step "integration tests again, on PostgreSQL"
 GATEHOUSE_TEST_BACKEND=postgres cargo test --features ssr --test api
 
@@ -43,7 +52,9 @@ LEPTOS_SITE_ADDR="$E2E_ADDR" \
 RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
   target/release/gatehouse > "$E2E_DIR/server.log" 2>&1 &
 SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; }
+# Not `trap … EXIT`: that would replace the clean-up of the test servers (at_exit runs both).
+at_exit stop_server
 for _ in $(seq 1 100); do
   if curl -fsS "http://$E2E_ADDR/healthz" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$E2E_DIR/server.log"; echo "server exited" >&2; exit 1; fi
@@ -57,4 +68,5 @@ step "end-to-end tests (Playwright, Chromium) against the release binary"
 echo "screenshots: end2end/screenshots/"
 
 step "two instances on PostgreSQL + Redis behind nginx with TLS (docs/deploy.md)"
+# Inherits TEST_POSTGRES_URL / TEST_REDIS_URL, so it uses the same servers and starts none.
 scripts/multi-instance.sh
