@@ -5,7 +5,6 @@
 
 use crate::model::AppError;
 
-use super::auth::password::HashError;
 use super::db::StoreError;
 
 /// What a client is told to wait when the database is unreachable: long enough for a
@@ -19,8 +18,9 @@ pub enum ServiceError {
     Client(AppError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Hash(#[from] HashError),
+    /// A bounded work queue is full (password hashing): saturation, not a fault.
+    #[error("{0}")]
+    Saturated(&'static str),
     #[error("{0}")]
     Internal(String),
 }
@@ -37,8 +37,8 @@ impl ServiceError {
         match self {
             ServiceError::Client(err) => err,
             // Saturation, not a fault: tell the client to come back shortly.
-            ServiceError::Hash(HashError::Busy) => {
-                tracing::warn!(request_id, "password hashing queue full, answering 503");
+            ServiceError::Saturated(queue) => {
+                tracing::warn!(request_id, queue, "queue full, answering 503");
                 AppError::Unavailable {
                     retry_after_secs: 1,
                 }

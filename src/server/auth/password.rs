@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::model::password::normalize_password;
+use crate::server::error::ServiceError;
 
 /// m = 19 MiB, t = 2, p = 1: OWASP's first recommended argon2id configuration.
 pub const ARGON2_M_COST_KIB: u32 = 19 * 1024;
@@ -33,6 +34,16 @@ pub enum HashError {
     /// More callers are waiting for an argon2 slot than the queue allows.
     #[error("password hashing queue is full")]
     Busy,
+}
+
+/// A full queue is saturation (503 + Retry-After); anything else is an internal fault.
+impl From<HashError> for ServiceError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => ServiceError::Saturated("password hashing"),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
 }
 
 #[derive(Clone)]
