@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use crate::model::activity::{count_of, ActivityKind};
 use crate::model::forms::{ChangePasswordForm, DeleteAccountForm};
 use crate::model::{AppError, PasswordPolicy};
-use crate::server::db::Store;
+use crate::server::db::{Store, UserRecord};
 use crate::server::error::ServiceError;
 
 use super::activity::{hex_prefix, ActivityLog};
@@ -48,19 +48,32 @@ impl AccountSecurity {
             .hasher
             .hash(SecretString::from(form.new_password.expose()))
             .await?;
-        // One statement stores the hash and bumps the token version: no window in which the
-        // new password works while old access tokens still do.
-        self.store.replace_password(user.id, &hash).await?;
+        // One statement stores the hash and moves the account to a new credential epoch: no
+        // window in which the new password works while old access tokens or sessions still
+        // do (a sign-in racing this change inserts a session of the old epoch, refused on use).
+        let epoch = self.store.replace_password(user.id, &hash).await?;
+        // Counted without this browser's session, which may already be gone (a double submit
+        // or a sign-out in another tab).
         let ended = if keep_other_sessions {
             self.store
-                .delete_session(&current.session.token_hash)
+                .rebind_sessions(user.id, user.token_version, epoch)
                 .await?;
             0
         } else {
-            self.store.delete_user_sessions(user.id).await? - 1
+            self.store
+                .delete_other_sessions(user.id, &current.session.token_hash)
+                .await?
         };
+        self.store
+            .delete_session(&current.session.token_hash)
+            .await?;
         let remember = current.session.remember;
-        let signed_in = self.sessions.start(user, remember, meta).await?;
+        let renewed = UserRecord {
+            token_version: epoch,
+            password_hash: hash,
+            ..user.clone()
+        };
+        let signed_in = self.sessions.start(&renewed, remember, meta).await?;
         let detail = if keep_other_sessions {
             "other sessions kept, access tokens revoked".to_string()
         } else {
@@ -184,6 +197,111 @@ mod tests {
             };
             assert!(f.auth.sign_in.login(&old, false, &meta()).await.is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_that_checked_the_old_password_does_not_outlive_the_change() {
+        let f = fixture().await;
+        let this = f.register("alice").await;
+        let old = LoginForm {
+            username: "alice".into(),
+            password: PASSWORD.into(),
+        };
+        // The race: the old password is verified, then the change commits, then the sign-in
+        // inserts its session.
+        let verified_before = f.auth.sign_in.authenticate(&old, &meta()).await.unwrap();
+        let current = f.auth.sessions.current(&this.token).await.unwrap().unwrap();
+        let (form, keep) = change(false);
+        f.auth
+            .account
+            .change_password(&current, &form, keep, &meta())
+            .await
+            .unwrap();
+        let late = f
+            .auth
+            .sessions
+            .start(&verified_before, false, &meta())
+            .await
+            .unwrap();
+        assert!(f
+            .auth
+            .sessions
+            .current(&late.token)
+            .await
+            .unwrap()
+            .is_none());
+
+        // The same race against "sign out everywhere".
+        let fresh = f
+            .auth
+            .sign_in
+            .authenticate(
+                &LoginForm {
+                    username: "alice".into(),
+                    password: "a brand new passphrase".into(),
+                },
+                &meta(),
+            )
+            .await
+            .unwrap();
+        let signed_in = f.auth.sessions.start(&fresh, false, &meta()).await.unwrap();
+        let current = f
+            .auth
+            .sessions
+            .current(&signed_in.token)
+            .await
+            .unwrap()
+            .unwrap();
+        f.auth
+            .account
+            .logout_everywhere(&current, &meta())
+            .await
+            .unwrap();
+        let late = f.auth.sessions.start(&fresh, false, &meta()).await.unwrap();
+        assert!(f
+            .auth
+            .sessions
+            .current(&late.token)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_password_change_whose_session_is_already_gone_counts_no_sessions() {
+        let f = fixture().await;
+        let this = f.register("alice").await;
+        let current = f.auth.sessions.current(&this.token).await.unwrap().unwrap();
+        // A double submit, or a sign-out in another tab, removed this session meanwhile.
+        f.store.delete_session(&this.token.hash()).await.unwrap();
+        let (form, keep) = change(false);
+        f.auth
+            .account
+            .change_password(&current, &form, keep, &meta())
+            .await
+            .unwrap();
+        let events = f.auth.activity.recent(current.user_id()).await.unwrap();
+        let detail = events[0].detail.clone().unwrap_or_default();
+        assert!(detail.starts_with("0 other sessions ended"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn a_rehash_never_overwrites_a_password_changed_meanwhile() {
+        let f = fixture().await;
+        f.register("alice").await;
+        let user = f.store.user_by_username("alice").await.unwrap().unwrap();
+        assert!(!f
+            .store
+            .set_password_hash(user.id, "$argon2id$stale", "$argon2id$rehash")
+            .await
+            .unwrap());
+        let after = f.store.user_by_username("alice").await.unwrap().unwrap();
+        assert_eq!(after.password_hash, user.password_hash);
+        assert!(f
+            .store
+            .set_password_hash(user.id, &user.password_hash, "$argon2id$rehash")
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

@@ -81,6 +81,9 @@ impl Sessions {
             remember,
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
+            // The epoch of the credentials that were just checked: if the account moved on
+            // since (a password change racing this sign-in), the session is refused on use.
+            token_version: user.token_version,
         };
         self.store.insert_session(&record).await?;
         Ok(SignedIn {
@@ -102,7 +105,8 @@ impl Sessions {
     }
 
     /// The signed-in user and session for a session token, or `None` when the session is
-    /// unknown or has expired (an expired row is deleted on the spot).
+    /// unknown, has expired, or belongs to an older credential epoch than the account's
+    /// (such a row is deleted on the spot).
     pub async fn current(
         &self,
         token: &SessionToken,
@@ -121,11 +125,15 @@ impl Sessions {
             self.store.touch_session(&hash, now).await?;
             session.last_seen_at = now;
         }
-        Ok(self
-            .store
-            .user_by_id(session.user_id)
-            .await?
-            .map(|user| CurrentSession { user, session }))
+        let Some(user) = self.store.user_by_id(session.user_id).await? else {
+            return Ok(None);
+        };
+        if session.token_version != user.token_version {
+            self.store.delete_session(&hash).await?;
+            tracing::warn!(event = "session.stale_credentials", user_id = user.id);
+            return Ok(None);
+        }
+        Ok(Some(CurrentSession { user, session }))
     }
 
     /// Ends the session server-side; the cookie alone is worthless afterwards.

@@ -175,12 +175,16 @@ impl SignIn {
     async fn upgrade_hash(&self, user: &UserRecord, password: SecretString) {
         let result = async {
             let hash = self.hasher.hash(password).await?;
-            self.store.set_password_hash(user.id, &hash).await?;
-            Ok::<_, ServiceError>(())
+            self.store
+                .set_password_hash(user.id, &user.password_hash, &hash)
+                .await
+                .map_err(ServiceError::from)
         }
         .await;
         match result {
-            Ok(()) => tracing::info!(event = "password.rehashed", user_id = user.id),
+            Ok(true) => tracing::info!(event = "password.rehashed", user_id = user.id),
+            // The password changed while we hashed the old one: keep the new one.
+            Ok(false) => tracing::info!(event = "password.rehash_skipped", user_id = user.id),
             Err(error) => {
                 tracing::warn!(event = "password.rehash_failed", user_id = user.id, %error)
             }

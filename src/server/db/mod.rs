@@ -18,7 +18,7 @@ macro_rules! select_user {
 macro_rules! select_session {
     ($where:literal) => {
         concat!(
-            "SELECT token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent FROM sessions ",
+            "SELECT token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent, token_version FROM sessions ",
             $where
         )
     };
@@ -105,6 +105,10 @@ pub struct SessionRecord {
     pub remember: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The account's credential epoch (`UserRecord::token_version`) when the session began:
+    /// once the account's moves on (password change, sign out everywhere), this session is
+    /// refused.
+    pub token_version: i64,
 }
 
 const REDACTED: &str = "[redacted]";
@@ -156,6 +160,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("user_id", &self.user_id)
             .field("expires_at", &self.expires_at)
             .field("remember", &self.remember)
+            .field("token_version", &self.token_version)
             .finish_non_exhaustive()
     }
 }
@@ -206,10 +211,22 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// Stores a re-hash of the same password (parameters upgraded); tokens stay valid.
-    async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
-    /// Stores a new password and, in the same statement, invalidates every JWT of the user.
-    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError>;
+    /// Stores a re-hash of the same password (parameters upgraded); tokens stay valid. Only
+    /// while the stored hash is still `replaced`: a re-hash computed from the old password
+    /// must never overwrite a password changed in the meantime. `false` when it did not.
+    async fn set_password_hash(
+        &self,
+        user_id: i64,
+        replaced: &str,
+        hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Stores a new password and, in the same statement, moves the account to a new
+    /// credential epoch (every JWT and every session of the old one dies). Answers the new
+    /// epoch.
+    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<i64, StoreError>;
+    /// Moves the user's sessions of epoch `from` to epoch `to` (a password change that keeps
+    /// the other devices signed in).
+    async fn rebind_sessions(&self, user_id: i64, from: i64, to: i64) -> Result<u64, StoreError>;
     /// Invalidates every outstanding JWT of the user.
     async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError>;
     /// Ends every session of the user (sign out everywhere).
@@ -386,6 +403,7 @@ mod tests {
             remember: false,
             ip: None,
             user_agent: None,
+            token_version: 0,
         };
         for printed in [format!("{key:?}"), format!("{session:?}")] {
             assert!(!printed.contains("171"), "{printed}"); // 0xab as a decimal byte

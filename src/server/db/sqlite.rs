@@ -147,24 +147,42 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(hash)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn set_password_hash(
+        &self,
+        user_id: i64,
+        replaced: &str,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+                .bind(hash)
+                .bind(user_id)
+                .bind(replaced)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ?",
+    async fn replace_password(&self, user_id: i64, hash: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ? RETURNING token_version",
         )
         .bind(hash)
         .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn rebind_sessions(&self, user_id: i64, from: i64, to: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET token_version = ? WHERE user_id = ? AND token_version = ?",
+        )
+        .bind(to)
+        .bind(user_id)
+        .bind(from)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError> {
@@ -243,8 +261,8 @@ impl Store for SqliteStore {
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, remember, ip, user_agent, token_version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.token_hash)
         .bind(&s.id)
@@ -255,6 +273,7 @@ impl Store for SqliteStore {
         .bind(s.remember)
         .bind(&s.ip)
         .bind(&s.user_agent)
+        .bind(s.token_version)
         .execute(&self.pool)
         .await
         .map_err(map_unique)?;
