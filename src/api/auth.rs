@@ -28,7 +28,7 @@ pub async fn register(
         .register(&form, &client_meta())
         .await
         .map_err(fail)?;
-    set_session_cookie(&state, &signed_in);
+    replace_session(&state, &signed_in).await?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -52,7 +52,7 @@ pub async fn login(
         .login(&form, remember.is_some(), &client_meta())
         .await
         .map_err(fail)?;
-    set_session_cookie(&state, &signed_in);
+    replace_session(&state, &signed_in).await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }

@@ -83,22 +83,43 @@ fn append_set_cookie(value: String) {
     }
 }
 
+/// After a sign-up or sign-in: ends the session this browser came with, if any, so a
+/// browser never holds two (ASVS 7.2.4), then sets the new session's cookie.
+pub async fn replace_session(state: &AppState, signed_in: &SignedIn) -> Result<(), AppError> {
+    if let Some(previous) = session_token(state) {
+        state
+            .auth
+            .sessions
+            .end_replaced(&previous)
+            .await
+            .map_err(fail)?;
+    }
+    set_session_cookie(state, signed_in);
+    Ok(())
+}
+
 /// The cookie for a session just started (sign-up, sign-in, password change).
 pub fn set_session_cookie(state: &AppState, signed_in: &SignedIn) {
     let settings = &state.settings.session;
     append_set_cookie(session_cookie(settings, &signed_in.token, signed_in.remember).to_string());
 }
 
-/// `Clear-Site-Data` on sign-out: the browser drops its cache (pages seen while signed in),
-/// every cookie and any storage for this origin, whatever a future page may have put there.
+/// `Clear-Site-Data` on sign-out: the browser drops its cache (pages seen while signed in)
+/// and any storage for this origin, whatever a future page may have put there. Not
+/// `"cookies"`: that clears every cookie of the registrable domain, so signing out of
+/// `auth.example.com` would sign people out of every `*.example.com` app. Our own cookie is
+/// expired by name instead (`clear_session_cookie`).
 pub fn clear_site_data() {
     if let Some(response) = use_context::<ResponseOptions>() {
         response.insert_header(
             HeaderName::from_static("clear-site-data"),
-            HeaderValue::from_static(r#""cache", "cookies", "storage""#),
+            HeaderValue::from_static(CLEAR_SITE_DATA),
         );
     }
 }
+
+/// What sign-out asks the browser to forget.
+pub const CLEAR_SITE_DATA: &str = r#""cache", "storage""#;
 
 pub fn clear_session_cookie(state: &AppState) {
     append_set_cookie(removal_cookie(&state.settings.session).to_string());

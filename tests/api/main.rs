@@ -14,6 +14,7 @@ mod architecture;
 mod binary;
 mod config_and_health;
 mod edge;
+mod hardening;
 mod import;
 mod login;
 mod logs;

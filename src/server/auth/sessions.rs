@@ -136,6 +136,14 @@ impl Sessions {
         Ok(Some(CurrentSession { user, session }))
     }
 
+    /// Ends the session a browser had before it signed in again (as the same person or as
+    /// someone else): one browser, one session (ASVS 7.2.4). Not a sign-out in the activity
+    /// log: the new sign-in is what happened.
+    pub async fn end_replaced(&self, token: &SessionToken) -> Result<(), ServiceError> {
+        self.store.delete_session(&token.hash()).await?;
+        Ok(())
+    }
+
     /// Ends the session server-side; the cookie alone is worthless afterwards.
     pub async fn logout(
         &self,
