@@ -198,10 +198,20 @@ impl FromServerFnError for AppError {
 
     /// Transport-level failures. Their text can carry library details (serde messages, URLs),
     /// so none of it is kept: each maps to a fixed variant.
+    ///
+    /// `Deserialization` is a body that could not be read (on the server: invalid UTF-8, or
+    /// a chunked body cut off by the size limit); it is the client's mistake, not a fault.
+    /// The limit is told apart by its error's fixed text ("length limit exceeded", from
+    /// http-body-util), the only signal the runtime passes on.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Request(_) => AppError::Network,
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => AppError::BadRequest,
+            ServerFnErrorErr::Deserialization(text) if text.contains("length limit exceeded") => {
+                AppError::PayloadTooLarge
+            }
+            ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_) => AppError::BadRequest,
             _ => AppError::Internal { request_id: None },
         }
     }
@@ -230,6 +240,18 @@ mod tests {
         ));
         assert_eq!(err, AppError::BadRequest);
         assert!(!err.to_string().contains("secret_internal_name"));
+    }
+
+    #[test]
+    fn unreadable_bodies_are_client_errors() {
+        let err = AppError::from_server_fn_error(ServerFnErrorErr::Deserialization(
+            "invalid utf-8 sequence of 1 bytes from index 9".into(),
+        ));
+        assert_eq!(err, AppError::BadRequest);
+        let err = AppError::from_server_fn_error(ServerFnErrorErr::Deserialization(
+            "length limit exceeded".into(),
+        ));
+        assert_eq!(err, AppError::PayloadTooLarge);
     }
 
     #[test]

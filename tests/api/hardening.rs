@@ -1,6 +1,7 @@
 //! Findings of the security review (ASVS 5.0 L2), each with the test that would catch its
 //! regression.
 
+use gatehouse::model::AppError;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -40,4 +41,60 @@ async fn signing_in_again_ends_the_session_the_browser_came_with() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.current_username(&new).await, None);
+}
+
+#[tokio::test]
+async fn malformed_server_function_bodies_are_client_errors_with_the_usual_shape() {
+    let app = spawn_app().await;
+    let cases: [(&str, Vec<u8>); 2] = [
+        ("invalid UTF-8", b"username=\xff\xfe&password=x".to_vec()),
+        ("not UTF-8 at all", b"\xc3\x28\xa0\xa1".to_vec()),
+    ];
+    for (what, body) in cases {
+        let res = app
+            .client
+            .post(app.url("/rpc/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
+        // The shape every server function answers with: the closed error, encoded.
+        assert_eq!(app_error(res).await, AppError::BadRequest, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn bad_percent_encoding_is_read_literally_and_answered_normally() {
+    // The form decoder keeps an invalid escape as the text it is, so this is an ordinary
+    // (failed) sign-in, not a fault.
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/rpc/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=%zz&password=%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app_error(res).await, AppError::InvalidCredentials);
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_refused_unread() {
+    let app = spawn_app().await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..64).map(|_| Ok(vec![b'a'; 1024])).collect();
+    let res = app
+        .client
+        .post(app.url("/rpc/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app_error(res).await, AppError::PayloadTooLarge);
 }
