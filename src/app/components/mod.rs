@@ -1,13 +1,15 @@
-//! Form building blocks shared by the pages.
+//! Building blocks shared by the pages: form fields and their state, banners, loaders.
 
 mod banner;
 mod field;
 mod form_state;
+mod loaded;
 mod notice;
 mod strength;
 
 pub use banner::{FormBanner, LoadError};
 pub use field::{Field, SubmitButton};
-pub use form_state::{action_error, FormFields};
+pub use form_state::{action_error, FieldValues, FormFields};
+pub use loaded::Loaded;
 pub use notice::Notice;
 pub use strength::StrengthMeter;

@@ -27,24 +27,23 @@ pub fn RegisterPage() -> impl IntoView {
 #[component]
 fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
     let action = use_auth().register;
-    let fields = FormFields::new(&["email", "username", "password", "password_confirm"]);
-    let form = move || RegisterForm {
-        email: fields.get("email"),
-        username: fields.get("username"),
-        password: fields.get("password"),
-        password_confirm: fields.get("password_confirm"),
-    };
+    let server_error = action_error(action);
+    let names = ["email", "username", "password", "password_confirm"];
     // The same `RegisterForm::check` the server runs, on every keystroke.
-    let client_errors = Memo::new(move |_| form().check(&policy).err().unwrap_or_default());
+    let fields = FormFields::new(&names, server_error, move |form| {
+        RegisterForm {
+            email: form.get("email"),
+            username: form.get("username"),
+            password: form.get("password"),
+            password_confirm: form.get("password_confirm"),
+        }
+        .check(&policy)
+    });
     let strength = Signal::derive(move || {
         let password = fields.get("password");
         (!password.is_empty())
             .then(|| estimate(&password, &fields.get("username"), &fields.get("email")))
     });
-    let server_error = action_error(action);
-    let message =
-        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
-    let on_submit = fields.on_submit(client_errors);
 
     view! {
         <section class="card" aria-labelledby="register-title">
@@ -52,51 +51,37 @@ fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
             <p class="card-lead">"It takes a few seconds. Pick a password you don't use anywhere else."</p>
             <FormBanner error=server_error/>
             <ActionForm action=action attr:novalidate=true attr:class="form">
+                <Field form=fields name="email" label="Email" kind="email" autocomplete="email"/>
                 <Field
-                    label="Email"
-                    name="email"
-                    kind="email"
-                    autocomplete="email"
-                    value=fields.value("email")
-                    error=message("email")
-                    on_blur=move || fields.touch("email")
-                />
-                <Field
-                    label="Username"
+                    form=fields
                     name="username"
+                    label="Username"
                     autocomplete="username"
                     hint="3–50 letters, digits or underscores."
-                    value=fields.value("username")
-                    error=message("username")
-                    on_blur=move || fields.touch("username")
                 />
                 <Field
-                    label="Password"
+                    form=fields
                     name="password"
+                    label="Password"
                     kind="password"
                     autocomplete="new-password"
                     hint=policy.hint()
                     reveal=true
-                    value=fields.value("password")
-                    error=message("password")
-                    on_blur=move || fields.touch("password")
                 />
                 <StrengthMeter strength/>
                 <Field
-                    label="Confirm password"
+                    form=fields
                     name="password_confirm"
+                    label="Confirm password"
                     kind="password"
                     autocomplete="new-password"
                     reveal=true
-                    value=fields.value("password_confirm")
-                    error=message("password_confirm")
-                    on_blur=move || fields.touch("password_confirm")
                 />
                 <SubmitButton
+                    form=fields
                     label="Create account"
                     busy_label="Creating account…"
                     pending=action.pending()
-                    on_click=on_submit
                 />
             </ActionForm>
             <p class="card-footer">"Already have an account? " <a href="/login">"Sign in"</a></p>
