@@ -4,6 +4,7 @@ mod banner;
 mod field;
 mod form_state;
 mod loaded;
+mod new_password;
 mod notice;
 mod strength;
 
@@ -11,5 +12,6 @@ pub use banner::{FormBanner, LoadError};
 pub use field::{Field, SubmitButton};
 pub use form_state::{action_error, FieldValues, FormFields};
 pub use loaded::Loaded;
+pub use new_password::{NewPasswordFields, WithPasswordPolicy};
 pub use notice::Notice;
 pub use strength::StrengthMeter;

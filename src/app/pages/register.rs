@@ -1,26 +1,20 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::get_password_policy;
 use crate::app::auth::use_auth;
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, StrengthMeter, SubmitButton,
+    action_error, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
+    WithPasswordPolicy,
 };
-use crate::model::strength::estimate;
 use crate::model::{PasswordPolicy, RegisterForm};
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
-    // The server's password policy, fetched with the page (blocking: in the first HTML).
-    let policy = Resource::new_blocking(|| (), |_| get_password_policy());
     view! {
         <Title text="Create account"/>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let policy = policy.await.unwrap_or_default();
-                view! { <RegisterCard policy/> }
-            })}
-        </Suspense>
+        <WithPasswordPolicy let:policy>
+            <RegisterCard policy/>
+        </WithPasswordPolicy>
     }
 }
 
@@ -39,11 +33,6 @@ fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
         }
         .check(&policy)
     });
-    let strength = Signal::derive(move || {
-        let password = fields.get("password");
-        (!password.is_empty())
-            .then(|| estimate(&password, &fields.get("username"), &fields.get("email")))
-    });
 
     view! {
         <section class="card" aria-labelledby="register-title">
@@ -59,23 +48,15 @@ fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
                     autocomplete="username"
                     hint="3–50 letters, digits or underscores."
                 />
-                <Field
+                <NewPasswordFields
                     form=fields
+                    policy
                     name="password"
                     label="Password"
-                    kind="password"
-                    autocomplete="new-password"
-                    hint=policy.hint()
-                    reveal=true
-                />
-                <StrengthMeter strength/>
-                <Field
-                    form=fields
-                    name="password_confirm"
-                    label="Confirm password"
-                    kind="password"
-                    autocomplete="new-password"
-                    reveal=true
+                    confirm_name="password_confirm"
+                    confirm_label="Confirm password"
+                    username=Signal::derive(move || fields.get("username"))
+                    email=Signal::derive(move || fields.get("email"))
                 />
                 <SubmitButton
                     form=fields

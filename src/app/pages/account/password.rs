@@ -4,31 +4,23 @@
 use leptos::prelude::*;
 
 use super::AccountActions;
-use crate::api::get_password_policy;
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, StrengthMeter, SubmitButton,
+    action_error, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
+    WithPasswordPolicy,
 };
-use crate::model::strength::estimate;
 use crate::model::{ChangePasswordForm, PasswordPolicy, PublicUser};
 
 #[component]
 pub fn ChangePasswordSection(user: PublicUser) -> impl IntoView {
-    let policy = Resource::new_blocking(|| (), |_| get_password_policy());
     view! {
         <section class="card" aria-labelledby="password-title">
             <h2 id="password-title">"Change password"</h2>
             <p class="card-lead">
                 "Changing it signs out every API access token. This browser stays signed in."
             </p>
-            <Suspense fallback=|| ()>
-                {move || {
-                    let user = user.clone();
-                    Suspend::new(async move {
-                        let policy = policy.await.unwrap_or_default();
-                        view! { <ChangePasswordForm policy user/> }
-                    })
-                }}
-            </Suspense>
+            <WithPasswordPolicy let:policy>
+                <ChangePasswordForm policy user=user.clone()/>
+            </WithPasswordPolicy>
         </section>
     }
 }
@@ -36,10 +28,7 @@ pub fn ChangePasswordSection(user: PublicUser) -> impl IntoView {
 #[component]
 fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView {
     let action = expect_context::<AccountActions>().change_password;
-    let (username, email) = (
-        StoredValue::new(user.username),
-        StoredValue::new(user.email),
-    );
+    let (username, email) = (Signal::stored(user.username), Signal::stored(user.email));
     let server_error = action_error(action);
     let names = ["current_password", "new_password", "new_password_confirm"];
     let fields = FormFields::new(&names, server_error, move |form| {
@@ -48,12 +37,7 @@ fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView
             new_password: form.get("new_password"),
             new_password_confirm: form.get("new_password_confirm"),
         }
-        .check(&policy, &username.read_value(), &email.read_value())
-    });
-    let strength = Signal::derive(move || {
-        let password = fields.get("new_password");
-        (!password.is_empty())
-            .then(|| estimate(&password, &username.read_value(), &email.read_value()))
+        .check(&policy, &username.read(), &email.read())
     });
     // A successful change redirects (new session cookie); the fields must not keep the
     // passwords around in the page afterwards.
@@ -74,23 +58,15 @@ fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView
                 autocomplete="current-password"
                 reveal=true
             />
-            <Field
+            <NewPasswordFields
                 form=fields
+                policy
                 name="new_password"
                 label="New password"
-                kind="password"
-                autocomplete="new-password"
-                hint=policy.hint()
-                reveal=true
-            />
-            <StrengthMeter strength/>
-            <Field
-                form=fields
-                name="new_password_confirm"
-                label="Confirm new password"
-                kind="password"
-                autocomplete="new-password"
-                reveal=true
+                confirm_name="new_password_confirm"
+                confirm_label="Confirm new password"
+                username
+                email
             />
             <label class="checkbox">
                 <input type="checkbox" name="keep_other_sessions" value="on"/>
