@@ -1,29 +1,34 @@
-use leptos::ev::MouseEvent;
 use leptos::prelude::*;
+
+use super::FormFields;
 
 /// A labelled input with its hint and its error message, wired for assistive technology:
 /// the label is tied to the input, the input points at its hint and error through
 /// `aria-describedby`, and the error region is `aria-live` so a new message is announced.
 #[component]
 pub fn Field(
-    #[prop(into)] label: String,
+    /// The form the field belongs to: its value, its message and whether it was visited are
+    /// read there by `name`.
+    form: FormFields,
     /// The form field name the server function receives.
     name: &'static str,
+    #[prop(into)] label: String,
     /// `text`, `email`, `password`…
     #[prop(default = "text")]
     kind: &'static str,
     autocomplete: &'static str,
-    value: RwSignal<String>,
-    #[prop(into)] error: Signal<Option<String>>,
-    /// Called when the input loses focus (the field counts as visited from then on).
-    #[prop(into)]
-    on_blur: Callback<()>,
     #[prop(optional, into)] hint: Option<&'static str>,
     /// Show a "Show / Hide" toggle (password fields).
     #[prop(optional)]
     reveal: bool,
+    /// The input's id, when the page needs another one than `field-{name}`.
+    #[prop(optional)]
+    id: Option<&'static str>,
+    #[prop(optional)] maxlength: Option<usize>,
 ) -> impl IntoView {
-    let input_id = format!("field-{name}");
+    let value = form.value(name);
+    let error = Signal::derive(move || form.message(name));
+    let input_id = id.map_or_else(|| format!("field-{name}"), str::to_string);
     let error_id = format!("{input_id}-error");
     let hint_id = format!("{input_id}-hint");
     let described_by = match hint {
@@ -50,8 +55,9 @@ pub fn Field(
                     aria-required="true"
                     aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                     aria-describedby=described_by
+                    maxlength=maxlength
                     bind:value=value
-                    on:blur=move |_| on_blur.run(())
+                    on:blur=move |_| form.touch(name)
                 />
                 {reveal
                     .then(|| {
@@ -80,12 +86,12 @@ pub fn Field(
 /// The submit button: disabled with a busy label while the request runs.
 #[component]
 pub fn SubmitButton(
+    /// The form it submits: pressing it shows every field's message, and sends the form only
+    /// when the browser finds nothing wrong.
+    form: FormFields,
     label: &'static str,
     busy_label: &'static str,
     #[prop(into)] pending: Signal<bool>,
-    /// Runs before the form submits; call `prevent_default()` on the event to stop it.
-    #[prop(into)]
-    on_click: Callback<MouseEvent>,
 ) -> impl IntoView {
     view! {
         <button
@@ -93,7 +99,7 @@ pub fn SubmitButton(
             class="button button-primary button-block"
             disabled=move || pending.get()
             aria-busy=move || pending.get().to_string()
-            on:click=move |ev| on_click.run(ev)
+            on:click=form.on_submit()
         >
             {move || if pending.get() { busy_label } else { label }}
         </button>

@@ -1,13 +1,17 @@
-//! Form building blocks shared by the pages.
+//! Building blocks shared by the pages: form fields and their state, banners, loaders.
 
 mod banner;
 mod field;
 mod form_state;
+mod loaded;
+mod new_password;
 mod notice;
 mod strength;
 
 pub use banner::{FormBanner, LoadError};
 pub use field::{Field, SubmitButton};
-pub use form_state::{action_error, FormFields};
+pub use form_state::{action_error, FieldValues, FormFields};
+pub use loaded::Loaded;
+pub use new_password::{NewPasswordFields, WithPasswordPolicy};
 pub use notice::Notice;
 pub use strength::StrengthMeter;

@@ -12,20 +12,14 @@ pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     // Passed through untouched; the server follows it only when it is a local path.
     let next = move || query.read().get("next").unwrap_or_default();
-    let fields = FormFields::new(&["username", "password"]);
-    let client_errors = Memo::new(move |_| {
+    let server_error = action_error(action);
+    let fields = FormFields::new(&["username", "password"], server_error, |form| {
         LoginForm {
-            username: fields.get("username"),
-            password: fields.get("password").into(),
+            username: form.get("username"),
+            password: form.get("password").into(),
         }
         .check()
-        .err()
-        .unwrap_or_default()
     });
-    let server_error = action_error(action);
-    let message =
-        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
-    let on_submit = fields.on_submit(client_errors);
 
     view! {
         <Title text="Sign in"/>
@@ -35,29 +29,20 @@ pub fn LoginPage() -> impl IntoView {
             <FormBanner error=server_error/>
             <ActionForm action=action attr:novalidate=true attr:class="form">
                 <input type="hidden" name="next" prop:value=next value=next/>
+                <Field form=fields name="username" label="Username or email" autocomplete="username"/>
                 <Field
-                    label="Username or email"
-                    name="username"
-                    autocomplete="username"
-                    value=fields.value("username")
-                    error=message("username")
-                    on_blur=move || fields.touch("username")
-                />
-                <Field
-                    label="Password"
+                    form=fields
                     name="password"
+                    label="Password"
                     kind="password"
                     autocomplete="current-password"
                     reveal=true
-                    value=fields.value("password")
-                    error=message("password")
-                    on_blur=move || fields.touch("password")
                 />
                 <label class="checkbox">
                     <input type="checkbox" name="remember" value="on"/>
                     "Remember me on this device"
                 </label>
-                <SubmitButton label="Sign in" busy_label="Signing in…" pending=action.pending() on_click=on_submit/>
+                <SubmitButton form=fields label="Sign in" busy_label="Signing in…" pending=action.pending()/>
             </ActionForm>
             <p class="card-footer">"New here? " <a href="/register">"Create an account"</a></p>
         </section>

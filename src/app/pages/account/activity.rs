@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::security_activity;
-use crate::app::components::LoadError;
+use crate::app::components::Loaded;
 use crate::model::activity::ActivityView;
 use crate::model::user::format_time;
 
@@ -16,26 +16,18 @@ pub fn ActivitySection() -> impl IntoView {
         <section class="card" aria-labelledby="activity-title">
             <h2 id="activity-title">"Recent security activity"</h2>
             <p class="card-lead">"Sign-ins, password changes and key changes on your account. Something you don't recognise? Change your password and sign out everywhere."</p>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(list) if list.is_empty() => {
-                            view! { <p class="muted">"Nothing yet."</p> }.into_any()
-                        }
-                        Ok(list) => {
-                            view! {
-                                <ol class="activity-list" data-testid="activity-list">
-                                    {list.into_iter().map(|event| view! { <ActivityRow event/> }).collect_view()}
-                                </ol>
-                            }
-                                .into_any()
-                        }
-                        Err(err) => {
-                            view! { <LoadError error=err/> }.into_any()
-                        }
+            <Loaded resource=events let:events>
+                {if events.is_empty() {
+                    view! { <p class="muted">"Nothing yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ol class="activity-list" data-testid="activity-list">
+                            {events.into_iter().map(|event| view! { <ActivityRow event/> }).collect_view()}
+                        </ol>
                     }
-                })}
-            </Transition>
+                        .into_any()
+                }}
+            </Loaded>
         </section>
     }
 }

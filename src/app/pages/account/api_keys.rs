@@ -6,9 +6,10 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::{list_api_keys, RevokeApiKey};
-use crate::app::components::{action_error, FormBanner, LoadError};
-use crate::model::api_key::ApiKeyView;
+use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded};
+use crate::model::api_key::{ApiKeyView, MAX_KEY_NAME_CHARS};
 use crate::model::user::format_date;
+use crate::model::CreateApiKeyForm;
 
 #[component]
 pub fn ApiKeysSection() -> impl IntoView {
@@ -20,7 +21,16 @@ pub fn ApiKeysSection() -> impl IntoView {
     );
     let created = move || create.value().get().and_then(Result::ok);
     let create_error = action_error(create);
-    let name_error = move || create_error.get().and_then(|e| e.field("name"));
+    // The name is checked by the same `CreateApiKeyForm::check` the server runs. The expiry
+    // is picked from a list of valid choices, so the browser has nothing to check there (the
+    // server still does).
+    let fields = FormFields::new(&["name"], create_error, |form| {
+        CreateApiKeyForm {
+            name: form.get("name"),
+            expires_in_days: None,
+        }
+        .check()
+    });
 
     view! {
         <section class="card" aria-labelledby="keys-title">
@@ -51,18 +61,14 @@ pub fn ApiKeysSection() -> impl IntoView {
             }}
             <FormBanner error=create_error/>
             <ActionForm action=create attr:class="form form-inline">
-                <div class="field">
-                    <label for="key-name">"Key name"</label>
-                    <input
-                        id="key-name"
-                        name="name"
-                        autocomplete="off"
-                        maxlength="64"
-                        aria-describedby="key-name-error"
-                        aria-invalid=move || name_error().is_some().to_string()
-                    />
-                    <p class="field-error" id="key-name-error" aria-live="polite">{name_error}</p>
-                </div>
+                <Field
+                    form=fields
+                    name="name"
+                    label="Key name"
+                    autocomplete="off"
+                    id="key-name"
+                    maxlength=MAX_KEY_NAME_CHARS
+                />
                 <div class="field">
                     <label for="key-expiry">"Expires"</label>
                     <select id="key-expiry" name="expires_in_days">
@@ -72,30 +78,27 @@ pub fn ApiKeysSection() -> impl IntoView {
                         <option value="">"never"</option>
                     </select>
                 </div>
-                <button type="submit" class="button button-primary" disabled=move || create.pending().get()>
+                <button
+                    type="submit"
+                    class="button button-primary"
+                    disabled=move || create.pending().get()
+                    on:click=fields.on_submit()
+                >
                     {move || if create.pending().get() { "Creating…" } else { "Create key" }}
                 </button>
             </ActionForm>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match keys.await {
-                        Ok(list) if list.is_empty() => {
-                            view! { <p class="muted">"No keys yet."</p> }.into_any()
-                        }
-                        Ok(list) => {
-                            view! {
-                                <ul class="key-list" data-testid="api-key-list">
-                                    {list.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
-                                </ul>
-                            }
-                                .into_any()
-                        }
-                        Err(err) => {
-                            view! { <LoadError error=err/> }.into_any()
-                        }
+            <Loaded resource=keys let:keys>
+                {if keys.is_empty() {
+                    view! { <p class="muted">"No keys yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="key-list" data-testid="api-key-list">
+                            {keys.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
+                        </ul>
                     }
-                })}
-            </Transition>
+                        .into_any()
+                }}
+            </Loaded>
         </section>
     }
 }

@@ -9,21 +9,19 @@ use crate::model::DeleteAccountForm;
 #[component]
 pub fn DeleteAccountSection(username: String) -> impl IntoView {
     let action = use_auth().delete_account;
-    let fields = FormFields::new(&["password", "confirm_username"]);
     let username = StoredValue::new(username);
-    let client_errors = Memo::new(move |_| {
-        DeleteAccountForm {
-            password: fields.get("password").into(),
-            confirm_username: fields.get("confirm_username"),
-        }
-        .check(&username.read_value())
-        .err()
-        .unwrap_or_default()
-    });
     let server_error = action_error(action);
-    let message =
-        move |name: &'static str| fields.message_signal(name, client_errors, server_error);
-    let on_submit = fields.on_submit(client_errors);
+    let fields = FormFields::new(
+        &["password", "confirm_username"],
+        server_error,
+        move |form| {
+            DeleteAccountForm {
+                password: form.get("password").into(),
+                confirm_username: form.get("confirm_username"),
+            }
+            .check(&username.read_value())
+        },
+    );
     // Open when the last attempt failed, so the no-JS error page shows the form and message.
     let open = move || server_error.get().is_some();
 
@@ -40,27 +38,23 @@ pub fn DeleteAccountSection(username: String) -> impl IntoView {
                 <FormBanner error=server_error/>
                 <ActionForm action=action attr:novalidate=true attr:class="form">
                     <Field
-                        label="Your password"
+                        form=fields
                         name="password"
+                        label="Your password"
                         kind="password"
                         autocomplete="current-password"
-                        value=fields.value("password")
-                        error=message("password")
-                        on_blur=move || fields.touch("password")
                     />
                     <Field
-                        label=format!("Type your username ({}) to confirm", username.read_value())
+                        form=fields
                         name="confirm_username"
+                        label=format!("Type your username ({}) to confirm", username.read_value())
                         autocomplete="off"
-                        value=fields.value("confirm_username")
-                        error=message("confirm_username")
-                        on_blur=move || fields.touch("confirm_username")
                     />
                     <SubmitButton
+                        form=fields
                         label="Delete my account"
                         busy_label="Deleting…"
                         pending=action.pending()
-                        on_click=on_submit
                     />
                 </ActionForm>
             </details>

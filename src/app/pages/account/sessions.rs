@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::{list_sessions, RevokeOtherSessions, RevokeSession};
-use crate::app::components::{action_error, FormBanner, LoadError};
+use crate::app::components::{action_error, FormBanner, Loaded};
 use crate::model::activity::{describe_duration, SessionList, SessionView};
 use crate::model::user::format_time;
 
@@ -19,36 +19,35 @@ pub fn SessionsSection() -> impl IntoView {
         <section class="card" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Where you're signed in"</h2>
             <FormBanner error/>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match sessions.await {
-                        Ok(SessionList { sessions, idle_timeout_secs, absolute_timeout_secs }) => {
-                            let others = sessions.iter().filter(|s| !s.current).count();
-                            let policy = format!(
-                                "Sessions end after {} without activity (unless you chose “Remember me”) and after {} in any case.",
-                                describe_duration(idle_timeout_secs),
-                                describe_duration(absolute_timeout_secs),
-                            );
-                            view! {
-                                <p class="card-lead">{policy}</p>
-                                <ul class="session-list" data-testid="session-list">
-                                    {sessions
-                                        .into_iter()
-                                        .map(|session| view! { <SessionRow session revoke=actions.revoke_session/> })
-                                        .collect_view()}
-                                </ul>
-                                {(others > 0)
-                                    .then(|| view! { <SignOutOthersButton action=actions.revoke_others others/> })}
-                            }
-                                .into_any()
-                        }
-                        Err(err) => {
-                            view! { <LoadError error=err/> }.into_any()
-                        }
-                    }
-                })}
-            </Transition>
+            <Loaded resource=sessions let:list>
+                <Sessions list actions/>
+            </Loaded>
         </section>
+    }
+}
+
+#[component]
+fn Sessions(list: SessionList, actions: AccountActions) -> impl IntoView {
+    let SessionList {
+        sessions,
+        idle_timeout_secs,
+        absolute_timeout_secs,
+    } = list;
+    let others = sessions.iter().filter(|s| !s.current).count();
+    let policy = format!(
+        "Sessions end after {} without activity (unless you chose “Remember me”) and after {} in any case.",
+        describe_duration(idle_timeout_secs),
+        describe_duration(absolute_timeout_secs),
+    );
+    view! {
+        <p class="card-lead">{policy}</p>
+        <ul class="session-list" data-testid="session-list">
+            {sessions
+                .into_iter()
+                .map(|session| view! { <SessionRow session revoke=actions.revoke_session/> })
+                .collect_view()}
+        </ul>
+        {(others > 0).then(|| view! { <SignOutOthersButton action=actions.revoke_others others/> })}
     }
 }
 
