@@ -363,14 +363,13 @@ impl FailureLog for RedisFailureLog {
 /// A script too, so it shares the invoke path (timeouts, outage state).
 static CLEAR: LazyLock<Script> = LazyLock::new(|| Script::new("return redis.call('DEL', KEYS[1])"));
 
-/// Real Redis for the tests: `TEST_REDIS_URL`, else the local default.
+/// Redis for the tests: the real one at `TEST_REDIS_URL` (else the local default), or one that
+/// is down.
 #[cfg(test)]
 pub(crate) mod test_support {
     use std::sync::Arc;
 
     use super::RedisConnection;
-    use crate::server::clock::Clock;
-    use crate::server::limits::throttle::AccountThrottle;
 
     pub fn url() -> String {
         std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -391,9 +390,18 @@ pub(crate) mod test_support {
         Arc::new(redis)
     }
 
-    pub async fn redis_throttle(clock: Arc<dyn Clock>) -> AccountThrottle {
-        let redis = connection(&unique_prefix()).await;
-        AccountThrottle::with_log(clock, Box::new(super::RedisFailureLog::new(redis)))
+    /// An address where nothing listens.
+    pub fn closed_port_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("its address").port();
+        drop(listener);
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    /// A connection to a Redis that is down: every call takes the in-process fallback.
+    pub fn connection_to_nowhere() -> Arc<RedisConnection> {
+        let url = closed_port_url();
+        Arc::new(RedisConnection::new(&url, "gatehouse", url.clone()).expect("a valid URL"))
     }
 }
 
@@ -404,32 +412,6 @@ mod tests {
 
     fn login_rule() -> Rule {
         Rule::parse("login", "5/minute").unwrap()
-    }
-
-    #[tokio::test]
-    async fn allows_the_burst_then_refuses_with_a_wait_like_the_local_limiter() {
-        let rule = login_rule();
-        let limiter = RedisRateLimiter::new(connection(&unique_prefix()).await, &[&rule]);
-        for expected_remaining in (0..5).rev() {
-            assert_eq!(
-                limiter.check(&rule, "1.2.3.4").await,
-                Decision::Allowed {
-                    remaining: expected_remaining
-                }
-            );
-        }
-        match limiter.check(&rule, "1.2.3.4").await {
-            Decision::Refused { retry_after } => assert!(
-                // One slot comes back every 12 s; a few ms have passed since the first.
-                retry_after <= Duration::from_secs(12) && retry_after > Duration::from_secs(11),
-                "{retry_after:?}"
-            ),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        assert!(matches!(
-            limiter.check(&rule, "5.6.7.8").await,
-            Decision::Allowed { remaining: 4 }
-        ));
     }
 
     #[tokio::test]
@@ -524,19 +506,11 @@ mod tests {
         assert!(health.should_try());
     }
 
-    /// An address where nothing listens.
-    fn closed_port_url() -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        format!("redis://127.0.0.1:{port}")
-    }
-
+    /// That the fallback keeps every promise of a limiter is in `contract` (`redis_down`).
     #[tokio::test]
     async fn without_redis_the_limits_still_hold_in_process_and_answer_fast() {
         let rule = login_rule();
-        let url = closed_port_url();
-        let redis = Arc::new(RedisConnection::new(&url, "gatehouse", url.clone()).unwrap());
+        let redis = connection_to_nowhere();
         let limiter = RedisRateLimiter::new(redis.clone(), &[&rule]);
         let started = Instant::now();
         for _ in 0..5 {
