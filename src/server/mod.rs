@@ -1,7 +1,9 @@
-//! Server only: configuration, start-up, authentication, storage, HTTP plumbing.
+//! Server only: configuration, start-up, authentication, storage, HTTP plumbing, the
+//! command line.
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -5,27 +5,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    res.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-impl TestApp {
-    async fn login_from(
-        &self,
-        forwarded_for: &str,
-        username: &str,
-        password: &str,
-    ) -> reqwest::Response {
-        self.client
-            .post(self.url("/rpc/login"))
-            .header("x-forwarded-for", forwarded_for)
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
 #[tokio::test]
 async fn sign_in_is_limited_to_five_a_minute_per_ip() {
     let app = spawn_app().await;
@@ -94,13 +73,7 @@ async fn registration_is_limited_per_ip() {
     app.register_ok("bobby", "bobby@example.com").await;
     let res = app.register("carol", "carol@example.com").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(app
-        .state
-        .store
-        .user_by_username("carol")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.stored_user("carol").await.is_none());
 }
 
 /// Attempts on one account from a new IP each time (a botnet), so only the account throttle
@@ -197,18 +170,8 @@ async fn when_the_hashing_queue_is_full_callers_get_503_with_retry_after() {
 // ---- password policy ----
 
 async fn register_with(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    let email = format!("{username}@example.com");
-    app.call(
-        "register",
-        &[
-            ("email", &email),
-            ("username", username),
-            ("password", password),
-            ("password_confirm", password),
-        ],
-        None,
-    )
-    .await
+    app.register_with(username, &format!("{username}@example.com"), password)
+        .await
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 
 use gatehouse::model::activity::{ActivityKind, ActivityView, SessionList, SessionView};
 use gatehouse::model::AppError;
-use gatehouse::server::auth::SessionToken;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -40,10 +39,6 @@ fn change_form<'a>(current: &'a str, new: &'a str) -> Vec<(&'a str, &'a str)> {
         ("new_password", new),
         ("new_password_confirm", new),
     ]
-}
-
-fn hash_of(token: &str) -> Vec<u8> {
-    SessionToken::parse(token).unwrap().hash()
 }
 
 #[tokio::test]
@@ -110,11 +105,8 @@ async fn a_wrong_current_password_is_a_field_error_and_counts_towards_the_thrott
             .change_password(&token, &change_form("not my password", NEW_PASSWORD))
             .await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let AppError::Validation(fields) = app_error(res).await else {
-            panic!("expected field errors");
-        };
         assert_eq!(
-            fields.get("current_password"),
+            app_error(res).await.field("current_password").as_deref(),
             Some("That is not your current password.")
         );
     }
@@ -161,10 +153,11 @@ async fn the_new_password_follows_the_shared_policy() {
     for (form, expected) in cases {
         let res = app.change_password(&token, &form).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let AppError::Validation(fields) = app_error(res).await else {
-            panic!("expected field errors");
-        };
-        assert_eq!(fields.get("new_password"), Some(expected), "{form:?}");
+        assert_eq!(
+            app_error(res).await.field("new_password").as_deref(),
+            Some(expected),
+            "{form:?}"
+        );
     }
     let res = app
         .change_password(
@@ -176,11 +169,11 @@ async fn the_new_password_follows_the_shared_policy() {
             ],
         )
         .await;
-    let AppError::Validation(fields) = app_error(res).await else {
-        panic!("expected field errors");
-    };
     assert_eq!(
-        fields.get("new_password_confirm"),
+        app_error(res)
+            .await
+            .field("new_password_confirm")
+            .as_deref(),
         Some("The passwords do not match.")
     );
 }
@@ -190,18 +183,13 @@ async fn changing_the_password_works_without_javascript() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
     let res = app
-        .client
-        .post(app.url("/rpc/change_password"))
-        .header(reqwest::header::ACCEPT, "text/html")
-        .header(reqwest::header::REFERER, app.url("/account"))
-        .header(
-            reqwest::header::COOKIE,
-            session_header(app.cookie_name, &token),
+        .post_plain_form(
+            "change_password",
+            &change_form(PASSWORD, NEW_PASSWORD),
+            "/account",
+            Some(&token),
         )
-        .form(&change_form(PASSWORD, NEW_PASSWORD))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert!(res.status().is_redirection(), "{}", res.status());
     assert_eq!(
         res.headers()["location"],
@@ -306,15 +294,7 @@ async fn signing_out_everywhere_else_keeps_only_this_session() {
 async fn last_seen_is_written_at_most_once_a_minute() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
-    let store = &app.state.store;
-    let last_seen = || async {
-        store
-            .session(&hash_of(&token))
-            .await
-            .unwrap()
-            .unwrap()
-            .last_seen_at
-    };
+    let last_seen = || async { app.stored_session(&token).await.unwrap().last_seen_at };
     assert_eq!(last_seen().await, START_TIME);
     app.clock.advance(59);
     app.current_username(&token).await;
@@ -343,10 +323,7 @@ async fn remember_me_outlives_the_idle_timeout_but_not_the_absolute_lifetime() {
             None,
         )
         .await;
-    let cookie = set_cookie_headers(res.headers())
-        .into_iter()
-        .find(|c| c.starts_with(DEV_COOKIE))
-        .unwrap();
+    let cookie = set_cookie(&res, DEV_COOKIE).unwrap();
     assert!(
         cookie.contains("Max-Age=3600"),
         "a persistent cookie: {cookie}"
@@ -362,11 +339,7 @@ async fn remember_me_outlives_the_idle_timeout_but_not_the_absolute_lifetime() {
     assert!(plain_cookie_is_a_browser_session_cookie);
 
     app.clock.advance(1800);
-    assert_eq!(
-        app.state.auth.sessions.purge_expired().await.unwrap(),
-        3,
-        "the idle ones"
-    );
+    assert_eq!(app.purge_expired_sessions().await, 3, "the idle ones");
     assert_eq!(app.current_username(&plain).await, None);
     assert_eq!(
         app.current_username(&remembered).await.as_deref(),
@@ -465,7 +438,7 @@ async fn the_activity_log_is_a_verifiable_chain_that_detects_tampering() {
     app.call("revoke_other_sessions", &[], Some(&token)).await;
     app.call("logout", &[], Some(&token)).await;
 
-    let store = app.state.store.clone();
+    let store = app.store().clone();
     let report = gatehouse::server::audit::verify(store.as_ref())
         .await
         .unwrap();
@@ -526,7 +499,7 @@ async fn an_edited_row_is_detected_even_with_the_trigger_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_to_one_chain_all_land_in_order() {
     let app = spawn_app().await;
-    let store = app.state.store.clone();
+    let store = app.store().clone();
     let appends = (0..20).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -566,13 +539,7 @@ async fn concurrent_appends_to_one_chain_all_land_in_order() {
 }
 
 fn run_audit_verify(db_url: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", db_url)
-        .env("APP_ENV", "")
-        .args(["audit", "verify"])
-        .output()
-        .unwrap()
+    run_gatehouse(&["audit", "verify"], &[("DATABASE_URL", db_url)])
 }
 
 #[tokio::test]
@@ -590,11 +557,8 @@ async fn deleting_the_account_needs_the_password_and_the_username() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let AppError::Validation(fields) = app_error(res).await else {
-        panic!("expected field errors");
-    };
     assert_eq!(
-        fields.get("password"),
+        app_error(res).await.field("password").as_deref(),
         Some("That is not your current password.")
     );
     let res = app
@@ -626,14 +590,7 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         .as_str()
         .unwrap()
         .to_string();
-    let user_id = app
-        .state
-        .store
-        .user_by_username("alice")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let user_id = app.stored_user("alice").await.unwrap().id;
 
     let res = app
         .call(
@@ -643,10 +600,7 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.headers()["clear-site-data"],
-        r#""cache", "storage""#
-    );
+    assert_eq!(res.headers()["clear-site-data"], r#""cache", "storage""#);
     assert!(set_cookie_headers(res.headers())
         .iter()
         .any(|c| c.contains("Max-Age=0")));
@@ -661,8 +615,8 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         StatusCode::UNAUTHORIZED
     );
     // Personal data is gone: no user row, no sessions, no keys, no activity with addresses.
-    let store = &app.state.store;
-    assert!(store.user_by_username("alice").await.unwrap().is_none());
+    assert!(app.stored_user("alice").await.is_none());
+    let store = app.store();
     assert!(store.sessions_of(user_id).await.unwrap().is_empty());
     assert!(store.api_keys_of(user_id).await.unwrap().is_empty());
     let left = store.audit_events_of(user_id, 100).await.unwrap();
@@ -688,10 +642,7 @@ async fn signing_out_asks_the_browser_to_clear_site_data() {
     let res = app.call("logout", &[], Some(&token)).await;
     // Never "cookies": that would clear every cookie of the registrable domain (every
     // `*.example.com` app); the session cookie is expired by name instead.
-    assert_eq!(
-        res.headers()["clear-site-data"],
-        r#""cache", "storage""#
-    );
+    assert_eq!(res.headers()["clear-site-data"], r#""cache", "storage""#);
     let removal = set_cookie_headers(res.headers());
     assert!(
         removal
@@ -701,10 +652,7 @@ async fn signing_out_asks_the_browser_to_clear_site_data() {
     );
     let token = app.login_ok("alice").await;
     let res = app.call("logout_everywhere", &[], Some(&token)).await;
-    assert_eq!(
-        res.headers()["clear-site-data"],
-        r#""cache", "storage""#
-    );
+    assert_eq!(res.headers()["clear-site-data"], r#""cache", "storage""#);
     // Sign-in does not clear anything.
     let res = app.login("alice", PASSWORD).await;
     assert!(res.headers().get("clear-site-data").is_none());

@@ -10,11 +10,7 @@ use crate::helpers::*;
 
 fn assert_invalid_token(res: &reqwest::Response, what: &str) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
-    let challenge = res
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or("");
+    let challenge = header(res, "www-authenticate").unwrap_or("");
     assert!(
         challenge.starts_with("Bearer ") && challenge.contains(r#"error="invalid_token""#),
         "{what}: {challenge}"
@@ -25,13 +21,7 @@ fn assert_invalid_token(res: &reqwest::Response, what: &str) {
 async fn the_password_grant_issues_a_bearer_token_that_works_on_me() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
-    let res = app
-        .token(&[
-            ("grant_type", "password"),
-            ("username", "alice@example.com"),
-            ("password", PASSWORD),
-        ])
-        .await;
+    let res = app.password_grant("alice@example.com", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body: Value = res.json().await.unwrap();
@@ -51,20 +41,8 @@ async fn token_errors_follow_rfc_6749_and_do_not_tell_users_apart() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
     let error = |res: Value| res["error"].as_str().unwrap().to_string();
-    let wrong = app
-        .token(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "nope nope"),
-        ])
-        .await;
-    let unknown = app
-        .token(&[
-            ("grant_type", "password"),
-            ("username", "ghost"),
-            ("password", "nope nope"),
-        ])
-        .await;
+    let wrong = app.password_grant("alice", "nope nope").await;
+    let unknown = app.password_grant("ghost", "nope nope").await;
     assert_eq!(
         (wrong.status(), unknown.status()),
         (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST)
@@ -80,12 +58,8 @@ async fn token_errors_follow_rfc_6749_and_do_not_tell_users_apart() {
     let res = app.token(&[("username", "alice")]).await;
     assert_eq!(error(res.json().await.unwrap()), "invalid_request");
     let res = app
-        .client
-        .post(app.url("/api/v1/token"))
-        .json(&json!({"grant_type": "password"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/token", &json!({"grant_type": "password"}))
+        .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error(res.json().await.unwrap()), "invalid_request");
 }
@@ -94,20 +68,9 @@ async fn token_errors_follow_rfc_6749_and_do_not_tell_users_apart() {
 async fn the_token_endpoint_shares_the_sign_in_rate_limit() {
     let app = spawn_app().await;
     for i in 0..5 {
-        app.token(&[
-            ("grant_type", "password"),
-            ("username", &format!("n{i}")),
-            ("password", "nope nope"),
-        ])
-        .await;
+        app.password_grant(&format!("n{i}"), "nope nope").await;
     }
-    let res = app
-        .token(&[
-            ("grant_type", "password"),
-            ("username", "n9"),
-            ("password", "nope nope"),
-        ])
-        .await;
+    let res = app.password_grant("n9", "nope nope").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
 }
@@ -242,11 +205,8 @@ async fn every_kind_of_bad_token_gets_401_invalid_token() {
     }
     // In the query string the token is not even looked at.
     let res = app
-        .client
-        .get(app.url(&format!("/api/v1/users/me?access_token={good}")))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/api/v1/users/me?access_token={good}"))
+        .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -279,12 +239,11 @@ async fn an_expired_token_is_refused_by_the_clock() {
 async fn json_registration_returns_201_or_field_errors_and_ignores_extra_fields() {
     let app = spawn_app().await;
     let res = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .json(&json!({"email": "a@example.com", "username": "apiuser", "password": PASSWORD, "role": "admin", "id": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/users",
+            &json!({"email": "a@example.com", "username": "apiuser", "password": PASSWORD, "role": "admin", "id": 1}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     assert_eq!(
@@ -294,12 +253,11 @@ async fn json_registration_returns_201_or_field_errors_and_ignores_extra_fields(
     assert!(!body.to_string().contains("argon2"));
 
     let res = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .json(&json!({"email": "nope", "username": "apiuser", "password": "short"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/users",
+            &json!({"email": "nope", "username": "apiuser", "password": "short"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "validation_failed");
@@ -332,12 +290,8 @@ async fn api_keys_are_shown_once_work_on_me_and_can_be_revoked() {
 
     assert_eq!(app.me(&secret).await.status(), StatusCode::OK);
     let list: Value = app
-        .client
-        .get(app.url("/api/v1/keys"))
-        .header(AUTHORIZATION, format!("Bearer {jwt}"))
-        .send()
+        .get_with_bearer("/api/v1/keys", &jwt)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -349,8 +303,7 @@ async fn api_keys_are_shown_once_work_on_me_and_can_be_revoked() {
     assert_eq!(list[0]["last_used_at"], START_TIME);
 
     let stored = app
-        .state
-        .store
+        .store()
         .api_key_by_prefix(created["prefix"].as_str().unwrap())
         .await
         .unwrap()
@@ -381,13 +334,8 @@ async fn a_key_name_with_control_characters_is_refused() {
     let jwt = app.access_token("alice").await;
     for name in ["nul\u{0}name", "line\nbreak", "\u{7}bell"] {
         let res = app
-            .client
-            .post(app.url("/api/v1/keys"))
-            .header(AUTHORIZATION, format!("Bearer {jwt}"))
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap();
+            .post_json_with_bearer("/api/v1/keys", &jwt, &json!({ "name": name }))
+            .await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
     }
     app.create_key(&jwt, "CI déploiement (été)").await;
@@ -402,22 +350,11 @@ async fn a_key_cannot_manage_keys_or_open_browser_pages() {
         .as_str()
         .unwrap()
         .to_string();
-    let res = app
-        .client
-        .get(app.url("/api/v1/keys"))
-        .header(AUTHORIZATION, format!("Bearer {secret}"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with_bearer("/api/v1/keys", &secret).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = app
-        .client
-        .post(app.url("/api/v1/keys"))
-        .header(AUTHORIZATION, format!("Bearer {secret}"))
-        .json(&json!({"name": "escalate"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json_with_bearer("/api/v1/keys", &secret, &json!({"name": "escalate"}))
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // Pages only know session cookies: with a key, /account still sends you to sign in.
     let res = app
@@ -437,13 +374,12 @@ async fn expired_keys_stop_working() {
     app.register_ok("alice", "alice@example.com").await;
     let jwt = app.access_token("alice").await;
     let res = app
-        .client
-        .post(app.url("/api/v1/keys"))
-        .header(AUTHORIZATION, format!("Bearer {jwt}"))
-        .json(&json!({"name": "one day", "expires_in_days": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json_with_bearer(
+            "/api/v1/keys",
+            &jwt,
+            &json!({"name": "one day", "expires_in_days": 1}),
+        )
+        .await;
     let secret = res.json::<Value>().await.unwrap()["secret"]
         .as_str()
         .unwrap()
@@ -456,15 +392,7 @@ async fn expired_keys_stop_working() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_both_security_schemes() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/api/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for (path, method) in [
         ("/api/v1/token", "post"),

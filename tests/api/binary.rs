@@ -1,29 +1,9 @@
-//! The server binary's start-up checks, run as a real process.
+//! The server binary as a real process: its command line and its start-up checks.
 
-use std::process::Command;
-
-fn gatehouse(env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    // Nothing from the developer's shell or a local .env may leak into the check: an empty
-    // variable counts as unset, and dotenvy never overrides a variable that is present.
-    for var in [
-        "APP_ENV",
-        "SECRET_KEY",
-        "SESSION_COOKIE_SECURE",
-        "ALLOWED_ORIGINS",
-        "HSTS",
-    ] {
-        cmd.env(var, "");
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run the binary")
-}
+use crate::helpers::run_gatehouse;
 
 fn refused(env: &[(&str, &str)], expected: &str) {
-    let out = gatehouse(env);
+    let out = run_gatehouse(&[], env);
     assert!(!out.status.success(), "started with {env:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -56,4 +36,45 @@ fn production_refuses_insecure_cookies_and_wildcard_origins() {
         &[("APP_ENV", "production"), key, ("ALLOWED_ORIGINS", "*")],
         "wildcard origin",
     );
+}
+
+#[test]
+fn help_lists_the_three_commands_and_where_the_settings_are_described() {
+    // Help needs no valid configuration: this one would refuse to serve.
+    let out = run_gatehouse(&["--help"], &[("APP_ENV", "production")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for command in ["serve", "import-users", "audit"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|line| line.trim_start().starts_with(&format!("{command} "))),
+            "{command} missing from:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("README.md") && stdout.contains("\"Configuration\""),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn version_names_the_package_version() {
+    let out = run_gatehouse(&["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("gatehouse {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn an_unknown_command_is_a_usage_error() {
+    for args in [&["bogus"][..], &["import-users"], &["audit"]] {
+        let out = run_gatehouse(args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage: gatehouse"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }

@@ -5,9 +5,9 @@ use crate::helpers::*;
 #[tokio::test]
 async fn liveness_and_readiness_answer() {
     let app = spawn_app().await;
-    let live = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let live = app.get("/healthz").await;
     assert_eq!(live.status(), StatusCode::OK);
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap()["status"],
@@ -19,7 +19,7 @@ async fn liveness_and_readiness_answer() {
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     for path in ["/", "/healthz", "/missing"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         let id = res
             .headers()
             .get("x-request-id")
@@ -34,18 +34,7 @@ async fn every_response_carries_a_request_id() {
 async fn oversized_bodies_are_refused_with_413() {
     let app = spawn_app().await;
     let huge = "a".repeat(64 * 1024);
-    let res = app
-        .call(
-            "register",
-            &[
-                ("email", "a@example.com"),
-                ("username", "abc"),
-                ("password", &huge),
-                ("password_confirm", &huge),
-            ],
-            None,
-        )
-        .await;
+    let res = app.register_with("abc", "a@example.com", &huge).await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -62,42 +51,22 @@ async fn the_sqlite_file_and_its_directory_are_created_on_first_run() {
 #[tokio::test]
 async fn readiness_names_each_dependency_and_fails_without_redis() {
     let app = spawn_app().await;
-    let ready: serde_json::Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.get_json("/readyz").await;
     assert_eq!(
         ready,
         serde_json::json!({"status": "ready", "database": "ok", "redis": "not_configured"})
     );
 
     // A configured Redis that does not answer makes the instance not ready…
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let url = format!("redis://127.0.0.1:{closed_port}");
+    let url = format!("redis://127.0.0.1:{}", unused_port());
     let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
-    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let res = app.get("/readyz").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["redis"], "unavailable");
     assert_eq!(body["database"], "ok");
     // …while it is still alive and serving (limits fall back to this instance's own).
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -106,8 +75,8 @@ async fn a_database_outage_is_503_with_retry_after_not_a_500() {
     let token = app.register_ok("alice", "alice@example.com").await;
     // Closing the pool is what the app sees when the database is gone: every query fails
     // to get a connection.
-    app.state.store.close().await;
-    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    app.store().close().await;
+    let res = app.get("/readyz").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         res.json::<serde_json::Value>().await.unwrap()["database"],

@@ -1,15 +1,11 @@
 //! The HTTP edge: security headers, CSP, CSRF, CORS, limits, error bodies, static files.
 
-use reqwest::header::{ACCEPT, ACCEPT_ENCODING, COOKIE, ORIGIN};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, ORIGIN};
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::*;
 
 const ORIGIN_OK: &str = "https://trusted.example";
-
-fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    res.headers().get(name).and_then(|v| v.to_str().ok())
-}
 
 fn assert_security_headers(res: &reqwest::Response, what: &str) {
     assert_eq!(
@@ -37,35 +33,14 @@ async fn every_kind_of_response_carries_the_security_headers() {
     let huge = "a".repeat(64 * 1024);
     let responses = vec![
         ("page", app.get_page("/register", None).await),
-        (
-            "asset",
-            app.client
-                .get(app.url("/pkg/gatehouse.js"))
-                .send()
-                .await
-                .unwrap(),
-        ),
-        (
-            "favicon",
-            app.client
-                .get(app.url("/favicon.ico"))
-                .send()
-                .await
-                .unwrap(),
-        ),
+        ("asset", app.get("/pkg/gatehouse.js").await),
+        ("favicon", app.get("/favicon.ico").await),
         (
             "server fn error",
             app.login("nobody", "nothing at all").await,
         ),
         ("404 page", app.get_page("/nowhere", None).await),
-        (
-            "api 404",
-            app.client
-                .get(app.url("/api/v1/nowhere"))
-                .send()
-                .await
-                .unwrap(),
-        ),
+        ("api 404", app.get("/api/v1/nowhere").await),
         (
             "413",
             app.call("login", &[("username", "x"), ("password", &huge)], None)
@@ -79,18 +54,9 @@ async fn every_kind_of_response_carries_the_security_headers() {
                 .await
                 .unwrap(),
         ),
-        (
-            "health",
-            app.client.get(app.url("/healthz")).send().await.unwrap(),
-        ),
-        (
-            "panic 500",
-            app.client.get(app.url("/test/panic")).send().await.unwrap(),
-        ),
-        (
-            "timeout 408",
-            app.client.get(app.url("/test/hang")).send().await.unwrap(),
-        ),
+        ("health", app.get("/healthz").await),
+        ("panic 500", app.get("/test/panic").await),
+        ("timeout 408", app.get("/test/hang").await),
     ];
     for (what, res) in &responses {
         assert_security_headers(res, what);
@@ -111,7 +77,7 @@ async fn hsts_is_sent_only_when_enabled() {
     );
     let tls = spawn_app_with(&[("HSTS", "true")]).await;
     for path in ["/", "/healthz", "/pkg/gatehouse.js"] {
-        let res = tls.client.get(tls.url(path)).send().await.unwrap();
+        let res = tls.get(path).await;
         let hsts = header(&res, "strict-transport-security").expect("HSTS");
         let max_age: u64 = hsts
             .trim_start_matches("max-age=")
@@ -187,12 +153,7 @@ async fn pages_and_user_data_are_not_cached_but_hashed_assets_are() {
         header(&app.get_page("/nowhere", None).await, "cache-control"),
         Some("no-store")
     );
-    let asset = app
-        .client
-        .get(app.url("/pkg/gatehouse.js"))
-        .send()
-        .await
-        .unwrap();
+    let asset = app.get("/pkg/gatehouse.js").await;
     assert_eq!(
         header(&asset, "cache-control"),
         Some("public, max-age=31536000, immutable")
@@ -230,7 +191,7 @@ async fn dotfiles_directories_and_trace_are_refused() {
         "/%2e%2e/Cargo.toml",
         "/..%2fCargo.toml",
     ] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         let body = res.text().await.unwrap();
         assert!(
@@ -257,13 +218,10 @@ async fn a_cross_site_post_with_a_valid_cookie_is_refused_and_changes_nothing() 
     let token = app.register_ok("alice", "alice@example.com").await;
     for endpoint in ["logout", "current_user"] {
         let res = app
-            .client
-            .post(app.url(&format!("/rpc/{endpoint}")))
-            .header(COOKIE, session_header(app.cookie_name, &token))
+            .rpc(endpoint, &[("x", "1")], Some(&token))
             .header("sec-fetch-site", "cross-site")
             .header(ORIGIN, "https://evil.example")
             .header(ACCEPT, "text/html")
-            .form(&[("x", "1")])
             .send()
             .await
             .unwrap();
@@ -284,10 +242,8 @@ async fn login_and_registration_csrf_are_refused() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
     let forged = |endpoint: &str, form: Vec<(&'static str, &'static str)>| {
-        app.client
-            .post(app.url(&format!("/rpc/{endpoint}")))
+        app.rpc(endpoint, &form, None)
             .header(ORIGIN, "https://evil.example")
-            .form(&form)
             .send()
     };
     let res = forged("login", vec![("username", "alice"), ("password", PASSWORD)])
@@ -300,23 +256,12 @@ async fn login_and_registration_csrf_are_refused() {
     );
     let res = forged(
         "register",
-        vec![
-            ("email", "e@example.com"),
-            ("username", "eve"),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-        ],
+        registration_form("eve", "e@example.com", PASSWORD).to_vec(),
     )
     .await
     .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(app
-        .state
-        .store
-        .user_by_username("eve")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.stored_user("eve").await.is_none());
 }
 
 #[tokio::test]
@@ -330,9 +275,7 @@ async fn same_origin_and_allowed_origin_posts_are_accepted() {
         (Some("cross-site"), ORIGIN_OK),
     ] {
         let mut req = app
-            .client
-            .post(app.url("/rpc/current_user"))
-            .header(COOKIE, session_header(app.cookie_name, &token))
+            .rpc("current_user", &[], Some(&token))
             .header(ORIGIN, origin);
         if let Some(site) = fetch_site {
             req = req.header("sec-fetch-site", site);
@@ -427,7 +370,12 @@ async fn an_oversized_body_gets_a_clear_413_in_json_or_html() {
     assert_eq!(body["message"], "The request is too large.");
 
     let html = app
-        .post_plain_form("login", &[("username", "x"), ("password", &huge)], "/login")
+        .post_plain_form(
+            "login",
+            &[("username", "x"), ("password", &huge)],
+            "/login",
+            None,
+        )
         .await;
     assert_eq!(html.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(header(&html, "content-type")
@@ -443,7 +391,7 @@ async fn an_oversized_body_gets_a_clear_413_in_json_or_html() {
 #[tokio::test]
 async fn a_request_that_never_completes_times_out_with_408() {
     let app = spawn_app_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
-    let res = app.client.get(app.url("/test/hang")).send().await.unwrap();
+    let res = app.get("/test/hang").await;
     assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "timeout");

@@ -98,3 +98,43 @@ async fn a_chunked_body_over_the_limit_is_refused_unread() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app_error(res).await, AppError::PayloadTooLarge);
 }
+
+/// 30 wrong passwords for one account, all at once: the per-account throttle lets exactly
+/// its free attempts through (each is checked and counted in one step), on either limits
+/// backend. Before, the burst all passed the check together and got 30 guesses.
+#[tokio::test]
+async fn a_parallel_burst_of_wrong_passwords_gets_only_the_free_attempts() {
+    let redis_url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple());
+    let backends: [Vec<(&str, &str)>; 2] = [
+        vec![],
+        vec![("REDIS_URL", &redis_url), ("REDIS_KEY_PREFIX", &prefix)],
+    ];
+    for vars in backends {
+        let mut vars = vars.clone();
+        // The per-IP limit is not what this is about.
+        vars.push(("RATE_LIMIT_LOGIN", "1000/minute"));
+        let app = spawn_app_with(&vars).await;
+        app.register_ok("alice", "alice@example.com").await;
+        let guesses = (0..30).map(|i| {
+            let app = &app;
+            async move {
+                app.password_grant("alice", &format!("wrong guess {i}"))
+                    .await
+                    .status()
+            }
+        });
+        let statuses = futures::future::join_all(guesses).await;
+        let wrong = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::BAD_REQUEST)
+            .count();
+        let refused = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        let backend = if vars.len() > 1 { "redis" } else { "local" };
+        assert_eq!((wrong, refused), (5, 25), "{backend}: {statuses:?}");
+    }
+}

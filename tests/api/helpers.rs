@@ -5,12 +5,15 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use gatehouse::model::AppError;
+use gatehouse::server::auth::{PasswordHasher, SessionToken};
 use gatehouse::server::clock::ManualClock;
+use gatehouse::server::db::{SessionRecord, Store, UserRecord};
+use gatehouse::server::limits::Limits;
 use gatehouse::server::{AppState, Application, Settings};
 use leptos::config::LeptosOptions;
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, COOKIE, SET_COOKIE};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, COOKIE, SET_COOKIE, USER_AGENT};
 use reqwest::redirect::Policy;
-use reqwest::{Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
 /// 2027-01-15: an arbitrary fixed start for the manual clock.
@@ -297,42 +300,83 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    /// Calls a server function the way the hydrated page does (form-encoded body, no
-    /// `text/html` in Accept).
+    /// A server function request the way the hydrated page makes it (form-encoded body, no
+    /// `text/html` in Accept), with the session cookie if any; add headers, then `send`.
+    pub fn rpc(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        session: Option<&str>,
+    ) -> RequestBuilder {
+        let req = self
+            .client
+            .post(self.url(&format!("/rpc/{endpoint}")))
+            .form(form);
+        match session {
+            Some(token) => req.header(COOKIE, session_header(self.cookie_name, token)),
+            None => req,
+        }
+    }
+
+    /// Calls a server function the way the hydrated page does.
     pub async fn call(
         &self,
         endpoint: &str,
         form: &[(&str, &str)],
         session: Option<&str>,
     ) -> Response {
-        let mut req = self
-            .client
-            .post(self.url(&format!("/rpc/{endpoint}")))
-            .form(form);
-        if let Some(token) = session {
-            req = req.header(COOKIE, session_header(self.cookie_name, token));
-        }
-        req.send().await.expect("request")
+        self.rpc(endpoint, form, session)
+            .send()
+            .await
+            .expect("request")
     }
 
-    /// Posts a form the way a browser without JavaScript does.
+    /// Calls a server function from a particular browser (its User-Agent).
+    pub async fn call_from(
+        &self,
+        user_agent: &str,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        session: Option<&str>,
+    ) -> Response {
+        self.rpc(endpoint, form, session)
+            .header(USER_AGENT, user_agent)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Posts a form the way a browser without JavaScript does, from the page at `referer`.
     pub async fn post_plain_form(
         &self,
         endpoint: &str,
         form: &[(&str, &str)],
         referer: &str,
+        session: Option<&str>,
     ) -> Response {
-        self.client
-            .post(self.url(&format!("/rpc/{endpoint}")))
+        self.rpc(endpoint, form, session)
             .header(
                 ACCEPT,
                 "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
             )
             .header(reqwest::header::REFERER, self.url(referer))
-            .form(form)
             .send()
             .await
             .expect("request")
+    }
+
+    /// A plain GET, as a script or a health checker sends it.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A plain GET whose answer is JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
     }
 
     pub async fn get_page(&self, path: &str, session: Option<&str>) -> Response {
@@ -344,14 +388,14 @@ impl TestApp {
     }
 
     pub async fn register(&self, username: &str, email: &str) -> Response {
+        self.register_with(username, email, PASSWORD).await
+    }
+
+    /// Registers with `password` typed twice.
+    pub async fn register_with(&self, username: &str, email: &str, password: &str) -> Response {
         self.call(
             "register",
-            &[
-                ("email", email),
-                ("username", username),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
+            &registration_form(username, email, password),
             None,
         )
         .await
@@ -367,25 +411,6 @@ impl TestApp {
             res.text().await
         );
         session_token_from(&res, self.cookie_name).expect("a session cookie")
-    }
-
-    /// Calls a server function from a particular browser (its User-Agent).
-    pub async fn call_from(
-        &self,
-        user_agent: &str,
-        endpoint: &str,
-        form: &[(&str, &str)],
-        session: Option<&str>,
-    ) -> Response {
-        let mut req = self
-            .client
-            .post(self.url(&format!("/rpc/{endpoint}")))
-            .header(reqwest::header::USER_AGENT, user_agent)
-            .form(form);
-        if let Some(token) = session {
-            req = req.header(COOKIE, session_header(self.cookie_name, token));
-        }
-        req.send().await.expect("request")
     }
 
     /// Signs in and returns the new session token.
@@ -404,6 +429,25 @@ impl TestApp {
         .await
     }
 
+    /// Signs in through a proxy that names `forwarded_for` as the client (believed only when
+    /// the app trusts the proxy, see `TRUSTED_PROXIES`).
+    pub async fn login_from(
+        &self,
+        forwarded_for: &str,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        self.rpc(
+            "login",
+            &[("username", username), ("password", password)],
+            None,
+        )
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("request")
+    }
+
     /// The signed-in username for `token`, as `get_current_user` reports it.
     pub async fn current_username(&self, token: &str) -> Option<String> {
         let res = self.call("current_user", &[], Some(token)).await;
@@ -415,15 +459,83 @@ impl TestApp {
     }
 }
 
+/// What the app holds behind the HTTP surface, for tests that look (or reach) behind it. The
+/// only place that knows where the state keeps them.
+impl TestApp {
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.state.store
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.state.hasher
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.state.limits
+    }
+
+    /// Runs the periodic purge of expired sessions now; how many it removed.
+    pub async fn purge_expired_sessions(&self) -> u64 {
+        self.state
+            .auth
+            .sessions
+            .purge_expired()
+            .await
+            .expect("purge")
+    }
+
+    /// The stored session behind a session token, if it is still there.
+    pub async fn stored_session(&self, token: &str) -> Option<SessionRecord> {
+        let hash = SessionToken::parse(token).expect("a session token").hash();
+        self.store().session(&hash).await.expect("store")
+    }
+
+    /// The stored account with this (canonical) username.
+    pub async fn stored_user(&self, username: &str) -> Option<UserRecord> {
+        self.store()
+            .user_by_username(username)
+            .await
+            .expect("store")
+    }
+}
+
+/// The sign-up form, filled in with `password` typed twice.
+pub fn registration_form<'a>(
+    username: &'a str,
+    email: &'a str,
+    password: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("email", email),
+        ("username", username),
+        ("password", password),
+        ("password_confirm", password),
+    ]
+}
+
 /// The token of the cookie named `name` set by this response (empty value = removal).
 pub fn session_token_from(res: &Response, name: &str) -> Option<String> {
-    set_cookie_headers(res.headers())
-        .into_iter()
-        .find_map(|c| {
-            c.strip_prefix(&format!("{name}="))
-                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
+    set_cookie(res, name)
+        .map(|c| {
+            c[name.len() + 1..]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_string()
         })
         .filter(|v| !v.is_empty())
+}
+
+/// The whole `Set-Cookie` line (value and attributes) for the cookie named `name`.
+pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
+    set_cookie_headers(res.headers())
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// A response header as text, `None` when absent (or not text).
+pub fn header<'a>(res: &'a Response, name: &str) -> Option<&'a str> {
+    res.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 pub fn set_cookie_headers(headers: &HeaderMap) -> Vec<String> {
@@ -442,7 +554,7 @@ pub async fn app_error(res: Response) -> AppError {
 
 /// The JSON API, as an API client uses it.
 impl TestApp {
-    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn token(&self, form: &[(&str, &str)]) -> Response {
         self.client
             .post(self.url("/api/v1/token"))
             .form(form)
@@ -451,14 +563,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The OAuth2 password grant (RFC 6749 4.3).
+    pub async fn password_grant(&self, username: &str, password: &str) -> Response {
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ])
+        .await
+    }
+
     pub async fn access_token(&self, username: &str) -> String {
-        let res = self
-            .token(&[
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", PASSWORD),
-            ])
-            .await;
+        let res = self.password_grant(username, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json::<Value>().await.unwrap()["access_token"]
             .as_str()
@@ -466,25 +582,73 @@ impl TestApp {
             .to_string()
     }
 
-    pub async fn me(&self, bearer: &str) -> reqwest::Response {
+    /// A GET with `Authorization: Bearer <bearer>` (an access token or an API key).
+    pub async fn get_with_bearer(&self, path: &str, bearer: &str) -> Response {
         self.client
-            .get(self.url("/api/v1/users/me"))
+            .get(self.url(path))
             .header(AUTHORIZATION, format!("Bearer {bearer}"))
             .send()
             .await
             .unwrap()
     }
 
-    pub async fn create_key(&self, jwt: &str, name: &str) -> Value {
-        let res = self
-            .client
-            .post(self.url("/api/v1/keys"))
-            .header(AUTHORIZATION, format!("Bearer {jwt}"))
-            .json(&json!({ "name": name }))
+    /// A POST of `body` as JSON, with no credentials.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A POST of `body` as JSON with `Authorization: Bearer <bearer>`.
+    pub async fn post_json_with_bearer(&self, path: &str, bearer: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {bearer}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me(&self, bearer: &str) -> Response {
+        self.get_with_bearer("/api/v1/users/me", bearer).await
+    }
+
+    pub async fn create_key(&self, jwt: &str, name: &str) -> Value {
+        let res = self
+            .post_json_with_bearer("/api/v1/keys", jwt, &json!({ "name": name }))
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         res.json().await.unwrap()
     }
+}
+
+/// The server binary, run as a process from the repository root with `args`. Nothing from
+/// the developer's shell or a local .env may leak into a test: an empty variable counts as
+/// unset, and dotenvy never overrides a variable that is present. `env` comes on top.
+pub fn run_gatehouse(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
+    for var in [
+        "APP_ENV",
+        "SECRET_KEY",
+        "SESSION_COOKIE_SECURE",
+        "ALLOWED_ORIGINS",
+        "HSTS",
+    ] {
+        cmd.env(var, "");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the binary")
+}
+
+/// A local port where nothing listens (bound, then released at once).
+pub fn unused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
 }

@@ -1,22 +1,16 @@
 //! `gatehouse import-users`: seed-app users move over with their bcrypt hashes, which become
 //! argon2id at their next sign-in.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 
 use crate::helpers::*;
 
 /// Runs `gatehouse import-users FILE` against the database at `db_url`.
 fn run_import(db_url: &str, file: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", db_url)
-        .env("APP_ENV", "")
-        .arg("import-users")
-        .arg(file)
-        .output()
-        .unwrap()
+    run_gatehouse(
+        &["import-users", file.to_str().unwrap()],
+        &[("DATABASE_URL", db_url)],
+    )
 }
 
 #[tokio::test]
@@ -54,13 +48,7 @@ async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
     );
 
     let app = spawn_app_with(&[("DATABASE_URL", &db_url)]).await;
-    let before = app
-        .state
-        .store
-        .user_by_username("seeduser")
-        .await
-        .unwrap()
-        .unwrap();
+    let before = app.stored_user("seeduser").await.unwrap();
     assert!(before.password_hash.starts_with("$2b$"));
     assert_eq!(
         app.login("seed.user@example.com", "seed app password")
@@ -68,13 +56,7 @@ async fn imported_bcrypt_users_sign_in_and_are_upgraded_to_argon2id() {
             .status(),
         StatusCode::OK
     );
-    let after = app
-        .state
-        .store
-        .user_by_username("seeduser")
-        .await
-        .unwrap()
-        .unwrap();
+    let after = app.stored_user("seeduser").await.unwrap();
     assert!(
         after
             .password_hash

@@ -19,7 +19,7 @@ async fn sign_in_works_with_username_or_email_in_any_case() {
 async fn wrong_password_and_unknown_user_get_identical_responses() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
-    let hasher = &app.state.hasher;
+    let hasher = app.hasher();
 
     let before = hasher.verification_count();
     let wrong_password = app.login("alice", "not the password").await;
@@ -90,16 +90,7 @@ async fn unicode_passwords_match_across_normalisation_forms() {
     let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
     let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
     let res = app
-        .call(
-            "register",
-            &[
-                ("email", "u@example.com"),
-                ("username", "unicode"),
-                ("password", composed),
-                ("password_confirm", composed),
-            ],
-            None,
-        )
+        .register_with("unicode", "u@example.com", composed)
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
@@ -142,7 +133,7 @@ async fn next_is_followed_only_when_it_is_a_local_path() {
 #[tokio::test]
 async fn empty_fields_are_reported_per_field_without_checking_credentials() {
     let app = spawn_app().await;
-    let before = app.state.hasher.verification_count();
+    let before = app.hasher().verification_count();
     let res = app.login("", "").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err = app_error(res).await;
@@ -150,7 +141,7 @@ async fn empty_fields_are_reported_per_field_without_checking_credentials() {
         err.field("username").is_some() && err.field("password").is_some(),
         "{err:?}"
     );
-    assert_eq!(app.state.hasher.verification_count(), before);
+    assert_eq!(app.hasher().verification_count(), before);
 }
 
 #[tokio::test]
@@ -161,16 +152,7 @@ async fn a_long_password_is_never_truncated_like_bcrypt_would() {
     let password = format!("{password}{}", "z".repeat(80 - password.len()));
     assert_eq!(password.len(), 80);
     let res = app
-        .call(
-            "register",
-            &[
-                ("email", "l@example.com"),
-                ("username", "longpw"),
-                ("password", &password),
-                ("password_confirm", &password),
-            ],
-            None,
-        )
+        .register_with("longpw", "l@example.com", &password)
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
@@ -192,13 +174,7 @@ async fn a_nul_character_in_the_name_is_just_an_unknown_account() {
     for identifier in ["ali\0ce", "alice\0", "alice@example.com\0", "\0"] {
         let res = app.login(identifier, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{identifier:?}");
-        let res = app
-            .token(&[
-                ("grant_type", "password"),
-                ("username", identifier),
-                ("password", PASSWORD),
-            ])
-            .await;
+        let res = app.password_grant(identifier, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{identifier:?}");
     }
     let res = app.register("bob\0", "bob\0@example.com").await;

@@ -77,12 +77,12 @@ async fn a_database_outage_is_503_and_the_app_recovers_by_itself() {
     }
     let res = app.login("alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     // Back: the pool opens new connections on its own; no restart, no manual step.
     proxy.set_cut(false);
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(app.current_username(&token).await.as_deref(), Some("alice"));
     assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);

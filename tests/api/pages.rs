@@ -2,6 +2,15 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
+/// Opens the page a redirect without JavaScript points to: an absolute URL on this app (the
+/// form's Referer, plus the outcome).
+async fn open_location(app: &TestApp, location: &str) -> reqwest::Response {
+    let path = location
+        .strip_prefix(&app.address)
+        .unwrap_or_else(|| panic!("{location} is not on this app"));
+    app.get_page(path, None).await
+}
+
 #[tokio::test]
 async fn pages_render_on_the_server() {
     let app = spawn_app().await;
@@ -85,13 +94,9 @@ async fn without_javascript_a_successful_sign_up_redirects_home_with_a_session()
     let res = app
         .post_plain_form(
             "register",
-            &[
-                ("email", "nojs@example.com"),
-                ("username", "nojs"),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
+            &registration_form("nojs", "nojs@example.com", PASSWORD),
             "/register",
+            None,
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
@@ -108,13 +113,9 @@ async fn without_javascript_errors_come_back_on_the_page_next_to_their_field() {
     let res = app
         .post_plain_form(
             "register",
-            &[
-                ("email", "new@example.com"),
-                ("username", "taken"),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
+            &registration_form("taken", "new@example.com", PASSWORD),
             "/register",
+            None,
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
@@ -123,14 +124,7 @@ async fn without_javascript_errors_come_back_on_the_page_next_to_their_field() {
         location.contains("/register?") && location.contains("__err="),
         "{location}"
     );
-    let page = app
-        .client
-        .get(&location)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    let html = page.text().await.unwrap();
+    let html = open_location(&app, &location).await.text().await.unwrap();
     assert!(
         html.contains("That username is already taken."),
         "error shown on the page: {location}\n{html}"
@@ -150,20 +144,12 @@ async fn without_javascript_a_failed_sign_in_shows_the_one_message() {
                 ("next", ""),
             ],
             "/login",
+            None,
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     let location = res.headers()["location"].to_str().unwrap().to_string();
-    let html = app
-        .client
-        .get(&location)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = open_location(&app, &location).await.text().await.unwrap();
     assert!(
         html.contains("Incorrect username or password"),
         "{location}\n{html}"
@@ -183,6 +169,7 @@ async fn without_javascript_sign_in_returns_to_next() {
                 ("next", "/account"),
             ],
             "/login?next=/account",
+            None,
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);

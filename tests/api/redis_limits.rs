@@ -7,7 +7,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 
 use crate::helpers::*;
 use crate::logs::capture_logs;
@@ -35,7 +35,7 @@ async fn two_instances() -> (TestApp, TestApp, TestDatabase) {
     let b = spawn_app_with(&vars).await;
     for app in [&a, &b] {
         assert_eq!(
-            app.state.limits.ping().await,
+            app.limits().ping().await,
             Some(Ok(())),
             "these tests need Redis at {redis}"
         );
@@ -43,27 +43,19 @@ async fn two_instances() -> (TestApp, TestApp, TestDatabase) {
     (a, b, database)
 }
 
-async fn sign_in_from(app: &TestApp, client_ip: &str, username: &str, password: &str) -> Response {
-    app.client
-        .post(app.url("/rpc/login"))
-        .header("x-forwarded-for", client_ip)
-        .form(&[("username", username), ("password", password)])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_sign_in_limit_per_ip_holds_across_instances() {
     let (a, b, _database) = two_instances().await;
     for i in 0..5 {
         let app = if i % 2 == 0 { &a } else { &b };
-        let res = sign_in_from(app, "198.51.100.7", &format!("nobody{i}"), "wrong").await;
+        let res = app
+            .login_from("198.51.100.7", &format!("nobody{i}"), "wrong")
+            .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
     }
     // The sixth attempt is refused whichever instance it reaches.
     for app in [&a, &b] {
-        let res = sign_in_from(app, "198.51.100.7", "nobody9", "wrong").await;
+        let res = app.login_from("198.51.100.7", "nobody9", "wrong").await;
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         let retry: u64 = res.headers()["retry-after"]
             .to_str()
@@ -72,7 +64,7 @@ async fn the_sign_in_limit_per_ip_holds_across_instances() {
             .unwrap();
         assert!((1..=12).contains(&retry), "{retry}");
     }
-    let other = sign_in_from(&a, "198.51.100.8", "nobody9", "wrong").await;
+    let other = a.login_from("198.51.100.8", "nobody9", "wrong").await;
     assert_eq!(other.status(), StatusCode::UNAUTHORIZED, "another client");
 }
 
@@ -86,14 +78,14 @@ async fn the_account_throttle_holds_across_instances() {
         let app = if i % 2 == 0 { &a } else { &b };
         let ip = format!("203.0.113.{}", i + 1);
         statuses.push(
-            sign_in_from(app, &ip, "alice", "wrong")
+            app.login_from(&ip, "alice", "wrong")
                 .await
                 .status()
                 .as_u16(),
         );
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
-    let res = sign_in_from(&a, "192.0.2.1", "alice", PASSWORD).await;
+    let res = a.login_from("192.0.2.1", "alice", PASSWORD).await;
     assert_eq!(
         res.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -102,28 +94,21 @@ async fn the_account_throttle_holds_across_instances() {
     // The throttle runs on each app's clock; the instances' clocks agree.
     a.clock.advance(1);
     b.clock.advance(1);
-    let res = sign_in_from(&b, "192.0.2.1", "alice", PASSWORD).await;
+    let res = b.login_from("192.0.2.1", "alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     // The success on B cleared the count for A as well.
     for i in 0..5 {
         let ip = format!("203.0.113.{}", i + 50);
-        let res = sign_in_from(&a, &ip, "alice", "wrong").await;
+        let res = a.login_from(&ip, "alice", "wrong").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
     }
-}
-
-/// A Redis URL (with a password, to check it is never logged) where nothing listens.
-fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("redis://:hunter2@127.0.0.1:{port}")
 }
 
 #[tokio::test]
 async fn without_redis_the_limits_still_apply_per_instance_and_the_outage_is_logged_once() {
     let captured = capture_logs();
-    let url = closed_port_url();
+    // With a password, to check it is never logged; nothing listens there.
+    let url = format!("redis://:hunter2@127.0.0.1:{}", unused_port());
     let app = spawn_app_with(&[("REDIS_URL", url.as_str())]).await;
     let started = Instant::now();
     for i in 0..5 {
@@ -140,7 +125,7 @@ async fn without_redis_the_limits_still_apply_per_instance_and_the_outage_is_log
     );
     // Five argon2 verifications on a shared test machine, and nothing else slow.
     assert!(started.elapsed() < Duration::from_secs(20));
-    match app.state.limits.ping().await {
+    match app.limits().ping().await {
         Some(Err(reason)) => assert!(!reason.contains("hunter2"), "{reason}"),
         other => panic!("the readiness probe should see Redis down: {other:?}"),
     }
@@ -185,5 +170,5 @@ async fn a_redis_that_hangs_does_not_stall_sign_ins() {
 #[tokio::test]
 async fn without_redis_configured_there_is_nothing_to_ping() {
     let app = spawn_app().await;
-    assert_eq!(app.state.limits.ping().await, None);
+    assert_eq!(app.limits().ping().await, None);
 }

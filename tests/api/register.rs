@@ -109,31 +109,14 @@ async fn invalid_input_is_rejected_by_the_server_when_the_browser_is_bypassed() 
         assert!(err.field(field).is_some(), "{field}: {err:?}");
     }
     // Nothing was created along the way.
-    assert!(app
-        .state
-        .store
-        .user_by_username("bob")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.stored_user("bob").await.is_none());
 }
 
 #[tokio::test]
 async fn a_password_over_128_characters_is_refused() {
     let app = spawn_app().await;
     let long = "x".repeat(129);
-    let res = app
-        .call(
-            "register",
-            &[
-                ("email", "c@example.com"),
-                ("username", "carol"),
-                ("password", &long),
-                ("password_confirm", &long),
-            ],
-            None,
-        )
-        .await;
+    let res = app.register_with("carol", "c@example.com", &long).await;
     assert_eq!(
         app_error(res).await.field("password").as_deref(),
         Some("Use at most 128 characters.")
@@ -156,8 +139,7 @@ async fn stored_email_is_normalised_and_the_hash_is_argon2id() {
     let app = spawn_app().await;
     app.register_ok("Dana_1", "  Dana@Example.ORG ").await;
     let user = app
-        .state
-        .store
+        .store()
         .user_by_email("dana@example.org")
         .await
         .unwrap()

@@ -34,10 +34,7 @@ async fn the_old_session_id_is_unusable_after_logout_even_if_replayed() {
     app.call("logout", &[], Some(&token)).await;
     // A copy of the cookie kept by an attacker (or a stale tab) is dead server-side.
     assert_eq!(app.current_username(&token).await, None);
-    let hash = gatehouse::server::auth::SessionToken::parse(&token)
-        .unwrap()
-        .hash();
-    assert!(app.state.store.session(&hash).await.unwrap().is_none());
+    assert!(app.stored_session(&token).await.is_none());
 }
 
 #[tokio::test]
@@ -63,26 +60,19 @@ async fn only_the_hash_of_the_session_token_is_stored() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
     assert!(app
-        .state
-        .store
+        .store()
         .session(token.as_bytes())
         .await
         .unwrap()
         .is_none());
-    let hash = gatehouse::server::auth::SessionToken::parse(&token)
-        .unwrap()
-        .hash();
-    assert!(app.state.store.session(&hash).await.unwrap().is_some());
+    assert!(app.stored_session(&token).await.is_some());
 }
 
 #[tokio::test]
 async fn development_cookie_is_http_only_lax_and_host_wide() {
     let app = spawn_app().await;
     let res = app.register("alice", "alice@example.com").await;
-    let cookie = set_cookie_headers(res.headers())
-        .into_iter()
-        .find(|c| c.starts_with(DEV_COOKIE))
-        .expect("cookie");
+    let cookie = set_cookie(&res, DEV_COOKIE).expect("cookie");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
@@ -97,10 +87,7 @@ async fn production_cookie_is_host_prefixed_and_secure() {
     ])
     .await;
     let res = app.register("alice", "alice@example.com").await;
-    let cookie = set_cookie_headers(res.headers())
-        .into_iter()
-        .find(|c| c.starts_with("__Host-gatehouse_session="))
-        .expect("__Host- cookie");
+    let cookie = set_cookie(&res, "__Host-gatehouse_session").expect("__Host- cookie");
     for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
     }
@@ -148,8 +135,7 @@ async fn expired_sessions_are_purged() {
     let live = app.register_ok("bob", "bob@example.com").await;
     app.clock.advance(301);
     // bob's session is used again just before the purge, alice's is not.
-    app.state
-        .store
+    app.store()
         .touch_session(
             &gatehouse::server::auth::SessionToken::parse(&live)
                 .unwrap()
@@ -158,7 +144,7 @@ async fn expired_sessions_are_purged() {
         )
         .await
         .unwrap();
-    assert_eq!(app.state.auth.sessions.purge_expired().await.unwrap(), 1);
+    assert_eq!(app.purge_expired_sessions().await, 1);
     assert_eq!(app.current_username(&live).await.as_deref(), Some("bob"));
 }
 

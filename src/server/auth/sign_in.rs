@@ -12,7 +12,7 @@ use crate::model::forms::{LoginIdentifier, WRONG_CURRENT_PASSWORD};
 use crate::model::{AppError, FieldErrors, LoginForm, Password};
 use crate::server::db::{Store, UserRecord};
 use crate::server::error::ServiceError;
-use crate::server::limits::throttle::AccountThrottle;
+use crate::server::limits::throttle::{AccountThrottle, Attempt};
 use crate::server::limits::Limits;
 
 use super::activity::ActivityLog;
@@ -70,14 +70,19 @@ impl SignIn {
             (None, LoginIdentifier::Email(email)) => format!("email:{email}"),
             (None, LoginIdentifier::Username(name)) => format!("name:{name}"),
         };
-        if let Err(wait) = self.throttle.check(&throttle_key).await {
-            tracing::warn!(
-                event = "login.throttled",
-                user_id = user.as_ref().map(|u| u.id),
-                wait_secs = wait
-            );
-            return Err(throttled(wait));
-        }
+        // Counted before the password is checked, in one atomic step with the check (see
+        // `limits::throttle`); a success below clears it.
+        let attempt = match self.throttle.reserve(&throttle_key).await {
+            Ok(attempt) => attempt,
+            Err(wait) => {
+                tracing::warn!(
+                    event = "login.throttled",
+                    user_id = user.as_ref().map(|u| u.id),
+                    wait_secs = wait
+                );
+                return Err(throttled(wait));
+            }
+        };
         let password = SecretString::from(form.password.expose());
         let verified = self
             .hasher
@@ -100,7 +105,7 @@ impl SignIn {
                     user_id = user.as_ref().map(|u| u.id),
                     ip = meta.ip.as_deref(),
                 );
-                self.record_failed_password(&throttle_key, user.as_ref(), meta, None)
+                self.record_failed_password(attempt, user.as_ref(), meta, None)
                     .await;
                 return Err(AppError::InvalidCredentials.into());
             }
@@ -123,9 +128,11 @@ impl SignIn {
         meta: &ClientMeta,
     ) -> Result<(), ServiceError> {
         let throttle_key = account_throttle_key(user);
-        if let Err(wait) = self.throttle.check(&throttle_key).await {
-            return Err(throttled(wait));
-        }
+        let attempt = self
+            .throttle
+            .reserve(&throttle_key)
+            .await
+            .map_err(throttled)?;
         let verified = self
             .hasher
             .verify(
@@ -135,7 +142,7 @@ impl SignIn {
             .await?;
         if !verified {
             let detail = "current password entered on the account page";
-            self.record_failed_password(&throttle_key, Some(user), meta, Some(detail.into()))
+            self.record_failed_password(attempt, Some(user), meta, Some(detail.into()))
                 .await;
             return Err(
                 AppError::Validation(FieldErrors::single(field, WRONG_CURRENT_PASSWORD)).into(),
@@ -145,24 +152,23 @@ impl SignIn {
         Ok(())
     }
 
-    /// Counts a wrong password against the account's throttle and, for a real account,
-    /// records it in its activity log: the failure, and the lock-out once when this failure
-    /// starts one (not once per refused attempt: an attacker hammering a throttled account
-    /// must not turn each try into a database write). Failures for names without an account
-    /// are only in the tracing log.
+    /// Records a wrong password (already counted by the throttle when the attempt was
+    /// reserved) in a real account's activity log: the failure, and the lock-out once when
+    /// this failure starts one (not once per refused attempt: an attacker hammering a
+    /// throttled account must not turn each try into a database write). Failures for names
+    /// without an account are only in the tracing log.
     async fn record_failed_password(
         &self,
-        throttle_key: &str,
+        attempt: Attempt,
         user: Option<&UserRecord>,
         meta: &ClientMeta,
         detail: Option<String>,
     ) {
-        let now_throttled = self.throttle.record_failure(throttle_key).await;
         if let Some(user) = user {
             self.activity
                 .record(user.id, ActivityKind::SignInFailed, meta, detail)
                 .await;
-            if now_throttled {
+            if attempt.starts_waiting() {
                 self.activity
                     .record(user.id, ActivityKind::SignInThrottled, meta, None)
                     .await;
@@ -282,7 +288,7 @@ mod tests {
             .login(&login("alice", PASSWORD), false, &meta())
             .await
             .is_ok());
-        assert!(f.auth.sign_in.throttle.check("user:1").await.is_ok());
+        assert!(f.auth.sign_in.throttle.reserve("user:1").await.is_ok());
     }
 
     #[tokio::test]

@@ -36,7 +36,10 @@ pub async fn set_error_status(response: Response) -> Response {
         // Only the runtime answers these (a body it could not read): our own code logs what
         // it refuses, so this is the one log line such a request gets.
         if matches!(err, AppError::BadRequest | AppError::PayloadTooLarge) {
-            tracing::info!(status = parts.status.as_u16(), "server function request could not be read");
+            tracing::info!(
+                status = parts.status.as_u16(),
+                "server function request could not be read"
+            );
         }
         super::error_page::add_retry_headers(&err, &mut parts.headers);
     }

@@ -73,35 +73,4 @@ impl RateLimiter for LocalRateLimiter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn allows_the_burst_then_refuses_with_a_wait() {
-        let rule = Rule::parse("login", "5/minute").unwrap();
-        let limiter = LocalRateLimiter::new(&[&rule]);
-        for expected_remaining in (0..5).rev() {
-            assert_eq!(
-                limiter.check(&rule, "1.2.3.4").await,
-                Decision::Allowed {
-                    remaining: expected_remaining
-                }
-            );
-        }
-        match limiter.check(&rule, "1.2.3.4").await {
-            Decision::Refused { retry_after } => {
-                assert!(
-                    retry_after.as_secs() <= 12 && retry_after.as_millis() > 0,
-                    "{retry_after:?}"
-                )
-            }
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        // Other clients are unaffected.
-        assert!(matches!(
-            limiter.check(&rule, "5.6.7.8").await,
-            Decision::Allowed { .. }
-        ));
-    }
-}
+// Tested in `super::contract`, with the same tests as the Redis limiter.

@@ -6,6 +6,8 @@
 //! allowance; see `redis` for what happens when Redis does not answer).
 
 pub mod client_ip;
+#[cfg(test)]
+mod contract;
 pub mod local;
 pub mod redis;
 pub mod settings;

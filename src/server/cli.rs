@@ -1,0 +1,272 @@
+//! The command line: `gatehouse [serve]`, `gatehouse import-users FILE`,
+//! `gatehouse audit verify`, with `--help` and `--version` (clap).
+//!
+//! Exit status: 0 on success, 1 on failure (invalid configuration, database error, skipped
+//! rows, a broken chain), 2 on a usage error (clap's own). The arguments are parsed before
+//! the settings are read, so `--help` works whatever the environment holds.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::server::clock::{Clock, SystemClock};
+use crate::server::db::Store;
+use crate::server::{audit, auth, db, Application, Settings};
+
+/// The end of `gatehouse --help`: where the settings come from, and the exit status.
+const AFTER_HELP: &str = "\
+Environment:
+  Settings are read from environment variables, and from a .env file in the working directory
+  (real variables win). Every variable, with its default, is listed in README.md, section
+  \"Configuration\" (and in .env.example). `gatehouse help <COMMAND>` says which a command reads.
+
+Exit status: 0 on success, 1 on failure, 2 on a usage error.";
+
+// `about` with no value: the package description from Cargo.toml.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// `None`: `gatehouse` alone serves, as `gatehouse serve` does.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum Command {
+    /// Serve the web app and the JSON API (the default when no command is given)
+    #[command(after_help = "\
+Environment:
+  Reads every setting: APP_ENV, DATABASE_URL, SECRET_KEY, LEPTOS_SITE_ADDR, REDIS_URL, RUST_LOG
+  and the others listed in README.md, section \"Configuration\". Run it from the repository root
+  (or wherever Cargo.toml and target/site are): the Leptos settings come from Cargo.toml.")]
+    Serve,
+    /// Import accounts with their existing password hashes from a CSV or JSON Lines file
+    ///
+    /// CSV (FILE.csv) has a `username,email,hash` header; any other extension is read as JSON
+    /// Lines, one {"username","email","hash"} object per line. Hashes may be argon2 or
+    /// bcrypt; a bcrypt hash becomes argon2id at the person's next sign-in. Rows that cannot
+    /// be imported are listed by line and skipped, and then the exit status is 1.
+    #[command(after_help = DATABASE_ENVIRONMENT)]
+    ImportUsers {
+        /// The file to import: FILE.csv or FILE.jsonl
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// The security activity log
+    #[command(subcommand, after_help = DATABASE_ENVIRONMENT)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum AuditCommand {
+    /// Check every account's activity-log hash chain
+    ///
+    /// Exit status 0 when every chain is intact; 1 with one line per broken link otherwise.
+    #[command(after_help = DATABASE_ENVIRONMENT)]
+    Verify,
+}
+
+/// The environment of the commands that only open the database.
+const DATABASE_ENVIRONMENT: &str = "\
+Environment:
+  Reads DATABASE_URL (and DATABASE_MAX_CONNECTIONS, DATABASE_ACQUIRE_TIMEOUT_SECS); the other
+  settings are checked as for `serve` (so in production SECRET_KEY must be set). Every variable
+  is listed in README.md, section \"Configuration\".";
+
+/// Parses the command line (exiting with clap's usage error, or after `--help` /
+/// `--version`) and runs the command.
+pub async fn run() -> ExitCode {
+    Cli::parse().run().await
+}
+
+impl Cli {
+    pub async fn run(self) -> ExitCode {
+        let settings = match Settings::from_env() {
+            Ok(settings) => settings,
+            Err(error) => {
+                tracing::error!(%error, "invalid configuration");
+                eprintln!("gatehouse: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::ImportUsers { file } => import_users(&settings, &file).await,
+            Command::Audit(AuditCommand::Verify) => verify_audit_log(&settings).await,
+        }
+    }
+}
+
+/// `gatehouse serve`: runs until SIGTERM / SIGINT.
+async fn serve(settings: Settings) -> ExitCode {
+    if settings.secret_key_is_ephemeral {
+        tracing::warn!(
+            "SECRET_KEY is not set (or too short): using a random key for this process only. \
+             Tokens signed with it stop working at restart. Set SECRET_KEY (32+ bytes) to keep them."
+        );
+    }
+    if !settings.session.cookie_secure {
+        tracing::warn!("session cookies are sent without Secure (development over plain http)");
+    }
+
+    // Leptos settings (site address, asset paths) come from Cargo.toml's
+    // [package.metadata.leptos], overridden by LEPTOS_* variables such as LEPTOS_SITE_ADDR.
+    let leptos_options = match leptos::config::get_configuration(Some("Cargo.toml")) {
+        Ok(conf) => conf.leptos_options,
+        Err(error) => {
+            eprintln!("gatehouse: could not read the Leptos configuration (run from the repository root): {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    tracing::info!(
+        environment = ?settings.environment,
+        database = %settings.database.url_for_logs(),
+        "starting"
+    );
+    let app = match Application::build(settings, leptos_options).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "start-up failed");
+            eprintln!("gatehouse: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("http://{}", app.local_addr());
+    tracing::info!(%url, "listening");
+    println!("Gatehouse is running at {url}");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(settings: &Settings) -> Option<Arc<dyn Store>> {
+    match db::connect(&settings.database).await {
+        Ok(store) => Some(store),
+        Err(error) => {
+            eprintln!("gatehouse: database: {error}");
+            None
+        }
+    }
+}
+
+/// `gatehouse audit verify`: checks every account's activity-log hash chain. Exit status 0
+/// when all are intact, 1 with one line per broken link otherwise.
+async fn verify_audit_log(settings: &Settings) -> ExitCode {
+    let Some(store) = open_store(settings).await else {
+        return ExitCode::FAILURE;
+    };
+    let result = audit::verify(store.as_ref()).await;
+    store.close().await;
+    match result {
+        Ok(report) if report.is_intact() => {
+            println!(
+                "audit log intact: {} event(s) in {} chain(s)",
+                report.events, report.chains
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!(
+                "audit log TAMPERED: {} problem(s) in {} event(s), {} chain(s)",
+                report.problems.len(),
+                report.events,
+                report.chains
+            );
+            for problem in &report.problems {
+                println!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("gatehouse: database: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gatehouse import-users FILE`: see `server::auth::import`.
+async fn import_users(settings: &Settings, file: &Path) -> ExitCode {
+    let Some(store) = open_store(settings).await else {
+        return ExitCode::FAILURE;
+    };
+    let now = SystemClock.now();
+    let result = auth::import::import_users(store.as_ref(), file, now).await;
+    store.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "imported {} user(s), skipped {}",
+                report.imported,
+                report.skipped.len()
+            );
+            for (line, reason) in &report.skipped {
+                println!("  line {line}: {reason}");
+            }
+            if report.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("gatehouse: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Command>, ErrorKind> {
+        Cli::try_parse_from(std::iter::once("gatehouse").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+            .map_err(|error| error.kind())
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_serves_and_each_command_parses() {
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&["serve"]), Ok(Some(Command::Serve)));
+        assert_eq!(
+            parse(&["import-users", "users.csv"]),
+            Ok(Some(Command::ImportUsers {
+                file: "users.csv".into()
+            }))
+        );
+        assert_eq!(
+            parse(&["audit", "verify"]),
+            Ok(Some(Command::Audit(AuditCommand::Verify)))
+        );
+    }
+
+    #[test]
+    fn missing_or_extra_arguments_are_usage_errors() {
+        for args in [
+            &["import-users"][..],
+            &["import-users", "a.csv", "b.csv"],
+            &["audit"],
+            &["audit", "repair"],
+            &["serve", "now"],
+            &["bogus"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}
