@@ -60,16 +60,19 @@ SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-watch-check.XXXXXX")"
 git ls-files -z --cached --others --exclude-standard \
   | tar --null --ignore-failed-read -T - -cf - 2>/dev/null \
   | tar -xf - -C "$SCRATCH"
-# Builds go to this checkout's target directory, so every dependency already compiled here
-# (by `cargo test` or an earlier watch) is reused: only the gatehouse crate itself is compiled
-# for the scratch copy. Cargo keys build outputs by package id, and for a path package that id
-# is relative to the workspace root, so the copy would otherwise share (and overwrite) this
-# checkout's gatehouse artifacts and fingerprints, leaving the edited code in them while they
-# still look fresh here. A different version in the copy gives it artifacts of its own.
+# Builds go to this checkout's target directory, so every dependency an earlier
+# `cargo leptos watch` compiled here is reused (a debug cargo-leptos build compiles with
+# `--cfg erase_components`, so `cargo test`'s builds are not): only the gatehouse crate itself
+# is compiled for the scratch copy. Cargo keys build outputs by package id, and for a path
+# package that id is relative to the workspace root, so the copy would otherwise share (and
+# overwrite) this checkout's gatehouse artifacts and fingerprints, leaving the edited code in
+# them while they still look fresh here. A different version gives the copy artifacts of its
+# own, and a different binary name keeps target/debug/gatehouse this checkout's.
 sed -i '0,/^version = "\(.*\)"$/s//version = "\1-watch-check"/' "$SCRATCH/Cargo.toml"
+sed -i '/^\[\[bin\]\]$/{n;s/^name = "gatehouse"$/name = "gatehouse-watch-check"/}' "$SCRATCH/Cargo.toml"
 sed -i '/^name = "gatehouse"$/{n;s/^version = "\(.*\)"$/version = "\1-watch-check"/}' "$SCRATCH/Cargo.lock"
-grep -q -- '-watch-check"$' "$SCRATCH/Cargo.toml" && grep -q -- '-watch-check"$' "$SCRATCH/Cargo.lock" \
-  || { say "could not give the scratch copy its own package version" >&2; exit 1; }
+[ "$(grep -c -- '-watch-check"$' "$SCRATCH/Cargo.toml")" = 2 ] && grep -q -- '-watch-check"$' "$SCRATCH/Cargo.lock" \
+  || { say "could not give the scratch copy its own package version and binary name" >&2; exit 1; }
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 
@@ -99,6 +102,8 @@ say "cargo leptos watch in $SCRATCH on $ADDR (live reload on $RELOAD_PORT), targ
     DATABASE_URL="sqlite://$SCRATCH/watch-check.db?mode=rwc" \
     RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
     CARGO_TARGET_DIR="$TARGET_DIR" \
+    LEPTOS_BIN_TARGET=gatehouse-watch-check \
+    LEPTOS_BIN_EXE_NAME=gatehouse-watch-check \
     LEPTOS_HASH_FILES=false \
     LEPTOS_SITE_ADDR="$ADDR" \
     LEPTOS_RELOAD_PORT="$RELOAD_PORT" \

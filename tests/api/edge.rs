@@ -189,7 +189,7 @@ async fn pages_and_user_data_are_not_cached_but_hashed_assets_are() {
     );
     let asset = app
         .client
-        .get(app.url("/pkg/gatehouse.js"))
+        .get(app.url("/pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css"))
         .send()
         .await
         .unwrap();
@@ -197,6 +197,14 @@ async fn pages_and_user_data_are_not_cached_but_hashed_assets_are() {
         header(&asset, "cache-control"),
         Some("public, max-age=31536000, immutable")
     );
+    // Without a hash in the name (`cargo leptos watch`), each rebuild reuses it: revalidate.
+    let asset = app
+        .client
+        .get(app.url("/pkg/gatehouse.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&asset, "cache-control"), Some("no-cache"));
 }
 
 #[tokio::test]
