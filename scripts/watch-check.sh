@@ -57,9 +57,11 @@ trap 'exit 130' INT TERM
 
 # --- the scratch copy -------------------------------------------------------------------------
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-watch-check.XXXXXX")"
+# Extracted with the current time as mtime (-m): a copy keeping the files' own, older mtimes
+# would let cargo take the previous run's build (made from the edited files) for fresh.
 git ls-files -z --cached --others --exclude-standard \
   | tar --null --ignore-failed-read -T - -cf - 2>/dev/null \
-  | tar -xf - -C "$SCRATCH"
+  | tar -xmf - -C "$SCRATCH"
 # Builds go to this checkout's target directory, so every dependency an earlier
 # `cargo leptos watch` compiled here is reused (a debug cargo-leptos build compiles with
 # `--cfg erase_components`, so `cargo test`'s builds are not): only the gatehouse crate itself

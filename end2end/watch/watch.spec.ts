@@ -75,7 +75,13 @@ test("cargo leptos watch: styles hot-swap, Rust edits rebuild and reload", async
   });
 
   await page.goto("/register");
-  await expect(page.locator("button.reveal").first(), "the page hydrates").toBeVisible({ timeout: 60_000 });
+  const reveal = page.locator("button.reveal").first();
+  await expect(reveal, "the page hydrates").toBeVisible({ timeout: 60_000 });
+  // The starting point is the unedited code on both sides (server HTML, then the wasm).
+  await expect(reveal).toHaveText(/^Show\s*password$/);
+  await reveal.click();
+  await expect(reveal).toHaveText(/^Hide\s*password$/);
+  await reveal.click();
   // Development assets are not content-hashed (LEPTOS_HASH_FILES=false), so the live reload
   // can find the stylesheet by its name.
   await expect(page.locator('link[rel="stylesheet"]')).toHaveAttribute("href", "/pkg/gatehouse.css");
@@ -103,7 +109,6 @@ test("cargo leptos watch: styles hot-swap, Rust edits rebuild and reload", async
       .toBe("reloaded");
     await page.waitForLoadState("load");
 
-    const reveal = page.locator("button.reveal").first();
     await expect(reveal, "the reloaded page hydrates").toBeVisible({ timeout: 60_000 });
     await expect(reveal, "new server HTML").toContainText(`Show ${token}`);
     await reveal.click();
