@@ -58,3 +58,6 @@ echo "screenshots: end2end/screenshots/"
 
 step "two instances on PostgreSQL + Redis behind nginx with TLS (docs/deploy.md)"
 scripts/multi-instance.sh
+
+step "development: cargo leptos watch gets style and Rust edits to the browser"
+scripts/watch-check.sh
