@@ -117,6 +117,7 @@ deadline=$(( $(date +%s) + BUILD_MINUTES * 60 ))
 until curl -fsS -o /dev/null --max-time 5 "http://$ADDR/healthz" 2>/dev/null; do
   if ! kill -0 "$WATCH_PID" 2>/dev/null; then say "cargo leptos watch exited" >&2; exit 1; fi
   if grep -qE '^error(\[E[0-9]+\])?: ' "$LOG"; then say "the first build failed" >&2; exit 1; fi
+  if grep -q 'Address already in use' "$LOG"; then say "port $SITE_PORT was taken meanwhile; run again" >&2; exit 1; fi
   if [ "$(date +%s)" -ge "$deadline" ]; then say "no answer on $ADDR after $BUILD_MINUTES min" >&2; exit 1; fi
   sleep 1
 done
