@@ -70,3 +70,6 @@ echo "screenshots: end2end/screenshots/"
 step "two instances on PostgreSQL + Redis behind nginx with TLS (docs/deploy.md)"
 # Inherits TEST_POSTGRES_URL / TEST_REDIS_URL, so it uses the same servers and starts none.
 scripts/multi-instance.sh
+
+step "development: cargo leptos watch gets style and Rust edits to the browser"
+scripts/watch-check.sh

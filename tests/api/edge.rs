@@ -153,11 +153,14 @@ async fn pages_and_user_data_are_not_cached_but_hashed_assets_are() {
         header(&app.get_page("/nowhere", None).await, "cache-control"),
         Some("no-store")
     );
-    let asset = app.get("/pkg/gatehouse.js").await;
+    let asset = app.get("/pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css").await;
     assert_eq!(
         header(&asset, "cache-control"),
         Some("public, max-age=31536000, immutable")
     );
+    // Without a hash in the name (`cargo leptos watch`), each rebuild reuses it: revalidate.
+    let asset = app.get("/pkg/gatehouse.js").await;
+    assert_eq!(header(&asset, "cache-control"), Some("no-cache"));
 }
 
 #[tokio::test]
