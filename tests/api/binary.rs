@@ -57,3 +57,11 @@ fn production_refuses_insecure_cookies_and_wildcard_origins() {
         "wildcard origin",
     );
 }
+
+#[test]
+fn without_app_env_the_binary_refuses_to_listen_beyond_loopback() {
+    refused(
+        &[("LEPTOS_SITE_ADDR", "0.0.0.0:0")],
+        "APP_ENV is not set and 0.0.0.0:0 is not a loopback address",
+    );
+}
