@@ -98,7 +98,8 @@ NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 "$NGINX_BIN" -t -q -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/logs/nginx-error.log"
 "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/logs/nginx-error.log" &
 PIDS+=($!)
-wait_for "https://127.0.0.1:$PORT_TLS/readyz" "nginx"
+# (/readyz is not served publicly by the documented config; /healthz is.)
+wait_for "https://127.0.0.1:$PORT_TLS/healthz" "nginx"
 
 (cd end2end && A_URL="http://127.0.0.1:$PORT_A" B_URL="http://127.0.0.1:$PORT_B" \
   PROXY_URL="https://127.0.0.1:$PORT_TLS" PROXY_HTTP_URL="http://127.0.0.1:$PORT_HTTP" \

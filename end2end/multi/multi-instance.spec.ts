@@ -4,6 +4,7 @@ import { fillRegistration, newClientIp, newUser, PASSWORD } from "../tests/helpe
 // Two Gatehouse processes (A, B) on one PostgreSQL + Redis, and nginx with TLS in front.
 const A = process.env.A_URL!;
 const B = process.env.B_URL!;
+const PROXY = process.env.PROXY_URL!;
 const PROXY_HTTP = process.env.PROXY_HTTP_URL!;
 const COOKIE = "__Host-gatehouse_session";
 
@@ -113,4 +114,40 @@ test("plain HTTP on the proxy only redirects to HTTPS", async () => {
   const res = await fetch(`${PROXY_HTTP}/login`, { redirect: "manual" });
   expect(res.status).toBe(301);
   expect(res.headers.get("location")).toMatch(/^https:\/\//);
+});
+
+test("through nginx a client-written Forwarded (or X-Forwarded-For) does not change the address seen", async ({ request }) => {
+  // `request` talks to the proxy (baseURL) and keeps the session cookie. The documented nginx
+  // overwrites X-Forwarded-For and drops Forwarded; Gatehouse reads only X-Forwarded-For.
+  const forged = { Forwarded: "for=203.0.113.66;proto=https", "X-Forwarded-For": "198.51.100.66" };
+  const user = newUser("fwd");
+  const registered = await request.post("/rpc/register", {
+    headers: forged,
+    form: { ...user, password: PASSWORD, password_confirm: PASSWORD },
+  });
+  expect(registered.status()).toBe(200);
+  const list = await request.post("/rpc/sessions", { headers: forged, form: {} });
+  expect(list.status()).toBe(200);
+  const sessions: { ip: string | null }[] = (await list.json()).sessions;
+  // nginx runs on this machine: the real client address is loopback.
+  expect(sessions.map((s) => s.ip)).toEqual(["127.0.0.1"]);
+  const activity = await request.post("/rpc/activity", { headers: forged, form: {} });
+  expect(activity.status()).toBe(200);
+  const body = await activity.text();
+  expect(body).not.toContain("203.0.113.66");
+  expect(body).not.toContain("198.51.100.66");
+});
+
+test("readiness is not public through nginx; each instance answers it directly", async ({ request }) => {
+  for (const path of ["/readyz", "/readyz?probe=1"]) {
+    const res = await request.get(`${PROXY}${path}`);
+    expect(res.status(), path).toBe(404);
+    expect(await res.text(), path).not.toContain("database");
+  }
+  expect((await request.get(`${PROXY}/healthz`)).status()).toBe(200);
+  for (const base of [A, B]) {
+    const res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(200);
+    expect((await res.json()).status).toBe("ready");
+  }
 });

@@ -14,7 +14,7 @@ use crate::server::auth::settings::{
 };
 use crate::server::db::DatabaseSettings;
 use crate::server::http::settings::HttpSettings;
-use crate::server::limits::client_ip::TrustedProxies;
+use crate::server::limits::client_ip::{ClientIpHeader, TrustedProxies};
 use crate::server::limits::settings::{self as limit_settings, RateLimitSettings, RedisSettings};
 
 use crate::server::env::Env;
@@ -23,6 +23,10 @@ pub use crate::server::env::{ConfigError, Environment};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
+    /// `false` when `APP_ENV` was not set and development is only the default. A server with
+    /// development settings (no `Secure` cookie, no HSTS, a per-process key) must not face a
+    /// network by accident, so `startup` then refuses any listen address but loopback.
+    pub environment_is_explicit: bool,
     pub database: DatabaseSettings,
     /// Signs access tokens (HS256).
     pub secret_key: SecretString,
@@ -37,8 +41,10 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Per-IP limits on sign-in and registration attempts, and on all requests.
     pub rate_limits: RateLimitSettings,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers name the real client.
+    /// Proxies whose forwarding header names the real client.
     pub trusted_proxies: TrustedProxies,
+    /// The one forwarding header those proxies write; the other kind is never read.
+    pub client_ip_header: ClientIpHeader,
     pub redis: RedisSettings,
 }
 
@@ -55,6 +61,7 @@ impl Settings {
         let (secret_key, secret_key_is_ephemeral) = auth_settings::secret_key(&env)?;
         Ok(Settings {
             environment: env.environment,
+            environment_is_explicit: env.text("APP_ENV").is_some(),
             database: DatabaseSettings::from_env(&env)?,
             secret_key,
             secret_key_is_ephemeral,
@@ -65,6 +72,7 @@ impl Settings {
             http: HttpSettings::from_env(&env)?,
             rate_limits: RateLimitSettings::from_env(&env)?,
             trusted_proxies: limit_settings::trusted_proxies(&env)?,
+            client_ip_header: limit_settings::client_ip_header(&env)?,
             redis: RedisSettings::from_env(&env)?,
         })
     }
@@ -200,6 +208,45 @@ mod tests {
         assert!(s.trusted_proxies.contains(&"10.1.2.3".parse().unwrap()));
         assert!(settings(&[("RATE_LIMIT_LOGIN", "lots")]).is_err());
         assert!(settings(&[("TRUSTED_PROXIES", "everyone")]).is_err());
+    }
+
+    #[test]
+    fn one_client_ip_header_is_read_x_forwarded_for_unless_configured() {
+        assert_eq!(
+            settings(&[]).unwrap().client_ip_header,
+            ClientIpHeader::XForwardedFor
+        );
+        assert_eq!(
+            settings(&[("CLIENT_IP_HEADER", "Forwarded")])
+                .unwrap()
+                .client_ip_header,
+            ClientIpHeader::Forwarded
+        );
+        for bad in ["x-real-ip", "both", "forwarded,x-forwarded-for"] {
+            assert!(
+                matches!(
+                    settings(&[("CLIENT_IP_HEADER", bad)]),
+                    Err(ConfigError::Invalid {
+                        name: "CLIENT_IP_HEADER",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unset_app_env_is_development_by_default_and_known_as_such() {
+        assert!(!settings(&[]).unwrap().environment_is_explicit);
+        assert!(
+            !settings(&[("APP_ENV", " ")])
+                .unwrap()
+                .environment_is_explicit
+        );
+        let s = settings(&[("APP_ENV", "development")]).unwrap();
+        assert!(s.environment_is_explicit);
+        assert_eq!(s.environment, Environment::Development);
     }
 
     #[test]

@@ -50,6 +50,13 @@ pub enum StartupError {
     Database(#[from] db::StoreError),
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::server::auth::password::HashError),
+    #[error(
+        "APP_ENV is not set and {addr} is not a loopback address: development settings \
+         (cookies without Secure, no HSTS, a per-process key) would face the network. \
+         Set APP_ENV=production for a deployment, or APP_ENV=development to serve \
+         development settings on this address on purpose"
+    )]
+    ImplicitEnvironment { addr: SocketAddr },
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -78,6 +85,12 @@ impl Application {
         leptos_options: LeptosOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        let addr = leptos_options.site_addr;
+        // Development is the default only where nobody else can connect; anywhere else the
+        // environment must be chosen. Checked first, before anything is opened or migrated.
+        if !settings.environment_is_explicit && !addr.ip().to_canonical().is_loopback() {
+            return Err(StartupError::ImplicitEnvironment { addr });
+        }
         // The infrastructure, built once: the state holds it for the edge, and the auth
         // services get the pieces each one uses.
         let store = db::connect(&settings.database).await?;
@@ -102,7 +115,6 @@ impl Application {
             sessions: settings.session.clone(),
             password_policy: settings.password_policy,
         });
-        let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
@@ -279,9 +291,13 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         .layer(axum::middleware::map_request(request_id::drop_malformed))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(request_id))
-        // 2b. Who the client is: the TCP peer, or what a trusted proxy says it forwarded.
+        // 2b. Who the client is: the TCP peer, or what a trusted proxy says it forwarded in
+        //     the one configured header.
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(settings.trusted_proxies.clone()),
+            Arc::new(client_ip::ClientIpSource::new(
+                settings.trusted_proxies.clone(),
+                settings.client_ip_header,
+            )),
             client_ip::resolve,
         ))
         // 3. One span per request, carrying the id, so every log line below names it.

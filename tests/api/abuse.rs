@@ -1,4 +1,4 @@
-//! Rate limits, trusted proxies, the per-account throttle, the hashing queue, the policy.
+//! Rate limits, trusted proxies and the client address, the per-account throttle, the hashing queue, the policy.
 
 use gatehouse::model::AppError;
 use reqwest::StatusCode;
@@ -63,6 +63,165 @@ async fn behind_a_trusted_proxy_each_real_client_has_its_own_limit() {
         other.status(),
         StatusCode::UNAUTHORIZED,
         "another client is not limited"
+    );
+}
+
+/// The address the app records for a session registered with these request headers (from
+/// the session list, as its owner sees it on /account).
+async fn address_seen(app: &TestApp, headers: &[(&str, &str)]) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (username, email) = (format!("seen{n}"), format!("seen{n}@example.com"));
+    let mut req = app.client.post(app.url("/rpc/register")).form(&[
+        ("email", email.as_str()),
+        ("username", username.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ]);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{headers:?}");
+    let token = session_token_from(&res, app.cookie_name).unwrap();
+    let list: serde_json::Value = app
+        .call("sessions", &[], Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["sessions"][0]["ip"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_client_written_forwarded_header_is_ignored_by_default() {
+    // The documented nginx overwrites X-Forwarded-For but passes `Forwarded` on as the client
+    // wrote it; only the configured header (X-Forwarded-For by default) may count.
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let seen = address_seen(
+        &app,
+        &[
+            ("forwarded", "for=203.0.113.66"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ],
+    )
+    .await;
+    assert_eq!(seen, "198.51.100.7");
+    let seen = address_seen(&app, &[("forwarded", "for=203.0.113.66")]).await;
+    assert_eq!(seen, "127.0.0.1", "no X-Forwarded-For: the proxy itself");
+
+    // A forged Forwarded cannot dodge the sign-in limit either.
+    for i in 0..5 {
+        let res = app
+            .client
+            .post(app.url("/rpc/login"))
+            .header("x-forwarded-for", "198.51.100.8")
+            .header("forwarded", format!("for=203.0.113.{i}"))
+            .form(&[("username", format!("n{i}")), ("password", "wrong".into())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let res = app
+        .client
+        .post(app.url("/rpc/login"))
+        .header("x-forwarded-for", "198.51.100.8")
+        .header("forwarded", "for=203.0.113.99")
+        .form(&[("username", "n9"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn configured_for_forwarded_only_forwarded_is_read() {
+    let app = spawn_app_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("CLIENT_IP_HEADER", "forwarded"),
+    ])
+    .await;
+    let seen = address_seen(
+        &app,
+        &[
+            ("forwarded", r#"for="[2001:db8::7]:4711";proto=https"#),
+            ("x-forwarded-for", "203.0.113.66"),
+        ],
+    )
+    .await;
+    assert_eq!(seen, "2001:db8::7");
+    let seen = address_seen(&app, &[("x-forwarded-for", "203.0.113.66")]).await;
+    assert_eq!(seen, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn an_unreadable_hop_ends_the_walk_at_the_last_trusted_address() {
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).await;
+    // Whatever is left of the garbage is anyone's word: the trusted hop right of it is the
+    // client, not the address the garbage would let through if it were skipped.
+    let seen = address_seen(
+        &app,
+        &[("x-forwarded-for", "198.51.100.7, garbage, 10.0.0.2")],
+    )
+    .await;
+    assert_eq!(seen, "10.0.0.2");
+    let seen = address_seen(&app, &[("x-forwarded-for", "198.51.100.7, unknown")]).await;
+    assert_eq!(seen, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_64_and_mapped_ipv4_is_plain_ipv4() {
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    // Five addresses of one /64 (one host can use them all) share the sign-in allowance.
+    for i in 1..=5 {
+        let res = app
+            .login_from(&format!("2001:db8:1:2::{i}"), &format!("n{i}"), "wrong")
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let res = app
+        .login_from("2001:db8:1:2:ffff:ffff:ffff:fffe", "n6", "wrong")
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The next /64 is another client.
+    let res = app.login_from("2001:db8:1:3::1", "n7", "wrong").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // `::ffff:a.b.c.d` is a.b.c.d: one bucket, and recorded as plain IPv4.
+    for i in 0..5 {
+        let res = app
+            .login_from("::ffff:198.51.100.20", &format!("m{i}"), "wrong")
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let res = app.login_from("198.51.100.20", "m9", "wrong").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let seen = address_seen(&app, &[("x-forwarded-for", "::ffff:198.51.100.21")]).await;
+    assert_eq!(seen, "198.51.100.21");
+}
+
+#[tokio::test]
+async fn the_global_limit_groups_ipv6_clients_by_64_too() {
+    let app = spawn_app_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("RATE_LIMIT_GLOBAL", "3/minute"),
+    ])
+    .await;
+    let get = |from: &'static str| {
+        app.client
+            .get(app.url("/api/v1/openapi.json"))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    for from in ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6::3"] {
+        assert_eq!(get(from).await.unwrap().status(), StatusCode::OK, "{from}");
+    }
+    let res = get("2001:db8:5:6:1:2:3:4").await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        get("2001:db8:5:7::1").await.unwrap().status(),
+        StatusCode::OK
     );
 }
 

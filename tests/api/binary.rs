@@ -78,3 +78,11 @@ fn an_unknown_command_is_a_usage_error() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn without_app_env_the_binary_refuses_to_listen_beyond_loopback() {
+    refused(
+        &[("LEPTOS_SITE_ADDR", "0.0.0.0:0")],
+        "APP_ENV is not set and 0.0.0.0:0 is not a loopback address",
+    );
+}

@@ -1,3 +1,8 @@
+use std::net::SocketAddr;
+
+use gatehouse::server::startup::StartupError;
+use gatehouse::server::{Application, Settings};
+use leptos::config::LeptosOptions;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -94,4 +99,54 @@ async fn a_database_outage_is_503_with_retry_after_not_a_500() {
     ));
     let res = app.login("alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// Builds (and drops) an app listening on `addr` with these settings, on a fresh database.
+async fn build_on(addr: &str, vars: &[(&str, &str)]) -> Result<SocketAddr, StartupError> {
+    let database = TestDatabase::new().await;
+    let mut vars: Vec<(&str, &str)> = vars.to_vec();
+    vars.push(("DATABASE_URL", &database.url));
+    let settings = Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("valid settings");
+    let leptos_options = LeptosOptions::builder()
+        .output_name("gatehouse")
+        .site_root("target/site")
+        .site_addr(addr.parse::<SocketAddr>().unwrap())
+        .build();
+    let app = Application::build(settings, leptos_options).await?;
+    Ok(app.local_addr())
+}
+
+#[tokio::test]
+async fn without_app_env_the_server_refuses_a_non_loopback_address() {
+    // Development is only a default where nobody else can connect: a public bind must say
+    // which environment it is (no Secure cookie, no HSTS and a throwaway key otherwise).
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let err = build_on(addr, &[]).await.unwrap_err();
+        assert!(
+            matches!(err, StartupError::ImplicitEnvironment { .. }),
+            "{addr}: {err}"
+        );
+        assert!(err.to_string().contains("APP_ENV"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_explicit_app_env_or_a_loopback_address_starts() {
+    let public = build_on("0.0.0.0:0", &[("APP_ENV", "development")])
+        .await
+        .expect("APP_ENV=development on 0.0.0.0 starts");
+    assert!(public.ip().is_unspecified());
+    for addr in ["127.0.0.1:0", "[::1]:0"] {
+        let local = build_on(addr, &[]).await;
+        // `::1` may be missing on a machine without IPv6; then the bind fails, not the check.
+        if addr.starts_with('[') && matches!(local, Err(StartupError::Bind { .. })) {
+            continue;
+        }
+        assert!(local.expect(addr).ip().is_loopback(), "{addr}");
+    }
 }

@@ -2,6 +2,8 @@
 //! session and each security event. The HTTP edge builds it from the request
 //! (`server::http::extract`), the same way for server functions and API handlers.
 
+use crate::server::limits::client_ip::limit_key;
+
 /// Enough of a User-Agent to tell devices apart, without letting a client store kilobytes.
 pub const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -15,9 +17,13 @@ pub struct ClientMeta {
 }
 
 impl ClientMeta {
-    /// The per-IP rate-limit key. Requests without a known address share one bucket.
-    pub fn ip_key(&self) -> &str {
-        self.ip.as_deref().unwrap_or("unknown")
+    /// The per-IP rate-limit key (`limits::client_ip::limit_key`: the IPv4 address, or the
+    /// IPv6 /64). Requests without a known address share one bucket.
+    pub fn ip_key(&self) -> String {
+        self.ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map_or_else(|| "unknown".to_string(), limit_key)
     }
 
     pub fn device(&self) -> Option<String> {

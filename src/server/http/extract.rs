@@ -100,4 +100,18 @@ mod tests {
         assert_eq!(RequestId::of(&parts.headers).as_str(), "req-1");
         assert_eq!(RequestId::of(&HeaderMap::new()).as_str(), "unknown");
     }
+
+    #[test]
+    fn the_limit_key_groups_an_ipv6_client_by_its_64() {
+        let key = |ip: &str| {
+            let mut parts = parts(&[]);
+            parts.extensions.insert(ClientIp(ip.parse().unwrap()));
+            client_meta(&parts).ip_key()
+        };
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:aaaa::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+    }
 }

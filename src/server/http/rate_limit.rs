@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::server::limits::client_ip::ClientIp;
+use crate::server::limits::client_ip::{limit_key, ClientIp};
 use crate::server::state::AppState;
 
 use super::error_page::error_response;
@@ -28,7 +28,7 @@ pub async fn global_limit(State(state): State<AppState>, request: Request, next:
         return next.run(request).await;
     };
     let limits = &state.limits;
-    match limits.check(&limits.global, &ip.to_string()).await {
+    match limits.check(&limits.global, &limit_key(ip)).await {
         Ok(()) => next.run(request).await,
         Err(err) => error_response(&request, err),
     }

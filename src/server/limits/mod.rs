@@ -157,8 +157,10 @@ impl Limits {
         Self::new(login, register, global, Box::new(limiter))
     }
 
-    /// `Err(RateLimited)` when `key` is over `rule`.
-    pub async fn check(&self, rule: &Rule, key: &str) -> Result<(), AppError> {
+    /// `Err(RateLimited)` when `key` is over `rule`. Per-IP keys come from
+    /// `client_ip::limit_key` (an IPv6 client is keyed by its /64).
+    pub async fn check(&self, rule: &Rule, key: impl AsRef<str>) -> Result<(), AppError> {
+        let key = key.as_ref();
         match self.limiter.check(rule, key).await {
             Decision::Allowed { .. } => Ok(()),
             Decision::Refused { retry_after } => {

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::server::env::{invalid, redact_url, ConfigError, Env};
 
-use super::client_ip::TrustedProxies;
+use super::client_ip::{ClientIpHeader, TrustedProxies};
 use super::Rule;
 
 #[derive(Debug, Clone)]
@@ -44,11 +44,22 @@ impl RateLimitSettings {
     }
 }
 
-/// `TRUSTED_PROXIES`: the proxies whose `Forwarded` / `X-Forwarded-For` headers name the
+/// `TRUSTED_PROXIES`: the proxies whose forwarding header (`CLIENT_IP_HEADER`) names the
 /// real client.
 pub fn trusted_proxies(env: &Env) -> Result<TrustedProxies, ConfigError> {
     TrustedProxies::parse(&env.text_or("TRUSTED_PROXIES", ""))
         .map_err(|reason| invalid("TRUSTED_PROXIES", reason))
+}
+
+/// `CLIENT_IP_HEADER`: the one header the trusted proxies write, `x-forwarded-for` (default)
+/// or `forwarded`. The other is never read, whoever sends it.
+pub fn client_ip_header(env: &Env) -> Result<ClientIpHeader, ConfigError> {
+    env.parsed(
+        "CLIENT_IP_HEADER",
+        ClientIpHeader::default(),
+        ClientIpHeader::parse,
+        "expected `x-forwarded-for` or `forwarded`",
+    )
 }
 
 impl RedisSettings {
