@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { fillRegistration, newClientIp, newUser, PASSWORD } from "../tests/helpers";
+import { fillRegistration, newClientIp, newUser, PASSWORD, waitForHydration } from "../tests/helpers";
 
 // Two Gatehouse processes (A, B) on one PostgreSQL + Redis, and nginx with TLS in front.
 const A = process.env.A_URL!;
@@ -94,6 +94,9 @@ test("through nginx with TLS: a browser signs up and in with a __Host- Secure co
   const user = newUser("nginx");
   const response = await page.goto("/register");
   expect(response!.headers()["strict-transport-security"]).toContain("max-age=");
+  // Typing before hydration races it: hydration can reset the fields (seen once on a loaded
+  // machine: email and username came back empty).
+  await waitForHydration(page);
   await fillRegistration(page, user);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();

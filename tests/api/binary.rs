@@ -1,6 +1,6 @@
 //! The server binary as a real process: its command line and its start-up checks.
 
-use crate::helpers::run_gatehouse;
+use crate::helpers::{run_gatehouse, unused_port};
 
 fn refused(env: &[(&str, &str)], expected: &str) {
     let out = run_gatehouse(&[], env);
@@ -81,8 +81,15 @@ fn an_unknown_command_is_a_usage_error() {
 
 #[test]
 fn without_app_env_the_binary_refuses_to_listen_beyond_loopback() {
+    // A database nobody answers for: should the check ever go, the binary stops there
+    // (quickly, with another message) instead of serving on 0.0.0.0 and hanging the test.
+    let database = format!("postgres://nobody@127.0.0.1:{}/none", unused_port());
     refused(
-        &[("LEPTOS_SITE_ADDR", "0.0.0.0:0")],
+        &[
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:0"),
+            ("DATABASE_URL", &database),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+        ],
         "APP_ENV is not set and 0.0.0.0:0 is not a loopback address",
     );
 }
