@@ -658,3 +658,14 @@ pub fn unused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address").port()
 }
+
+/// The Redis the tests use: `TEST_REDIS_URL`, else the local default.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix of one test's own, so tests running at once share no counters (and nothing
+/// is ever flushed).
+pub fn unique_prefix() -> String {
+    format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple())
+}

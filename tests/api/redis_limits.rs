@@ -12,14 +12,6 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 use crate::logs::capture_logs;
 
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn unique_prefix() -> String {
-    format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple())
-}
-
 /// Two instances behind one load balancer: the same database, Redis and key prefix, and the
 /// load balancer as their trusted proxy.
 async fn two_instances() -> (TestApp, TestApp, TestDatabase) {

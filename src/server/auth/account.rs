@@ -160,7 +160,7 @@ mod tests {
             let f = fixture().await;
             let this = f.register("alice").await;
             let other = f.login("alice", false).await;
-            let current = f.auth.sessions.current(&this.token).await.unwrap().unwrap();
+            let current = f.current(&this).await;
             let (form, keep) = change(keep_others);
             let renewed = f
                 .auth
@@ -210,7 +210,7 @@ mod tests {
         // The race: the old password is verified, then the change commits, then the sign-in
         // inserts its session.
         let verified_before = f.auth.sign_in.authenticate(&old, &meta()).await.unwrap();
-        let current = f.auth.sessions.current(&this.token).await.unwrap().unwrap();
+        let current = f.current(&this).await;
         let (form, keep) = change(false);
         f.auth
             .account
@@ -245,13 +245,7 @@ mod tests {
             .await
             .unwrap();
         let signed_in = f.auth.sessions.start(&fresh, false, &meta()).await.unwrap();
-        let current = f
-            .auth
-            .sessions
-            .current(&signed_in.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let current = f.current(&signed_in).await;
         f.auth
             .account
             .logout_everywhere(&current, &meta())
@@ -271,7 +265,7 @@ mod tests {
     async fn a_password_change_whose_session_is_already_gone_counts_no_sessions() {
         let f = fixture().await;
         let this = f.register("alice").await;
-        let current = f.auth.sessions.current(&this.token).await.unwrap().unwrap();
+        let current = f.current(&this).await;
         // A double submit, or a sign-out in another tab, removed this session meanwhile.
         f.store.delete_session(&this.token.hash()).await.unwrap();
         let (form, keep) = change(false);
@@ -308,13 +302,7 @@ mod tests {
     async fn deleting_the_account_leaves_only_the_erasure_record() {
         let f = fixture().await;
         let signed_in = f.register("alice").await;
-        let current = f
-            .auth
-            .sessions
-            .current(&signed_in.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let current = f.current(&signed_in).await;
         let form = DeleteAccountForm {
             password: PASSWORD.into(),
             confirm_username: "Alice".into(),

@@ -161,13 +161,7 @@ mod tests {
     async fn a_key_works_until_it_expires_or_is_revoked() {
         let f = fixture().await;
         let alice = f.register("alice").await;
-        let current = f
-            .auth
-            .sessions
-            .current(&alice.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let current = f.current(&alice).await;
         let keys = &f.auth.api_keys;
         let short = keys
             .create(current.user_id(), &form(" ci ", Some(1)), &meta())
@@ -206,14 +200,8 @@ mod tests {
         let f = fixture().await;
         let alice = f.register("alice").await;
         let bob = f.register("bob").await;
-        let alice = f
-            .auth
-            .sessions
-            .current(&alice.token)
-            .await
-            .unwrap()
-            .unwrap();
-        let bob = f.auth.sessions.current(&bob.token).await.unwrap().unwrap();
+        let alice = f.current(&alice).await;
+        let bob = f.current(&bob).await;
         let keys = &f.auth.api_keys;
         let key = keys
             .create(alice.user_id(), &form("mine", None), &meta())
@@ -232,13 +220,7 @@ mod tests {
     async fn a_bad_name_is_a_field_error_and_creates_nothing() {
         let f = fixture().await;
         let alice = f.register("alice").await;
-        let alice = f
-            .auth
-            .sessions
-            .current(&alice.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let alice = f.current(&alice).await;
         let refused = f
             .auth
             .api_keys

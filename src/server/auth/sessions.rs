@@ -37,17 +37,11 @@ impl CurrentSession {
     pub fn user(&self) -> PublicUser {
         public_user(&self.user)
     }
-
-    /// "Remember me" was ticked at sign-in.
-    pub fn remembered(&self) -> bool {
-        self.session.remember
-    }
 }
 
 /// A session just started (registration, sign-in, password change): the token for the
 /// cookie, and whether the cookie should outlive the browser session.
 pub struct SignedIn {
-    pub user: PublicUser,
     pub token: SessionToken,
     pub remember: bool,
 }
@@ -86,11 +80,7 @@ impl Sessions {
             token_version: user.token_version,
         };
         self.store.insert_session(&record).await?;
-        Ok(SignedIn {
-            user: public_user(user),
-            token,
-            remember,
-        })
+        Ok(SignedIn { token, remember })
     }
 
     /// When `session` stops being valid: its absolute expiry, or (unless remembered) the
@@ -303,20 +293,14 @@ mod tests {
         let _second = f.login("alice", false).await;
         let bob = f.register("bob").await;
 
-        let current = f
-            .auth
-            .sessions
-            .current(&first.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let current = f.current(&first).await;
         let list = f.auth.sessions.list(&current).await.unwrap();
         assert_eq!(list.sessions.len(), 2);
         assert!(list.sessions[0].current);
         assert_eq!(list.sessions[0].device, "Firefox on Linux");
         assert_eq!(list.idle_timeout_secs, IDLE_SECS);
 
-        let bobs = f.auth.sessions.current(&bob.token).await.unwrap().unwrap();
+        let bobs = f.current(&bob).await;
         let bobs_id = f.auth.sessions.list(&bobs).await.unwrap().sessions[0]
             .id
             .clone();

@@ -295,13 +295,7 @@ mod tests {
     async fn a_wrong_current_password_is_a_field_error_and_counts_as_a_failure() {
         let f = fixture().await;
         let signed_in = f.register("alice").await;
-        let current = f
-            .auth
-            .sessions
-            .current(&signed_in.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let current = f.current(&signed_in).await;
         let refused = f
             .auth
             .sign_in

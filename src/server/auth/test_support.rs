@@ -13,7 +13,7 @@ use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::{Limits, Rule};
 
 use super::settings::SessionSettings;
-use super::{Auth, AuthParts, ClientMeta, JwtKeys, PasswordHasher, SignedIn};
+use super::{Auth, AuthParts, ClientMeta, CurrentSession, JwtKeys, PasswordHasher, SignedIn};
 
 pub const START: i64 = 1_800_000_000;
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -113,6 +113,16 @@ impl Fixture {
             .login(&form, remember, &meta())
             .await
             .unwrap()
+    }
+
+    /// The signed-in person behind `signed_in`'s cookie (which must still be valid).
+    pub async fn current(&self, signed_in: &SignedIn) -> CurrentSession {
+        self.auth
+            .sessions
+            .current(&signed_in.token)
+            .await
+            .unwrap()
+            .expect("a live session")
     }
 
     pub fn advance(&self, secs: u64) {

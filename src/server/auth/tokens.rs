@@ -142,13 +142,7 @@ mod tests {
         assert_eq!(principal.user.username, "alice");
         assert_eq!(principal.via, Credential::AccessToken);
 
-        let current = f
-            .auth
-            .sessions
-            .current(&signed_in.token)
-            .await
-            .unwrap()
-            .unwrap();
+        let current = f.current(&signed_in).await;
         f.auth
             .account
             .logout_everywhere(&current, &meta())

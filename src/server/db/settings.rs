@@ -32,10 +32,7 @@ pub struct DatabasePoolSettings {
 impl DatabaseSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            url: env
-                .secret("DATABASE_URL")
-                .map(|url| SecretString::from(url.expose_secret().trim()))
-                .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL)),
+            url: SecretString::from(env.text_or("DATABASE_URL", DEFAULT_DATABASE_URL)),
             pool: DatabasePoolSettings {
                 max_connections: env
                     .positive("DATABASE_MAX_CONNECTIONS", DEFAULT_DATABASE_MAX_CONNECTIONS)?,
