@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod components;
+#[cfg(feature = "ssr")]
+pub mod form_pages;
 pub mod pages;
 
 use leptos::prelude::*;

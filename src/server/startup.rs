@@ -32,8 +32,8 @@ use crate::server::config::Settings;
 use crate::server::db;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
-    api, cache, csp, csrf, error_page, headers, health, methods, rate_limit, request_id,
-    server_fn_status,
+    api, cache, csp, csrf, error_page, form_errors, headers, health, methods, rate_limit,
+    request_id, server_fn_status,
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::state::AppState;
@@ -263,6 +263,12 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         )
         .layer(axum::middleware::map_response(
             server_fn_status::set_error_status,
+        ))
+        // Forms posted without JavaScript come back to their own page with a signed error;
+        // pages refuse error parameters the server did not sign.
+        .layer(axum::middleware::from_fn_with_state(
+            form_errors::FormErrorSigner::new(&settings.secret_key),
+            form_errors::no_js_form_errors,
         ));
     if let Some(extra) = extra_routes {
         app = app.merge(extra);

@@ -371,6 +371,21 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A form posted without JavaScript with `referer` sent exactly as given (any URL), or
+    /// with no `Referer` at all.
+    pub async fn post_plain_form_from(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        referer: Option<&str>,
+    ) -> Response {
+        let mut req = self.rpc(endpoint, form, None).header(ACCEPT, "text/html");
+        if let Some(referer) = referer {
+            req = req.header(reqwest::header::REFERER, referer);
+        }
+        req.send().await.expect("request")
+    }
+
     /// A plain GET, as a script or a health checker sends it.
     pub async fn get(&self, path: &str) -> Response {
         self.client

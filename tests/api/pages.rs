@@ -1,14 +1,23 @@
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine as _;
+use gatehouse::model::{AppError, FieldErrors};
+use gatehouse::server::http::form_errors::FormErrorSigner;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// Opens the page a redirect without JavaScript points to: an absolute URL on this app (the
-/// form's Referer, plus the outcome).
+/// Opens the page a redirect without JavaScript points to: a path on this app (the form's
+/// own page, plus the outcome).
 async fn open_location(app: &TestApp, location: &str) -> reqwest::Response {
-    let path = location
-        .strip_prefix(&app.address)
-        .unwrap_or_else(|| panic!("{location} is not on this app"));
-    app.get_page(path, None).await
+    assert!(
+        location.starts_with('/'),
+        "{location} is not a path on this app"
+    );
+    app.get_page(location, None).await
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -119,9 +128,9 @@ async fn without_javascript_errors_come_back_on_the_page_next_to_their_field() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
-    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let location = location(&res);
     assert!(
-        location.contains("/register?") && location.contains("__err="),
+        location.starts_with("/register?") && location.contains("__err="),
         "{location}"
     );
     let html = open_location(&app, &location).await.text().await.unwrap();
@@ -148,7 +157,7 @@ async fn without_javascript_a_failed_sign_in_shows_the_one_message() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::FOUND);
-    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let location = location(&res);
     let html = open_location(&app, &location).await.text().await.unwrap();
     assert!(
         html.contains("Incorrect username or password"),
@@ -175,4 +184,88 @@ async fn without_javascript_sign_in_returns_to_next() {
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()["location"], "/account");
     assert!(session_token_from(&res, app.cookie_name).is_some());
+}
+
+const GHOST_LOGIN: [(&str, &str); 3] = [
+    ("username", "ghost"),
+    ("password", "whatever it is"),
+    ("next", ""),
+];
+
+#[tokio::test]
+async fn without_javascript_errors_come_back_to_the_form_page_with_or_without_a_referer() {
+    let app = spawn_app().await;
+    for referer in [
+        None,
+        Some("https://evil.example/phish?next=/x"),
+        Some("not a url"),
+    ] {
+        let res = app
+            .post_plain_form_from("login", &GHOST_LOGIN, referer)
+            .await;
+        assert_eq!(res.status(), StatusCode::FOUND, "{referer:?}");
+        let location = location(&res);
+        assert!(
+            location.starts_with("/login?__path=%2Frpc%2Flogin&__err=")
+                && location.contains("&__sig="),
+            "{referer:?}: {location}"
+        );
+        let html = open_location(&app, &location).await.text().await.unwrap();
+        assert!(
+            html.contains("Incorrect username or password"),
+            "{referer:?}: {location}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_javascript_the_sign_in_page_keeps_its_own_query_only() {
+    let app = spawn_app().await;
+    let own_page = app.url("/login?next=%2Faccount");
+    let res = app
+        .post_plain_form_from("login", &GHOST_LOGIN, Some(&own_page))
+        .await;
+    assert!(
+        location(&res).starts_with("/login?next=%2Faccount&__path="),
+        "{}",
+        location(&res)
+    );
+}
+
+#[tokio::test]
+async fn error_text_in_a_url_the_server_did_not_sign_is_never_shown() {
+    let app = spawn_app().await;
+    // A message of the attacker's choosing, in the runtime's own encoding.
+    let bait = "Your account is locked: call +1 555 0100";
+    let phishing = AppError::Validation(FieldErrors::single("username", bait));
+    let forged_error = URL_SAFE.encode(serde_json::to_string(&phishing).unwrap());
+    let signer = FormErrorSigner::new(&app.state.settings.secret_key);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let other_signature = signer.sign("/rpc/login", "another error", now);
+    for forged in [
+        format!("/login?__path=%2Frpc%2Flogin&__err={forged_error}"),
+        // A real signature, moved onto other text.
+        format!("/login?__path=%2Frpc%2Flogin&__err={forged_error}&__sig={other_signature}"),
+        format!("/login?next=%2Faccount&__err={forged_error}"),
+    ] {
+        let res = app.get_page(&forged, None).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{forged}");
+        let clean = location(&res);
+        assert!(
+            clean == "/login" || clean == "/login?next=%2Faccount",
+            "{forged} -> {clean}"
+        );
+        let html = app.get_page(&clean, None).await.text().await.unwrap();
+        assert!(!html.contains(bait));
+    }
+    // The same text, signed with the server's key, is shown: the refusal above is the
+    // signature check, not a payload the page could not read anyway.
+    let signature = signer.sign("/rpc/login", &forged_error, now);
+    let signed = format!("/login?__path=%2Frpc%2Flogin&__err={forged_error}&__sig={signature}");
+    let res = app.get_page(&signed, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains(bait));
 }

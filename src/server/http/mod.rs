@@ -7,6 +7,7 @@ pub mod csp;
 pub mod csrf;
 pub mod error_page;
 pub mod extract;
+pub mod form_errors;
 pub mod headers;
 pub mod health;
 pub mod methods;

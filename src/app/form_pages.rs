@@ -1,0 +1,43 @@
+//! Which page each form lives on: where a form posted without JavaScript comes back to, with
+//! its error, whatever the request's `Referer` says (or whether it sent one).
+
+use leptos::server_fn::ServerFn;
+
+use crate::api::{
+    ChangePassword, CreateApiKey, DeleteAccount, Login, Logout, LogoutEverywhere, Register,
+    RevokeApiKey, RevokeOtherSessions, RevokeSession,
+};
+
+/// The page holding the form that posts to the server function at `path` (`/rpc/…`), or
+/// `None` for a path no form posts to.
+pub fn form_page(path: &str) -> Option<&'static str> {
+    let pages: [(&str, &'static str); 10] = [
+        (Login::PATH, "/login"),
+        (Register::PATH, "/register"),
+        (ChangePassword::PATH, "/account"),
+        (DeleteAccount::PATH, "/account"),
+        (RevokeSession::PATH, "/account"),
+        (RevokeOtherSessions::PATH, "/account"),
+        (CreateApiKey::PATH, "/account"),
+        (RevokeApiKey::PATH, "/account"),
+        (LogoutEverywhere::PATH, "/account"),
+        // The sign-out button is in the header of every page; its errors go home.
+        (Logout::PATH, "/"),
+    ];
+    pages
+        .into_iter()
+        .find_map(|(fn_path, page)| (fn_path == path).then_some(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_on_a_page_comes_back_to_it() {
+        assert_eq!(form_page("/rpc/login"), Some("/login"));
+        assert_eq!(form_page("/rpc/register"), Some("/register"));
+        assert_eq!(form_page("/rpc/change_password"), Some("/account"));
+        assert_eq!(form_page("/rpc/current_user"), None);
+    }
+}
