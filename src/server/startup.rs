@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
-use crate::server::auth::{Auth, AuthParts, JwtKeys, PasswordHasher};
+use crate::server::auth::{Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
@@ -109,6 +109,10 @@ impl Application {
             store: store.clone(),
             clock,
             hasher: hasher.clone(),
+            failure_floor: match settings.hasher.failure_floor {
+                Some(floor) => FailureFloor::fixed(floor),
+                None => FailureFloor::calibrated(hasher.clone()),
+            },
             limits: limits.clone(),
             throttle: throttle.clone(),
             jwt: jwt.clone(),

@@ -177,6 +177,9 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     // Tests hash many passwords; two at a time is plenty and keeps parallel tests civil.
     env.entry("PASSWORD_HASH_CONCURRENCY".into())
         .or_insert_with(|| "2".into());
+    // Failed sign-ins answer at once (tests of the floor set it themselves).
+    env.entry("SIGN_IN_FAILURE_FLOOR_MS".into())
+        .or_insert_with(|| "0".into());
     let database_url = env["DATABASE_URL"].clone();
     let settings =
         Settings::from_lookup(|name| env.get(name).cloned()).expect("valid test settings");

@@ -14,6 +14,7 @@ pub mod activity;
 pub mod api_key_secret;
 pub mod api_keys;
 pub mod client;
+pub mod failure_floor;
 pub mod import;
 pub mod jwt;
 pub mod password;
@@ -39,6 +40,7 @@ pub use self::account::AccountSecurity;
 pub use self::activity::ActivityLog;
 pub use self::api_keys::ApiKeys;
 pub use self::client::ClientMeta;
+pub use self::failure_floor::FailureFloor;
 pub use self::jwt::JwtKeys;
 pub use self::password::PasswordHasher;
 pub use self::register::Registration;
@@ -54,6 +56,8 @@ pub struct AuthParts {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
+    /// How long a failed sign-in takes at least (see `failure_floor`).
+    pub failure_floor: FailureFloor,
     pub limits: Arc<Limits>,
     pub throttle: Arc<AccountThrottle>,
     pub jwt: Arc<JwtKeys>,
@@ -79,6 +83,7 @@ impl Auth {
             store,
             clock,
             hasher,
+            failure_floor,
             limits,
             throttle,
             jwt,
@@ -100,6 +105,7 @@ impl Auth {
             hasher: hasher.clone(),
             limits: limits.clone(),
             throttle,
+            failure_floor,
             activity: activity.clone(),
             sessions: sessions.clone(),
         };

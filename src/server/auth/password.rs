@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -175,6 +176,27 @@ impl PasswordHasher {
         rx.await.map_err(|_| HashError::Closed)
     }
 
+    /// How long the slowest verification a sign-in may run takes on this machine: today's
+    /// argon2, or bcrypt at the seed app's cost (accounts imported from it). Measured on the
+    /// hashing pool, as sign-ins run; `FailureFloor` is built from it.
+    pub async fn slowest_verification(&self) -> Result<Duration, HashError> {
+        let _permit = self.permit().await?;
+        let dummy = self.inner.dummy_hash.clone();
+        self.run(move || {
+            let started = Instant::now();
+            if let Ok(parsed) = PasswordHash::new(&dummy) {
+                let _ = Argon2::default().verify_password(b"calibration", &parsed);
+            }
+            let argon2 = started.elapsed();
+            let started = Instant::now();
+            // Hashing and verifying run the same key schedule, so this costs what a
+            // verification of an imported hash does.
+            let _ = bcrypt::hash("calibration", SEED_BCRYPT_COST);
+            argon2.max(started.elapsed())
+        })
+        .await
+    }
+
     /// True when `stored` was made with weaker (or other) parameters than today's, so it
     /// should be replaced at the next successful sign-in.
     pub fn needs_rehash(&self, stored: &str) -> bool {
@@ -195,6 +217,9 @@ impl PasswordHasher {
         self.inner.verifications.load(Ordering::Relaxed)
     }
 }
+
+/// passlib's default bcrypt cost, which the seed app's hashes were made with.
+pub const SEED_BCRYPT_COST: u32 = 12;
 
 /// bcrypt's input limit; it ignores everything after it.
 const BCRYPT_MAX_BYTES: usize = 72;

@@ -45,6 +45,9 @@ pub struct HasherSettings {
     pub concurrency: usize,
     /// Sign-ins waiting for an argon2 slot beyond this get 503 + Retry-After.
     pub queue_limit: usize,
+    /// `SIGN_IN_FAILURE_FLOOR_MS`: the least time a failed sign-in takes; `None` (unset)
+    /// measures it at start-up (see `auth::failure_floor`).
+    pub failure_floor: Option<Duration>,
 }
 
 /// HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2).
@@ -116,6 +119,13 @@ impl HasherSettings {
         Ok(Self {
             concurrency: env.positive("PASSWORD_HASH_CONCURRENCY", cores)?,
             queue_limit: env.number("PASSWORD_HASH_QUEUE", 64)?,
+            failure_floor: env
+                .text("SIGN_IN_FAILURE_FLOOR_MS")
+                .map(|_| {
+                    env.number("SIGN_IN_FAILURE_FLOOR_MS", 0)
+                        .map(Duration::from_millis)
+                })
+                .transpose()?,
         })
     }
 }

@@ -17,6 +17,7 @@ use crate::server::limits::Limits;
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
+use super::failure_floor::FailureFloor;
 use super::password::PasswordHasher;
 use super::sessions::{Sessions, SignedIn};
 
@@ -26,6 +27,7 @@ pub struct SignIn {
     pub(super) hasher: PasswordHasher,
     pub(super) limits: Arc<Limits>,
     pub(super) throttle: Arc<AccountThrottle>,
+    pub(super) failure_floor: FailureFloor,
     pub(super) activity: ActivityLog,
     pub(super) sessions: Sessions,
 }
@@ -58,6 +60,9 @@ impl SignIn {
     ) -> Result<UserRecord, ServiceError> {
         self.limits.check(&self.limits.login, meta.ip_key()).await?;
         form.check().map_err(AppError::from)?;
+        // From here on a failure depends on the account, so it takes the same time whichever
+        // way it failed (`failure_floor`).
+        let started = tokio::time::Instant::now();
         let identifier = form.identifier();
         let user = match &identifier {
             LoginIdentifier::Email(email) => self.store.user_by_email(email).await?,
@@ -107,6 +112,7 @@ impl SignIn {
                 );
                 self.record_failed_password(attempt, user.as_ref(), meta, None)
                     .await;
+                self.failure_floor.wait_out(started).await;
                 return Err(AppError::InvalidCredentials.into());
             }
         };
@@ -218,6 +224,7 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
     use crate::server::limits::throttle::FREE_FAILURES;
+    use std::time::Duration;
 
     fn login(name: &str, password: &str) -> LoginForm {
         LoginForm {
@@ -252,6 +259,49 @@ mod tests {
             .auth
             .sign_in
             .login(&login("ALICE@example.com", PASSWORD), false, &meta())
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn every_failed_sign_in_takes_at_least_the_floor_whatever_failed() {
+        let f = fixture().await;
+        f.register("alice").await;
+        f.register("bob").await;
+        // bob was imported from the seed app: a bcrypt hash (cheap cost here, 12 there).
+        let bob = f.store.user_by_username("bob").await.unwrap().unwrap();
+        let seed_hash = bcrypt::hash(PASSWORD, 4).unwrap();
+        assert!(f
+            .store
+            .set_password_hash(bob.id, &bob.password_hash, &seed_hash)
+            .await
+            .unwrap());
+        let floor = Duration::from_millis(300);
+        let mut sign_in = f.auth.sign_in.clone();
+        sign_in.failure_floor = FailureFloor::fixed(floor);
+        let over_bcrypt_limit = "x".repeat(73);
+        for (name, password) in [
+            ("nobody", PASSWORD),
+            ("alice", "not the password"),
+            ("bob", "not the password"),
+            // Refused before any hashing (bcrypt reads 72 bytes only).
+            ("bob", over_bcrypt_limit.as_str()),
+        ] {
+            let started = tokio::time::Instant::now();
+            let refused = sign_in.login(&login(name, password), false, &meta()).await;
+            let took = started.elapsed();
+            assert!(
+                matches!(
+                    refused,
+                    Err(ServiceError::Client(AppError::InvalidCredentials))
+                ),
+                "{name}"
+            );
+            assert!(took >= floor, "{name}: answered after {took:?}");
+        }
+        // The floor is for failures: the right password is not held back by it.
+        assert!(sign_in
+            .login(&login("bob", PASSWORD), false, &meta())
             .await
             .is_ok());
     }

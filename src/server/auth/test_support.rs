@@ -13,7 +13,9 @@ use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::{Limits, Rule};
 
 use super::settings::SessionSettings;
-use super::{Auth, AuthParts, ClientMeta, CurrentSession, JwtKeys, PasswordHasher, SignedIn};
+use super::{
+    Auth, AuthParts, ClientMeta, CurrentSession, FailureFloor, JwtKeys, PasswordHasher, SignedIn,
+};
 
 pub const START: i64 = 1_800_000_000;
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -47,6 +49,8 @@ pub async fn fixture() -> Fixture {
         store: store.clone(),
         clock: shared_clock.clone(),
         hasher: PasswordHasher::new(2).unwrap(),
+        // Off: these tests are about outcomes; `sign_in` tests the floor itself.
+        failure_floor: FailureFloor::fixed(Duration::ZERO),
         limits: Arc::new(Limits::in_process(
             rule("login"),
             rule("register"),
