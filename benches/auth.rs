@@ -1,6 +1,6 @@
 //! Authentication benchmarks against the real server binary (release build), on loopback.
 //!
-//!   cargo bench --features ssr --bench auth -- timing   # enumeration: the two failure paths
+//!   cargo bench --features ssr --bench auth -- timing   # enumeration: the four failure paths
 //!   cargo bench --features ssr --bench auth -- flood    # 1,000 concurrent sign-ins
 //!
 //! Figures go to docs/benchmarks.md. Nothing here asserts a speed: it measures and prints.
@@ -41,10 +41,7 @@ async fn start(extra: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("APP_ENV", "development")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/bench.db?mode=rwc", dir.path().display()),
-        )
+        .env("DATABASE_URL", sqlite_url(&dir))
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         // The benchmarks measure hashing and scheduling, not the limits in front of them.
         .env("RATE_LIMIT_LOGIN", "1000000/minute")
@@ -70,6 +67,10 @@ async fn start(extra: &[(&str, &str)]) -> Server {
         base,
         _dir: dir,
     }
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}/bench.db?mode=rwc", dir.path().display())
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -133,57 +134,156 @@ async fn timed_login(
     (status, start.elapsed())
 }
 
-/// Wrong password for a real account vs. an account that does not exist, interleaved so
-/// machine noise hits both alike. Each account fails once (the per-account throttle would
-/// otherwise answer early).
+/// Imports `count` accounts `seed0…` with one bcrypt hash at the seed app's cost (passlib's
+/// 12), as `gatehouse import-users` brings them over from the FastAPI app.
+fn import_seed_accounts(database_url: &str, count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seed.csv");
+    let hash = bcrypt::hash(PASSWORD, 12).unwrap();
+    let mut csv = String::from("username,email,hash\n");
+    for i in 0..count {
+        csv.push_str(&format!("seed{i},seed{i}@example.com,{hash}\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["import-users", file.to_str().unwrap()])
+        .env("APP_ENV", "development")
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "import-users failed");
+}
+
+/// A fresh PostgreSQL database on `BENCH_POSTGRES_URL`'s server, dropped afterwards.
+struct PostgresDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create(admin: &str) -> Self {
+        use sqlx::Connection as _;
+        let name = format!("gatehouse_bench_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').unwrap().0;
+        Self {
+            admin: admin.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    async fn drop_now(self) {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&self.admin).await.unwrap();
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+/// The four ways a sign-in fails, interleaved so machine noise hits them alike: a wrong
+/// password for a (new, argon2) account, a name with no account, a wrong password for an
+/// account imported with a bcrypt hash (cost 12), and a password over bcrypt's 72 bytes for
+/// such an account (refused without hashing). Every account fails at most twice, so the
+/// per-account throttle never answers early. Run on SQLite, and on PostgreSQL when
+/// `BENCH_POSTGRES_URL` names a server (a database is made and dropped); each with the
+/// measured failure floor (the default) and with it off (`SIGN_IN_FAILURE_FLOOR_MS=0`), to
+/// show what the floor hides.
 async fn timing() {
-    const SAMPLES: usize = 250;
-    let server = start(&[]).await;
-    let client = reqwest::Client::new();
-    for i in 0..SAMPLES {
-        register(&client, &server.base, &format!("real{i}")).await;
+    let samples: usize = std::env::var("BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut backends = vec![("SQLite", None)];
+    if let Ok(admin) = std::env::var("BENCH_POSTGRES_URL") {
+        backends.push(("PostgreSQL", Some(admin)));
     }
-    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..SAMPLES {
-        let (s1, d1) = timed_login(
-            &client,
-            &server.base,
-            &format!("real{i}"),
-            "not the password",
-        )
-        .await;
-        let (s2, d2) = timed_login(
-            &client,
-            &server.base,
-            &format!("ghost{i}"),
-            "not the password",
-        )
-        .await;
-        assert_eq!((s1, s2), (401, 401));
-        wrong.push(d1);
-        unknown.push(d2);
+    println!("| database | failure floor | path | samples | median | p10 | p90 |");
+    println!("|---|---|---|---|---|---|---|");
+    for (backend, admin) in &backends {
+        for floor in [None, Some("0")] {
+            let postgres = match admin {
+                Some(admin) => Some(PostgresDatabase::create(admin).await),
+                None => None,
+            };
+            let sqlite_dir = tempfile::tempdir().unwrap();
+            let database_url = match &postgres {
+                Some(db) => db.url.clone(),
+                None => sqlite_url(&sqlite_dir),
+            };
+            import_seed_accounts(&database_url, samples);
+            let mut vars = vec![("DATABASE_URL", database_url.as_str())];
+            if let Some(floor) = floor {
+                vars.push(("SIGN_IN_FAILURE_FLOOR_MS", floor));
+            }
+            let server = start(&vars).await;
+            let client = reqwest::Client::new();
+            for i in 0..samples {
+                register(&client, &server.base, &format!("real{i}")).await;
+            }
+            // The first failure waits out the measurement (a second at most) before timing.
+            let _ = timed_login(&client, &server.base, "warmup", "not the password").await;
+            let too_long = "x".repeat(73);
+            let paths = [
+                (
+                    "wrong password (argon2 account)",
+                    "real",
+                    "not the password",
+                ),
+                ("unknown user", "ghost", "not the password"),
+                (
+                    "wrong password (imported bcrypt account)",
+                    "seed",
+                    "not the password",
+                ),
+                (
+                    "73-byte password (imported bcrypt account)",
+                    "seed",
+                    too_long.as_str(),
+                ),
+            ];
+            let mut timings = vec![Vec::new(); paths.len()];
+            for i in 0..samples {
+                for (path, timing) in paths.iter().zip(timings.iter_mut()) {
+                    let name = format!("{}{i}", path.1);
+                    let (status, took) = timed_login(&client, &server.base, &name, path.2).await;
+                    assert_eq!(status, 401, "{}", path.0);
+                    timing.push(took);
+                }
+            }
+            let floor_label = if floor.is_some() { "off" } else { "measured" };
+            for (path, mut timing) in paths.iter().zip(timings) {
+                timing.sort();
+                println!(
+                    "| {backend} | {floor_label} | {} | {samples} | {} | {} | {} |",
+                    path.0,
+                    ms(percentile(&timing, 0.5)),
+                    ms(percentile(&timing, 0.1)),
+                    ms(percentile(&timing, 0.9))
+                );
+            }
+            drop(server);
+            if let Some(db) = postgres {
+                db.drop_now().await;
+            }
+        }
     }
-    wrong.sort();
-    unknown.sort();
-    let (mw, mu) = (percentile(&wrong, 0.5), percentile(&unknown, 0.5));
-    println!("| path | samples | median | p10 | p90 |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| wrong password | {SAMPLES} | {} | {} | {} |",
-        ms(mw),
-        ms(percentile(&wrong, 0.1)),
-        ms(percentile(&wrong, 0.9))
-    );
-    println!(
-        "| unknown user | {SAMPLES} | {} | {} | {} |",
-        ms(mu),
-        ms(percentile(&unknown, 0.1)),
-        ms(percentile(&unknown, 0.9))
-    );
-    println!(
-        "\nmedian ratio unknown / wrong = {:.3}",
-        mu.as_secs_f64() / mw.as_secs_f64()
-    );
 }
 
 /// 1,000 sign-ins at once, while a second client polls the cheap `/healthz` endpoint.
