@@ -107,6 +107,19 @@ mod tests {
     const GOOD_KEY: &str = "0123456789abcdef0123456789abcdef";
 
     #[test]
+    fn the_failure_floor_is_measured_unless_set_in_whole_milliseconds() {
+        assert_eq!(settings(&[]).unwrap().hasher.failure_floor, None);
+        let set = settings(&[("SIGN_IN_FAILURE_FLOOR_MS", "450")]).unwrap();
+        assert_eq!(set.hasher.failure_floor, Some(Duration::from_millis(450)));
+        for bad in ["0.5", "-1", "fast"] {
+            assert!(
+                settings(&[("SIGN_IN_FAILURE_FLOOR_MS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn development_defaults_work_without_any_variable() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.environment, Environment::Development);
