@@ -88,12 +88,44 @@ impl ActivityKind {
 /// One row of "Recent security activity".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityView {
-    /// Seconds since the Unix epoch (UTC).
+    /// Seconds since the Unix epoch (UTC); the latest event of a repeated row.
     pub at: i64,
     pub kind: ActivityKind,
     pub ip: Option<String>,
     pub device: Option<String>,
     pub detail: Option<String>,
+    /// Failed sign-ins in a row are one row, so someone else's guessing cannot push the
+    /// owner's own events off the page; `None` for every other row.
+    pub repeated: Option<RepeatedFailures>,
+}
+
+/// What a row standing for several failed sign-ins in a row sums up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepeatedFailures {
+    /// Failed sign-ins in the run.
+    pub failures: u64,
+    /// When the first of them happened (`at` is the last).
+    pub since: i64,
+    /// Distinct client addresses they came from.
+    pub addresses: u64,
+    /// Sign-in was slowed down during the run.
+    pub throttled: bool,
+    /// The count stops at what the page looks through: there were at least this many.
+    pub at_least: bool,
+}
+
+impl ActivityView {
+    /// The row's headline.
+    pub fn title(&self) -> String {
+        match &self.repeated {
+            Some(run) => format!(
+                "{}{} failed sign-ins in a row",
+                run.failures,
+                if run.at_least { "+" } else { "" }
+            ),
+            None => self.kind.describe().to_string(),
+        }
+    }
 }
 
 /// One of the signed-in person's sessions.

@@ -529,7 +529,7 @@ async fn concurrent_appends_to_one_chain_all_land_in_order() {
     assert!(report.is_intact(), "{:?}", report.problems);
     assert_eq!((report.events, report.chains), (20, 1));
     let stored: Vec<i64> = store
-        .audit_events_of(4242, 100)
+        .audit_events_of(4242, None, 100)
         .await
         .unwrap()
         .iter()
@@ -619,7 +619,7 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
     let store = app.store();
     assert!(store.sessions_of(user_id).await.unwrap().is_empty());
     assert!(store.api_keys_of(user_id).await.unwrap().is_empty());
-    let left = store.audit_events_of(user_id, 100).await.unwrap();
+    let left = store.audit_events_of(user_id, None, 100).await.unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].event.kind, "account.deleted");
     assert_eq!(

@@ -260,10 +260,11 @@ pub trait Store: Send + Sync + 'static {
     /// one user wait their turn (SQLite's write lock, PostgreSQL's per-user advisory lock);
     /// UNIQUE (user_id, seq) refuses any that would fork the chain.
     async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError>;
-    /// The user's latest `limit` events, newest first.
+    /// The user's latest `limit` events before `before_seq` (all when `None`), newest first.
     async fn audit_events_of(
         &self,
         user_id: i64,
+        before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Every event in (user_id, seq) order, `limit` at a time after `after` (for verification).

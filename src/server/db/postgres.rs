@@ -380,12 +380,14 @@ impl Store for PostgresStore {
     async fn audit_events_of(
         &self,
         user_id: i64,
+        before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(sqlx::query_as(select_audit!(
-            "WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"
+            "WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
         ))
         .bind(user_id)
+        .bind(before_seq.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)

@@ -356,15 +356,17 @@ impl Store for SqliteStore {
     async fn audit_events_of(
         &self,
         user_id: i64,
+        before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        Ok(
-            sqlx::query_as(select_audit!("WHERE user_id = ? ORDER BY seq DESC LIMIT ?"))
-                .bind(user_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(select_audit!(
+            "WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(user_id)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn audit_events_page(

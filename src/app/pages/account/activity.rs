@@ -34,20 +34,41 @@ pub fn ActivitySection() -> impl IntoView {
 
 #[component]
 fn ActivityRow(event: ActivityView) -> impl IntoView {
+    let title = event.title();
     let context = [event.device, event.ip]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(", ");
+    // A folded run of failures: from how many addresses, and since when (its context is
+    // that of the latest attempt).
+    let summary = event.repeated.as_ref().map(|run| {
+        let addresses = match run.addresses {
+            1 => "1 address".to_string(),
+            n => format!("{n} addresses"),
+        };
+        let slowed = if run.throttled {
+            ", sign-in slowed down"
+        } else {
+            ""
+        };
+        format!(" · from {addresses}{slowed}")
+    });
+    let since = event.repeated.as_ref().map(|run| {
+        view! { <time>{format_time(run.since)}</time> " – " }
+    });
+    let context = match (&event.repeated, context.is_empty()) {
+        (_, true) => None,
+        (Some(_), false) => Some(format!(" · latest: {context}")),
+        (None, false) => Some(format!(" · {context}")),
+    };
     view! {
         <li class="activity-row" class:activity-warning=event.kind.is_warning() data-kind=event.kind.as_str()>
             <div>
-                <strong>{event.kind.describe()}</strong>
+                <strong>{title}</strong>
                 {event.detail.map(|detail| view! { <span class="activity-detail">{format!(" · {detail}")}</span> })}
-                <p class="muted">
-                    <time>{format_time(event.at)}</time>
-                    {(!context.is_empty()).then(|| format!(" · {context}"))}
-                </p>
+                {summary.map(|summary| view! { <span class="activity-detail">{summary}</span> })}
+                <p class="muted">{since} <time>{format_time(event.at)}</time> {context}</p>
             </div>
         </li>
     }
