@@ -178,3 +178,32 @@ test("delete the account: password and username, then signed out for good", asyn
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("alert")).toContainText("Incorrect username or password");
 });
+
+test("someone else's failed sign-ins are one row in the activity log, not fifty", async ({ page, browser, baseURL }) => {
+  const user = newUser("guessed");
+  await registerInBrowser(page, user);
+  // Three wrong passwords from another browser and address (under the 5 free attempts).
+  const context = await browser.newContext({ baseURL, extraHTTPHeaders: { "X-Forwarded-For": newClientIp() } });
+  const guesser = await context.newPage();
+  await guesser.goto("/login");
+  await waitForHydration(guesser);
+  for (const guess of ["guess number one", "guess number two", "guess number three"]) {
+    await guesser.getByLabel("Username or email").fill(user.username);
+    await guesser.getByLabel("Password", { exact: true }).fill(guess);
+    // Each guess answered before the next (the alert already shows after the first).
+    const answered = guesser.waitForResponse((r) => r.url().endsWith("/rpc/login"));
+    await guesser.getByRole("button", { name: "Sign in" }).click();
+    expect((await answered).status()).toBe(401);
+    await expect(guesser.getByRole("alert")).toContainText("Incorrect username or password");
+  }
+  await context.close();
+
+  await openAccount(page);
+  const failures = page.locator('[data-testid="activity-list"] [data-kind="login.failed"]');
+  await expect(failures).toHaveCount(1);
+  await expect(failures).toContainText("3 failed sign-ins in a row");
+  await expect(failures).toContainText("from 1 address");
+  await expect(page.getByTestId("activity-list")).toContainText("Account created");
+  await page.getByTestId("activity-list").scrollIntoViewIfNeeded();
+  await screenshot(page, "account-activity-folded-failures");
+});
