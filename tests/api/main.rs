@@ -22,5 +22,6 @@ mod outage;
 mod pages;
 mod redis_limits;
 mod register;
+mod rpc_fuzz;
 mod sessions;
 mod shutdown;
