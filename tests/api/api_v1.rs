@@ -577,6 +577,124 @@ async fn a_token_request_that_repeats_a_parameter_is_invalid_request() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// A request to `path` with this `Authorization` header (raw bytes), or none.
+async fn with_authorization(app: &TestApp, path: &str, value: Option<&[u8]>) -> reqwest::Response {
+    let mut req = app.client.get(app.url(path));
+    if let Some(value) = value {
+        req = req.header(
+            AUTHORIZATION,
+            reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_wrong_authorization_scheme_is_400_invalid_request_and_a_missing_one_401() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let jwt = app.access_token("alice").await;
+    let key = app.create_key(&jwt, "ci").await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let basic = format!(
+        "Basic {}",
+        URL_SAFE_NO_PAD.encode(format!("alice:{PASSWORD}"))
+    );
+    let malformed: Vec<Vec<u8>> = vec![
+        basic.into_bytes(),
+        format!("Token {jwt}").into_bytes(),
+        format!("Digest {key}").into_bytes(),
+        // The key without a scheme.
+        key.clone().into_bytes(),
+        b"Bearer".to_vec(),
+    ];
+    for path in ["/api/v1/users/me", "/api/v1/keys"] {
+        for value in &malformed {
+            let res = with_authorization(&app, path, Some(value)).await;
+            let what = format!("{path} {}", String::from_utf8_lossy(value));
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
+            let challenge = header(&res, "www-authenticate").unwrap_or("").to_string();
+            assert!(
+                challenge.starts_with("Bearer ")
+                    && challenge.contains(r#"error="invalid_request""#),
+                "{what}: {challenge}"
+            );
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{what}");
+            assert!(body["request_id"].is_string(), "{what}: {body}");
+        }
+        // No header at all: 401 and a bare challenge, no error code (RFC 6750 §3.1).
+        let res = with_authorization(&app, path, None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            header(&res, "www-authenticate"),
+            Some(r#"Bearer realm="gatehouse""#)
+        );
+        // A Bearer value that is no credential of ours: 401 invalid_token.
+        assert_invalid_token(
+            &with_authorization(&app, path, Some(b"Bearer not-a-token")).await,
+            path,
+        );
+    }
+    // Two Authorization headers are two credentials: refused, even if both are good.
+    let res = app
+        .client
+        .get(app.url("/api/v1/users/me"))
+        .header(AUTHORIZATION, format!("Bearer {jwt}"))
+        .header(AUTHORIZATION, format!("Bearer {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // The right scheme still works, in any case, for tokens and keys alike.
+    for bearer in [format!("Bearer {jwt}"), format!("bearer {key}")] {
+        let res = with_authorization(&app, "/api/v1/users/me", Some(bearer.as_bytes())).await;
+        assert_eq!(res.status(), StatusCode::OK, "{bearer}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_without_the_scope_a_route_needs_gets_403_insufficient_scope() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let jwt = app.access_token("alice").await;
+    let created = app.create_key(&jwt, "ci").await;
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let prefix = created["prefix"].as_str().unwrap().to_string();
+    assert_eq!(app.me(&secret).await.status(), StatusCode::OK);
+    // A key holding only scopes that do not exist yet (or none): it is a valid key, and it
+    // must not reach `read:profile` routes by being one.
+    for scopes in ["write:notes", "", "read:profile:extra"] {
+        let changed = app
+            .execute_sql(&format!(
+                "UPDATE api_keys SET scopes = '{scopes}' WHERE prefix = '{prefix}'"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+        let res = app.me(&secret).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{scopes:?}");
+        let challenge = header(&res, "www-authenticate").unwrap_or("").to_string();
+        assert!(
+            challenge.contains(r#"error="insufficient_scope""#)
+                && challenge.contains(r#"scope="read:profile""#),
+            "{scopes:?}: {challenge}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "insufficient_scope");
+    }
+    app.execute_sql(&format!(
+        "UPDATE api_keys SET scopes = 'write:notes read:profile' WHERE prefix = '{prefix}'"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(app.me(&secret).await.status(), StatusCode::OK);
+    // Access tokens hold every scope.
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::OK);
+}
+
 /// Runs the migrations of the backend under test that come before `before` (a version) on
 /// the database at `url`: a database as an older release left it.
 async fn migrate_before(url: &str, before: i64) {
