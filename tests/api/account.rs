@@ -375,7 +375,11 @@ async fn security_events_are_recorded_for_their_owner_newest_first() {
     let res = app
         .call(
             "create_api_key",
-            &[("name", "deploy"), ("expires_in_days", "30")],
+            &[
+                ("name", "deploy"),
+                ("expires_in_days", "30"),
+                ("password", PASSWORD),
+            ],
             Some(&token),
         )
         .await;
@@ -672,4 +676,86 @@ async fn account_pages_need_a_session() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn creating_a_key_on_the_account_page_needs_the_current_password() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let create = async |password: &str| {
+        app.call(
+            "create_api_key",
+            &[("name", "deploy"), ("password", password)],
+            Some(&token),
+        )
+        .await
+    };
+    let res = create("").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app_error(res).await.field("password").as_deref(),
+        Some("Enter your current password.")
+    );
+    for _ in 0..5 {
+        let res = create("not my password").await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            app_error(res).await.field("password").as_deref(),
+            Some("That is not your current password.")
+        );
+    }
+    // Counted against the account's throttle, like a failed sign-in.
+    assert_eq!(
+        create(PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let kinds = app.activity_kinds(&token).await;
+    let count = |kind| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count(ActivityKind::SignInFailed), 5);
+    assert_eq!(count(ActivityKind::ApiKeyCreated), 0);
+    app.clock.advance(120);
+    assert_eq!(create(PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.activity_kinds(&token).await.first(),
+        Some(&ActivityKind::ApiKeyCreated)
+    );
+}
+
+#[tokio::test]
+async fn a_key_made_on_the_account_page_expires_in_90_days_unless_never_is_picked() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let days = 86_400;
+    for (expiry, expires_at) in [
+        (None, Some(START_TIME + 90 * days)),
+        (Some(""), Some(START_TIME + 90 * days)),
+        (Some("365"), Some(START_TIME + 365 * days)),
+        (Some("never"), None),
+    ] {
+        let mut form = vec![("name", "k"), ("password", PASSWORD)];
+        form.extend(expiry.map(|e| ("expires_in_days", e)));
+        let res = app.call("create_api_key", &form, Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{expiry:?}");
+        let created: gatehouse::model::api_key::CreatedApiKey = res.json().await.unwrap();
+        assert_eq!(created.key.expires_at, expires_at, "{expiry:?}");
+    }
+    // The form offers 90 days first, and "never" only as an explicit choice.
+    let html = app
+        .get_page("/account", Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let select = html
+        .split(r#"id="key-expiry""#)
+        .nth(1)
+        .and_then(|rest| rest.split("</select>").next())
+        .expect("the expiry select")
+        .to_string();
+    assert!(
+        select.contains(r#"<option value="90" selected"#),
+        "{select}"
+    );
+    assert!(select.contains(r#"<option value="never">"#), "{select}");
+    assert!(!select.contains(r#"value="""#), "{select}");
 }

@@ -437,6 +437,36 @@ async fn the_openapi_document_lists_every_route_and_both_security_schemes() {
     assert_eq!(schemes["api_key"]["scheme"], "bearer");
 }
 
+#[tokio::test]
+async fn the_openapi_document_describes_client_id_the_key_password_and_the_default_expiry() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/api/v1/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    let token_body = &doc["paths"]["/api/v1/token"]["post"]["requestBody"]["content"]
+        ["application/x-www-form-urlencoded"]["schema"];
+    assert_eq!(token_body["$ref"], "#/components/schemas/TokenRequest");
+    let token_request = &schemas["TokenRequest"];
+    assert_eq!(token_request["properties"]["client_id"]["maxLength"], 64);
+    let required = token_request["required"].as_array().unwrap();
+    for field in ["grant_type", "username", "password"] {
+        assert!(required.contains(&json!(field)), "{field}: {token_request}");
+    }
+    assert!(!required.contains(&json!("client_id")));
+    let key_request = &schemas["CreateKeyRequest"];
+    assert!(key_request["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("password")));
+    let expiry = &schemas["RequestedExpiry"];
+    assert_eq!(expiry["default"], 90, "{expiry}");
+    assert!(expiry.to_string().contains(r#""never""#), "{expiry}");
+    let token_errors = doc["paths"]["/api/v1/token"]["post"]["responses"]["400"].to_string();
+    assert!(token_errors.contains("repeated"), "{token_errors}");
+    let me_errors = &doc["paths"]["/api/v1/users/me"]["get"]["responses"];
+    assert!(me_errors["400"].to_string().contains("invalid_request"));
+    assert!(me_errors["403"].to_string().contains("insufficient_scope"));
+}
+
 /// The claims of an access token, read without checking it (the test trusts its own app).
 fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).expect("a JWT");
@@ -693,6 +723,97 @@ async fn a_key_without_the_scope_a_route_needs_gets_403_insufficient_scope() {
     assert_eq!(app.me(&secret).await.status(), StatusCode::OK);
     // Access tokens hold every scope.
     assert_eq!(app.me(&jwt).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn creating_a_key_through_the_api_needs_the_current_password() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let jwt = app.access_token("alice").await;
+    let create = async |body: Value| app.post_json_with_bearer("/api/v1/keys", &jwt, &body).await;
+    let res = create(json!({"name": "ci"})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["fields"]["password"], "Enter your current password.");
+    for _ in 0..5 {
+        let res = create(json!({"name": "ci", "password": "not my password"})).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "validation_failed");
+        assert_eq!(
+            body["fields"]["password"],
+            "That is not your current password."
+        );
+    }
+    // The wrong guesses count against the account's throttle, as at the sign-in form.
+    let res = create(json!({"name": "ci", "password": PASSWORD})).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let list: Value = app
+        .get_with_bearer("/api/v1/keys", &jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]), "no key was made");
+    app.clock.advance(120);
+    let res = create(json!({"name": "ci", "password": PASSWORD})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn an_api_key_expires_in_90_days_unless_never_is_sent_explicitly() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    let jwt = app.access_token("alice").await;
+    let days = 86_400;
+    let cases = [
+        (
+            json!({"name": "omitted", "password": PASSWORD}),
+            json!(START_TIME + 90 * days),
+        ),
+        (
+            json!({"name": "null", "expires_in_days": null, "password": PASSWORD}),
+            json!(START_TIME + 90 * days),
+        ),
+        (
+            json!({"name": "week", "expires_in_days": 7, "password": PASSWORD}),
+            json!(START_TIME + 7 * days),
+        ),
+        (
+            json!({"name": "never", "expires_in_days": "never", "password": PASSWORD}),
+            Value::Null,
+        ),
+    ];
+    for (body, expires_at) in cases {
+        let res = app.post_json_with_bearer("/api/v1/keys", &jwt, &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{body}");
+        let created: Value = res.json().await.unwrap();
+        assert_eq!(created["expires_at"], expires_at, "{body}");
+    }
+    for expiry in [
+        json!("soon"),
+        json!(""),
+        json!(0),
+        json!(3651),
+        json!(1.5),
+        json!(-1),
+        json!(1e12),
+        json!(true),
+    ] {
+        let res = app
+            .post_json_with_bearer(
+                "/api/v1/keys",
+                &jwt,
+                &json!({"name": "bad", "expires_in_days": expiry, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{expiry}");
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body["fields"]["expires_in_days"].is_string(),
+            "{expiry}: {body}"
+        );
+    }
 }
 
 /// Runs the migrations of the backend under test that come before `before` (a version) on

@@ -6,8 +6,8 @@
 //! it uses (the store, the clock, the hasher, the limits…, all built once in `startup` and
 //! shared), so what a concern can touch is visible in its fields, and the features still to
 //! come (mail, two-factor, passkeys) land as services of their own. Services that build on
-//! another hold a clone of it (they are cheap handles): `account` confirms passwords through
-//! `sign_in`, which starts sessions through `sessions`.
+//! another hold a clone of it (they are cheap handles): `account` and `api_keys` confirm
+//! passwords through `sign_in`, which starts sessions through `sessions`.
 
 pub mod account;
 pub mod activity;
@@ -108,6 +108,7 @@ impl Auth {
             store: store.clone(),
             clock: clock.clone(),
             activity: activity.clone(),
+            sign_in: sign_in.clone(),
         };
         Self {
             registration: Registration {

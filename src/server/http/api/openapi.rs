@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         super::users::RegisterRequest,
         super::users::UserResponse,
         super::keys::CreateKeyRequest,
+        super::keys::RequestedExpiry,
         super::keys::KeyResponse,
         super::keys::CreatedKeyResponse,
     )),
