@@ -678,6 +678,55 @@ async fn account_pages_need_a_session() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The decision pinned: "sign out everywhere" ends sessions and access tokens, and leaves API
+/// keys working (they serve unattended clients and have their own revoke); the page says so
+/// next to the button and in the API keys section.
+#[tokio::test]
+async fn signing_out_everywhere_ends_sessions_and_tokens_but_not_api_keys() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let other = app.login_ok("alice").await;
+    let jwt = app.access_token("alice").await;
+    let key = app.create_key(&jwt, "nightly backup").await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let html = app
+        .get_page("/account", Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let said = |testid: &str| {
+        let at = html
+            .find(&format!(r#"data-testid="{testid}""#))
+            .unwrap_or_else(|| panic!("{testid} missing"));
+        html[at..].split("</p>").next().unwrap().to_string()
+    };
+    let by_the_button = said("sign-out-everywhere-scope");
+    assert!(
+        by_the_button.contains("API keys keep working"),
+        "{by_the_button}"
+    );
+    let in_keys = said("keys-survive-sign-out");
+    assert!(
+        in_keys.contains("keep working when you sign out everywhere"),
+        "{in_keys}"
+    );
+
+    let res = app.call("logout_everywhere", &[], Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.current_username(&token).await, None);
+    assert_eq!(app.current_username(&other).await, None);
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.me(&key).await.status(),
+        StatusCode::OK,
+        "the key lives on"
+    );
+}
+
 #[tokio::test]
 async fn creating_a_key_on_the_account_page_needs_the_current_password() {
     let app = spawn_app().await;
