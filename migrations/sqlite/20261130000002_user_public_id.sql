@@ -7,8 +7,8 @@
 --
 -- SQLite cannot add a UNIQUE column, nor a NOT NULL one without a constant default. Rebuilding
 -- `users` (as the sessions migration rebuilt `sessions`) is not an option either: dropping the
--- old table deletes its rows first, and with foreign keys on (sqlx turns them on for every
--- connection) that cascades to every session and API key. So the column comes with an empty
+-- old table deletes its rows first, and with foreign keys on (as `SqliteStore::connect` opens
+-- every connection, migrations included) that cascades to every session and API key. So the column comes with an empty
 -- placeholder default, is filled at once, and is guarded by a unique index and a trigger that
 -- refuses the placeholder.
 ALTER TABLE users ADD COLUMN public_id TEXT NOT NULL DEFAULT '';

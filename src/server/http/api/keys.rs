@@ -51,8 +51,8 @@ impl RequestedExpiry {
     fn choice(&self) -> Result<KeyExpiry, FieldErrors> {
         match &self.0 {
             Value::Null => Ok(KeyExpiry::default()),
-            // Out of range (even past u32) is left to the shared validation's message.
-            Value::Number(days) if days.as_u64().is_some() => Ok(KeyExpiry::Days(
+            // A whole number out of range (even past u32) gets the shared validation's message.
+            Value::Number(days) if days.is_u64() => Ok(KeyExpiry::Days(
                 days.as_u64()
                     .and_then(|d| u32::try_from(d).ok())
                     .unwrap_or(u32::MAX),

@@ -65,7 +65,7 @@ struct Challenge<'a> {
 }
 
 impl Challenge<'_> {
-    fn into_response(self, request_id: RequestId) -> Response {
+    fn respond(self, request_id: RequestId) -> Response {
         let mut value = r#"Bearer realm="gatehouse""#.to_string();
         if let Some(error) = self.error {
             value.push_str(&format!(
@@ -132,7 +132,7 @@ fn bearer_credential(parts: &Parts) -> Result<&str, Challenge<'static>> {
 /// `AccessToken`), never just "someone".
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Response> {
     let id = RequestId::of(&parts.headers);
-    let credential = bearer_credential(parts).map_err(|c| c.into_response(id.clone()))?;
+    let credential = bearer_credential(parts).map_err(|c| c.respond(id.clone()))?;
     let resolved = state
         .auth
         .tokens
@@ -147,7 +147,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Resp
             description: "The access token or API key is invalid, expired or revoked.",
             scope: None,
         }
-        .into_response(id)
+        .respond(id)
     })
 }
 
@@ -175,7 +175,7 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Scoped<S> {
             description: "This API key does not have the scope this request needs.",
             scope: Some(S::SCOPE),
         }
-        .into_response(RequestId::of(&parts.headers)))
+        .respond(RequestId::of(&parts.headers)))
     }
 }
 
@@ -195,7 +195,7 @@ impl FromRequestParts<AppState> for AccessToken {
                 description: "API keys cannot manage keys; use an access token.",
                 scope: None,
             }
-            .into_response(RequestId::of(&parts.headers))),
+            .respond(RequestId::of(&parts.headers))),
         }
     }
 }
