@@ -124,17 +124,20 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
         .map_err(fail)
 }
 
-/// Creates an API key; the answer carries the full key, once.
+/// Creates an API key after checking the current password (`password`); the answer carries
+/// the full key, once. `expires_in_days` is a number of days or `never`; absent or empty, the
+/// default (90 days).
 #[server(prefix = "/rpc", endpoint = "create_api_key")]
 pub async fn create_api_key(
     name: String,
     expires_in_days: Option<String>,
+    password: Password,
 ) -> Result<CreatedApiKey, AppError> {
     use super::ssr::*;
     use crate::model::CreateApiKeyForm;
     let state = app_state()?;
     let current = require_session(&state).await?;
-    let form = CreateApiKeyForm::from_posted(name, expires_in_days.as_deref())?;
+    let form = CreateApiKeyForm::from_posted(name, expires_in_days.as_deref(), password)?;
     state
         .auth
         .api_keys

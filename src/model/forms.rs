@@ -147,7 +147,9 @@ pub struct ChangePasswordForm {
     pub new_password_confirm: Password,
 }
 
-fn validate_current_password(value: &Password) -> Result<(), ValidationError> {
+/// The current password, typed again to confirm a sensitive change: present and of a length
+/// that could be a password (checked against the hash by the server only).
+pub(crate) fn validate_current_password(value: &Password) -> Result<(), ValidationError> {
     validate_login_password(value.expose()).map_err(|e| {
         if e.code == "password_required" {
             ValidationError::new("password_required")

@@ -11,7 +11,7 @@ pub mod strength;
 pub mod user;
 pub mod username;
 
-pub use api_key::CreateApiKeyForm;
+pub use api_key::{CreateApiKeyForm, KeyExpiry};
 pub use error::{AppError, FieldErrors};
 pub use forms::{ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm};
 pub use password::{Password, PasswordPolicy};

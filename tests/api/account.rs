@@ -376,7 +376,11 @@ async fn security_events_are_recorded_for_their_owner_newest_first() {
     let res = app
         .call(
             "create_api_key",
-            &[("name", "deploy"), ("expires_in_days", "30")],
+            &[
+                ("name", "deploy"),
+                ("expires_in_days", "30"),
+                ("password", PASSWORD),
+            ],
             Some(&token),
         )
         .await;
@@ -673,4 +677,135 @@ async fn account_pages_need_a_session() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The decision pinned: "sign out everywhere" ends sessions and access tokens, and leaves API
+/// keys working (they serve unattended clients and have their own revoke); the page says so
+/// next to the button and in the API keys section.
+#[tokio::test]
+async fn signing_out_everywhere_ends_sessions_and_tokens_but_not_api_keys() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let other = app.login_ok("alice").await;
+    let jwt = app.access_token("alice").await;
+    let key = app.create_key(&jwt, "nightly backup").await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let html = app
+        .get_page("/account", Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let said = |testid: &str| {
+        let at = html
+            .find(&format!(r#"data-testid="{testid}""#))
+            .unwrap_or_else(|| panic!("{testid} missing"));
+        html[at..].split("</p>").next().unwrap().to_string()
+    };
+    let by_the_button = said("sign-out-everywhere-scope");
+    assert!(
+        by_the_button.contains("API keys keep working"),
+        "{by_the_button}"
+    );
+    let in_keys = said("keys-survive-sign-out");
+    assert!(
+        in_keys.contains("keep working when you sign out everywhere"),
+        "{in_keys}"
+    );
+
+    let res = app.call("logout_everywhere", &[], Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.current_username(&token).await, None);
+    assert_eq!(app.current_username(&other).await, None);
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.me(&key).await.status(),
+        StatusCode::OK,
+        "the key lives on"
+    );
+}
+
+#[tokio::test]
+async fn creating_a_key_on_the_account_page_needs_the_current_password() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let create = async |password: &str| {
+        app.call(
+            "create_api_key",
+            &[("name", "deploy"), ("password", password)],
+            Some(&token),
+        )
+        .await
+    };
+    let res = create("").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app_error(res).await.field("password").as_deref(),
+        Some("Enter your current password.")
+    );
+    for _ in 0..5 {
+        let res = create("not my password").await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            app_error(res).await.field("password").as_deref(),
+            Some("That is not your current password.")
+        );
+    }
+    // Counted against the account's throttle, like a failed sign-in.
+    assert_eq!(
+        create(PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let kinds = app.activity_kinds(&token).await;
+    let count = |kind| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count(ActivityKind::SignInFailed), 5);
+    assert_eq!(count(ActivityKind::ApiKeyCreated), 0);
+    app.clock.advance(120);
+    assert_eq!(create(PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.activity_kinds(&token).await.first(),
+        Some(&ActivityKind::ApiKeyCreated)
+    );
+}
+
+#[tokio::test]
+async fn a_key_made_on_the_account_page_expires_in_90_days_unless_never_is_picked() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let days = 86_400;
+    for (expiry, expires_at) in [
+        (None, Some(START_TIME + 90 * days)),
+        (Some(""), Some(START_TIME + 90 * days)),
+        (Some("365"), Some(START_TIME + 365 * days)),
+        (Some("never"), None),
+    ] {
+        let mut form = vec![("name", "k"), ("password", PASSWORD)];
+        form.extend(expiry.map(|e| ("expires_in_days", e)));
+        let res = app.call("create_api_key", &form, Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{expiry:?}");
+        let created: gatehouse::model::api_key::CreatedApiKey = res.json().await.unwrap();
+        assert_eq!(created.key.expires_at, expires_at, "{expiry:?}");
+    }
+    // The form offers 90 days first, and "never" only as an explicit choice.
+    let html = app
+        .get_page("/account", Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let select = html
+        .split(r#"id="key-expiry""#)
+        .nth(1)
+        .and_then(|rest| rest.split("</select>").next())
+        .expect("the expiry select")
+        .to_string();
+    assert!(
+        select.contains(r#"<option value="90" selected"#),
+        "{select}"
+    );
+    assert!(select.contains(r#"<option value="never">"#), "{select}");
+    assert!(!select.contains(r#"value="""#), "{select}");
 }

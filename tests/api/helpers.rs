@@ -641,9 +641,15 @@ impl TestApp {
         self.get_with_bearer("/api/v1/users/me", bearer).await
     }
 
+    /// Creates an API key through the JSON API (the password is the one every test account
+    /// has), with the default expiry.
     pub async fn create_key(&self, jwt: &str, name: &str) -> Value {
         let res = self
-            .post_json_with_bearer("/api/v1/keys", jwt, &json!({ "name": name }))
+            .post_json_with_bearer(
+                "/api/v1/keys",
+                jwt,
+                &json!({ "name": name, "password": PASSWORD }),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         res.json().await.unwrap()

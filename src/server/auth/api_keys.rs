@@ -14,6 +14,7 @@ use super::activity::ActivityLog;
 use super::api_key_secret;
 use super::client::ClientMeta;
 use super::sessions::TOUCH_INTERVAL_SECS;
+use super::sign_in::SignIn;
 use super::views::api_key_view;
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct ApiKeys {
     pub(super) store: Arc<dyn Store>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) activity: ActivityLog,
+    /// Confirms the current password before a key is made.
+    pub(super) sign_in: SignIn,
 }
 
 /// A usable key and the account it acts for.
@@ -31,7 +34,13 @@ pub(super) struct ResolvedKey {
 }
 
 impl ApiKeys {
-    /// Creates an API key; the full key is in the answer and nowhere else.
+    /// Creates an API key after confirming the account's current password (a wrong one is a
+    /// field error on `password` and counts against the per-account throttle, as on the
+    /// other account forms); the full key is in the answer and nowhere else.
+    ///
+    /// The password is asked for whichever door the request came through, a session or an
+    /// access token: a key outlives both, so holding either for a moment (an unlocked
+    /// browser, a token copied from a log) must not be enough to make one that lasts.
     pub async fn create(
         &self,
         user_id: i64,
@@ -39,6 +48,13 @@ impl ApiKeys {
         meta: &ClientMeta,
     ) -> Result<CreatedApiKey, ServiceError> {
         form.check().map_err(AppError::from)?;
+        // Gone since the session or token was checked: as if signed out.
+        let Some(user) = self.store.user_by_id(user_id).await? else {
+            return Err(AppError::Unauthenticated.into());
+        };
+        self.sign_in
+            .confirm_password(&user, &form.password, "password", meta)
+            .await?;
         let now = self.clock.now();
         let generated = api_key_secret::generate();
         let mut record = ApiKeyRecord {
@@ -49,7 +65,10 @@ impl ApiKeys {
             secret_hash: generated.secret_hash,
             scopes: api_key_secret::SCOPE_READ_PROFILE.to_string(),
             created_at: now,
-            expires_at: form.expires_in_days.map(|d| now + i64::from(d) * 86_400),
+            expires_at: form
+                .expires_in_days
+                .days()
+                .map(|d| now + i64::from(d) * 86_400),
             last_used_at: None,
             revoked_at: None,
         };
@@ -146,14 +165,17 @@ fn described(key: &ApiKeyRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use crate::model::api_key::CreateApiKeyForm;
+    use crate::model::activity::ActivityKind;
+    use crate::model::api_key::{CreateApiKeyForm, KeyExpiry};
+    use crate::model::forms::WRONG_CURRENT_PASSWORD;
     use crate::model::AppError;
     use crate::server::error::ServiceError;
 
     fn form(name: &str, days: Option<u32>) -> CreateApiKeyForm {
         CreateApiKeyForm {
             name: name.into(),
-            expires_in_days: days,
+            expires_in_days: days.map_or(KeyExpiry::Never, KeyExpiry::Days),
+            password: PASSWORD.into(),
         }
     }
 
@@ -237,5 +259,60 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_key_needs_the_current_password_and_a_wrong_one_counts_as_a_failure() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let alice = f.current(&alice).await;
+        let keys = &f.auth.api_keys;
+        let mut wrong = form("ci", None);
+        wrong.password = "not my password".into();
+        let refused = keys.create(alice.user_id(), &wrong, &meta()).await;
+        let Err(ServiceError::Client(AppError::Validation(fields))) = refused else {
+            panic!("not a validation error");
+        };
+        assert_eq!(fields.get("password"), Some(WRONG_CURRENT_PASSWORD));
+        assert!(keys.list(alice.user_id()).await.unwrap().is_empty());
+        let kinds: Vec<_> = f
+            .auth
+            .activity
+            .recent(alice.user_id())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds.first(), Some(&ActivityKind::SignInFailed));
+
+        let created = keys
+            .create(alice.user_id(), &form("ci", None), &meta())
+            .await
+            .unwrap();
+        assert_eq!(created.key.name, "ci");
+    }
+
+    #[tokio::test]
+    async fn a_key_expires_after_the_default_unless_never_was_chosen() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let alice = f.current(&alice).await;
+        let keys = &f.auth.api_keys;
+        let default = CreateApiKeyForm {
+            name: "default".into(),
+            password: PASSWORD.into(),
+            ..CreateApiKeyForm::default()
+        };
+        let created = keys
+            .create(alice.user_id(), &default, &meta())
+            .await
+            .unwrap();
+        assert_eq!(created.key.expires_at, Some(START + 90 * 86_400));
+        let never = keys
+            .create(alice.user_id(), &form("never", None), &meta())
+            .await
+            .unwrap();
+        assert_eq!(never.key.expires_at, None);
     }
 }

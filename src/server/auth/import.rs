@@ -15,6 +15,7 @@ use crate::model::username::{canonical_username, validate_username};
 use crate::server::db::{NewUser, Store, StoreError};
 
 use super::password::is_supported_hash;
+use super::public_id;
 
 #[derive(Debug, Deserialize)]
 struct Record {
@@ -83,6 +84,7 @@ pub async fn import_users(
             }
         };
         let user = NewUser {
+            public_id: public_id::generate(),
             username: record.username.trim().to_string(),
             username_canonical: canonical_username(&record.username),
             email: normalize_email(&record.email),

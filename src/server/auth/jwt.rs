@@ -2,8 +2,11 @@
 //!
 //! - The algorithm is pinned (HS256, with a key derived from `SECRET_KEY`): a token claiming
 //!   `alg: none` or any other algorithm is refused before its signature is even looked at.
-//! - `sub`, `exp`, `iat`, `nbf`, `iss`, `aud` and `jti` are all required; `iss` and `aud` must
-//!   match this deployment. The header's `typ` is `at+jwt` (RFC 9068), so an ID token or any
+//! - `sub`, `exp`, `iat`, `nbf`, `iss`, `aud`, `jti` and `client_id` are all required; `iss` and
+//!   `aud` must match this deployment.
+//! - `sub` is the account's public id (`auth::public_id`), never the sequential internal id,
+//!   so a token tells nobody how many accounts exist. `client_id` (RFC 9068 §2.2) names the
+//!   client the token was issued to. The header's `typ` is `at+jwt` (RFC 9068), so an ID token or any
 //!   other JWT signed with the same key cannot pass for an access token.
 //! - Each token carries the user's `token_version` (`ver`); bumping it on sign-out-everywhere
 //!   or a password change ends every outstanding token at once.
@@ -20,9 +23,40 @@ use sha2::{Digest, Sha256};
 pub const TOKEN_TYPE: &str = "at+jwt";
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: i64 = 30;
+/// The `client_id` of a token whose password-grant request named no client. (The grant has
+/// no client registration: the value only tells which program asked, for the logs and for
+/// resource servers reading the claim.)
+pub const PASSWORD_GRANT_CLIENT_ID: &str = "gatehouse-password-grant";
+/// The longest `client_id` a token request may name.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// A `client_id` as a token may carry it: 1 to 64 printable ASCII characters (RFC 6749
+/// Appendix A.1 `VSCHAR`, %x20-7E). Anything else cannot exist past `parse`, so no control
+/// character or oversized value reaches a token or a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= MAX_CLIENT_ID_LEN
+            && raw.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        ok.then(|| Self(raw.to_string()))
+    }
+
+    /// For a request that named no client.
+    pub fn password_grant() -> Self {
+        Self(PASSWORD_GRANT_CLIENT_ID.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// The account's public id.
     pub sub: String,
     pub exp: i64,
     pub iat: i64,
@@ -30,6 +64,8 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// The client the token was issued to (RFC 9068 §2.2).
+    pub client_id: String,
     /// The user's token version when the token was issued.
     pub ver: i64,
 }
@@ -79,18 +115,26 @@ impl JwtKeys {
         }
     }
 
-    /// A signed access token for `user_id` at `now`.
-    pub fn issue(&self, user_id: i64, token_version: i64, now: i64) -> Result<String, TokenError> {
+    /// A signed access token for the account with public id `subject`, issued to `client` at
+    /// `now`.
+    pub fn issue(
+        &self,
+        subject: &str,
+        token_version: i64,
+        client: &ClientId,
+        now: i64,
+    ) -> Result<String, TokenError> {
         let mut jti = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut jti);
         let claims = AccessClaims {
-            sub: user_id.to_string(),
+            sub: subject.to_string(),
             exp: now + self.ttl_secs,
             iat: now,
             nbf: now,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: URL_SAFE_NO_PAD.encode(jti),
+            client_id: client.as_str().to_string(),
             ver: token_version,
         };
         let mut header = Header::new(Algorithm::HS256);
@@ -133,22 +177,76 @@ mod tests {
     }
 
     const NOW: i64 = 1_800_000_000;
+    const SUBJECT: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+    fn issue(k: &JwtKeys, version: i64, now: i64) -> String {
+        k.issue(SUBJECT, version, &ClientId::password_grant(), now)
+            .unwrap()
+    }
 
     #[test]
     fn round_trip() {
         let k = keys();
-        let token = k.issue(42, 3, NOW).unwrap();
+        let client = ClientId::parse("backup-cli/2.1").unwrap();
+        let token = k.issue(SUBJECT, 3, &client, NOW).unwrap();
         let claims = k.verify(&token, NOW + 10).unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.ver, claims.exp),
-            ("42", 3, NOW + 1800)
+            (
+                claims.sub.as_str(),
+                claims.ver,
+                claims.exp,
+                claims.client_id.as_str()
+            ),
+            (SUBJECT, 3, NOW + 1800, "backup-cli/2.1")
+        );
+    }
+
+    #[test]
+    fn a_token_without_client_id_is_refused() {
+        let k = keys();
+        let token = issue(&k, 0, NOW);
+        let mut claims: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        claims.as_object_mut().unwrap().remove("client_id");
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(TOKEN_TYPE.to_string());
+        let without = jsonwebtoken::encode(&header, &claims, &k.encoding).unwrap();
+        assert!(matches!(
+            k.verify(&without, NOW),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_client_id_is_short_printable_ascii() {
+        for good in ["a", "backup-cli/2.1", "my client", &"c".repeat(64), "~!@#"] {
+            assert!(ClientId::parse(good).is_some(), "{good:?}");
+        }
+        for bad in [
+            "",
+            &"c".repeat(65),
+            "tab\there",
+            "nul\0",
+            "déjà",
+            "line\nbreak",
+            "\u{7f}",
+        ] {
+            assert!(ClientId::parse(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(
+            ClientId::password_grant().as_str(),
+            "gatehouse-password-grant"
         );
     }
 
     #[test]
     fn expiry_and_not_before_follow_the_clock_with_leeway() {
         let k = keys();
-        let token = k.issue(1, 0, NOW).unwrap();
+        let token = issue(&k, 0, NOW);
         assert!(k.verify(&token, NOW + 1800 + LEEWAY_SECS - 1).is_ok());
         assert_eq!(
             k.verify(&token, NOW + 1800 + LEEWAY_SECS),
@@ -162,7 +260,7 @@ mod tests {
 
     #[test]
     fn another_key_issuer_or_audience_is_refused() {
-        let token = keys().issue(1, 0, NOW).unwrap();
+        let token = issue(&keys(), 0, NOW);
         let other = JwtKeys::new(
             &SecretString::from("another secret key, also long!!!".to_string()),
             "gatehouse",
@@ -189,7 +287,7 @@ mod tests {
     #[test]
     fn alg_none_is_refused() {
         let k = keys();
-        let token = k.issue(1, 0, NOW).unwrap();
+        let token = issue(&k, 0, NOW);
         let payload = token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#);
         assert!(k.verify(&format!("{header}.{payload}."), NOW).is_err());

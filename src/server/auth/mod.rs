@@ -6,8 +6,8 @@
 //! it uses (the store, the clock, the hasher, the limits…, all built once in `startup` and
 //! shared), so what a concern can touch is visible in its fields, and the features still to
 //! come (mail, two-factor, passkeys) land as services of their own. Services that build on
-//! another hold a clone of it (they are cheap handles): `account` confirms passwords through
-//! `sign_in`, which starts sessions through `sessions`.
+//! another hold a clone of it (they are cheap handles): `account` and `api_keys` confirm
+//! passwords through `sign_in`, which starts sessions through `sessions`.
 
 pub mod account;
 pub mod activity;
@@ -18,6 +18,7 @@ pub mod failure_floor;
 pub mod import;
 pub mod jwt;
 pub mod password;
+pub mod public_id;
 pub mod register;
 pub mod session;
 pub mod sessions;
@@ -41,7 +42,7 @@ pub use self::activity::ActivityLog;
 pub use self::api_keys::ApiKeys;
 pub use self::client::ClientMeta;
 pub use self::failure_floor::FailureFloor;
-pub use self::jwt::JwtKeys;
+pub use self::jwt::{ClientId, JwtKeys};
 pub use self::password::PasswordHasher;
 pub use self::register::Registration;
 pub use self::session::SessionToken;
@@ -113,6 +114,7 @@ impl Auth {
             store: store.clone(),
             clock: clock.clone(),
             activity: activity.clone(),
+            sign_in: sign_in.clone(),
         };
         Self {
             registration: Registration {

@@ -15,6 +15,7 @@ use crate::server::limits::Limits;
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
 use super::password::PasswordHasher;
+use super::public_id;
 use super::sessions::{Sessions, SignedIn};
 use super::views::public_user;
 
@@ -72,6 +73,7 @@ impl Registration {
             .hash(SecretString::from(form.password.expose()))
             .await?;
         let new_user = NewUser {
+            public_id: public_id::generate(),
             username: form.display_username(),
             username_canonical: form.canonical_username(),
             email: form.normalized_email(),

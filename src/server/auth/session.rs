@@ -41,14 +41,6 @@ impl SessionToken {
     }
 }
 
-/// The public handle of a session: 128 random bits as hex. Unrelated to the token, so
-/// showing it (session list, revoke forms) reveals nothing usable.
-pub fn public_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `Set-Cookie` for a new session. Without "remember me" there is no `Max-Age`: the cookie
 /// ends with the browser session. With it, the cookie lasts the session's absolute lifetime.
 /// Either way the server enforces the timeouts on its own row; the cookie's life is only
@@ -152,14 +144,6 @@ mod tests {
             header.contains("HttpOnly") && header.contains("Secure"),
             "{header}"
         );
-    }
-
-    #[test]
-    fn public_ids_are_random_hex() {
-        let a = public_session_id();
-        assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, public_session_id());
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::server::error::ServiceError;
 
 use super::activity::ActivityLog;
 use super::client::{device_summary, ClientMeta};
-use super::session::{public_session_id, SessionToken};
+use super::public_id;
+use super::session::SessionToken;
 use super::settings::SessionSettings;
 use super::views::{public_user, session_view};
 
@@ -67,7 +68,9 @@ impl Sessions {
         let token = SessionToken::generate();
         let record = SessionRecord {
             token_hash: token.hash(),
-            id: public_session_id(),
+            // Unrelated to the token, so showing it (session list, revoke forms) reveals
+            // nothing usable.
+            id: public_id::generate(),
             user_id: user.id,
             created_at: now,
             last_seen_at: now,

@@ -124,7 +124,7 @@ impl SignIn {
     }
 
     /// Checks the current password of a signed-in person (password change, account
-    /// deletion). A wrong guess counts against the same per-account throttle as a failed
+    /// deletion, a new API key). A wrong guess counts against the same per-account throttle as a failed
     /// sign-in, so a stolen session cannot be used to guess the password quickly.
     pub(super) async fn confirm_password(
         &self,
@@ -147,7 +147,7 @@ impl SignIn {
             )
             .await?;
         if !verified {
-            let detail = "current password entered on the account page";
+            let detail = "wrong current password given to confirm a change";
             self.record_failed_password(attempt, Some(user), meta, Some(detail.into()))
                 .await;
             return Err(

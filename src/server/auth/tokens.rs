@@ -13,7 +13,8 @@ use super::activity::ActivityLog;
 use super::api_key_secret::KEY_PREFIX;
 use super::api_keys::ApiKeys;
 use super::client::ClientMeta;
-use super::jwt::JwtKeys;
+use super::jwt::{ClientId, JwtKeys};
+use super::public_id;
 use super::sign_in::SignIn;
 use super::views::public_user;
 
@@ -34,6 +35,18 @@ pub enum Credential {
     ApiKey { key_id: i64, scopes: Vec<String> },
 }
 
+impl Principal {
+    /// Whether the caller may use a route that needs `scope`: an access token may use every
+    /// route, an API key only those its stored scopes name, exactly. (So a key given some
+    /// other scope one day does not reach the routes of `read:profile` by being a key.)
+    pub fn has_scope(&self, scope: &str) -> bool {
+        match &self.via {
+            Credential::AccessToken => true,
+            Credential::ApiKey { scopes, .. } => scopes.iter().any(|s| s == scope),
+        }
+    }
+}
+
 /// An access token and its lifetime in seconds.
 pub struct IssuedToken {
     pub access_token: String,
@@ -52,16 +65,23 @@ pub struct Tokens {
 
 impl Tokens {
     /// The OAuth2 password grant: the same checks as the browser sign-in (per-IP limit,
-    /// per-account throttle, one argon2 verification), then a short-lived access token.
+    /// per-account throttle, one argon2 verification), then a short-lived access token
+    /// issued to `client` for the account's public id.
     pub async fn password_grant(
         &self,
         form: &LoginForm,
+        client: &ClientId,
         meta: &ClientMeta,
     ) -> Result<IssuedToken, ServiceError> {
         let user = self.sign_in.authenticate(form, meta).await?;
         let access_token = self
             .jwt
-            .issue(user.id, user.token_version, self.clock.now())
+            .issue(
+                &user.public_id,
+                user.token_version,
+                client,
+                self.clock.now(),
+            )
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         self.activity
             .record(user.id, ActivityKind::TokenIssued, meta, None)
@@ -99,14 +119,21 @@ impl Tokens {
                 return Ok(None);
             }
         };
-        let Ok(user_id) = claims.sub.parse::<i64>() else {
+        // `sub` is the account's public id. Tokens issued before public ids existed carry the
+        // numeric internal id there: that is not an id's shape, so they are refused (401) like
+        // any unknown account, and their holders simply ask for a new token.
+        if !public_id::is_well_formed(&claims.sub) {
+            tracing::info!(
+                event = "token.refused",
+                error = "subject is not a public id"
+            );
             return Ok(None);
-        };
-        let Some(user) = self.store.user_by_id(user_id).await? else {
+        }
+        let Some(user) = self.store.user_by_public_id(&claims.sub).await? else {
             return Ok(None);
         };
         if user.token_version != claims.ver {
-            tracing::info!(event = "token.revoked", user_id);
+            tracing::info!(event = "token.revoked", user_id = user.id);
             return Ok(None);
         }
         Ok(Some(Principal {
@@ -130,7 +157,12 @@ mod tests {
             username: "alice".into(),
             password: PASSWORD.into(),
         };
-        let issued = f.auth.tokens.password_grant(&form, &meta()).await.unwrap();
+        let issued = f
+            .auth
+            .tokens
+            .password_grant(&form, &ClientId::password_grant(), &meta())
+            .await
+            .unwrap();
         assert_eq!(issued.expires_in, 1800);
         let principal = f
             .auth
@@ -161,5 +193,77 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_token_names_its_account_by_public_id_never_by_internal_id() {
+        let f = fixture().await;
+        f.register("alice").await;
+        let form = LoginForm {
+            username: "alice".into(),
+            password: PASSWORD.into(),
+        };
+        let issued = f
+            .auth
+            .tokens
+            .password_grant(&form, &ClientId::password_grant(), &meta())
+            .await
+            .unwrap();
+        let claims = f
+            .auth
+            .tokens
+            .jwt
+            .verify(&issued.access_token, f.clock.now())
+            .unwrap();
+        let user = f.store.user_by_username("alice").await.unwrap().unwrap();
+        assert_eq!(claims.sub, user.public_id);
+        assert_ne!(claims.sub, user.id.to_string());
+        assert_eq!(claims.client_id, "gatehouse-password-grant");
+
+        // A correctly signed token whose `sub` is the internal id (as tokens were issued
+        // before public ids) names nobody.
+        let numeric = f
+            .auth
+            .tokens
+            .jwt
+            .issue(
+                &user.id.to_string(),
+                user.token_version,
+                &ClientId::password_grant(),
+                f.clock.now(),
+            )
+            .unwrap();
+        assert!(f
+            .auth
+            .tokens
+            .principal_for_bearer(&numeric)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn an_access_token_has_every_scope_and_a_key_only_its_own() {
+        let principal = |via| Principal {
+            user_id: 1,
+            user: PublicUser {
+                username: "alice".into(),
+                email: "alice@example.com".into(),
+                created_at: 0,
+            },
+            via,
+        };
+        assert!(principal(Credential::AccessToken).has_scope("read:profile"));
+        let key = |scopes: &[&str]| {
+            principal(Credential::ApiKey {
+                key_id: 1,
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        assert!(key(&["read:profile"]).has_scope("read:profile"));
+        assert!(key(&["write:notes", "read:profile"]).has_scope("read:profile"));
+        assert!(!key(&["write:notes"]).has_scope("read:profile"));
+        assert!(!key(&[]).has_scope("read:profile"));
+        assert!(!key(&["read:profile:extra"]).has_scope("read:profile"));
     }
 }

@@ -10,7 +10,7 @@
 macro_rules! select_user {
     ($where:literal) => {
         concat!(
-            "SELECT id, username, email, password_hash, created_at, token_version FROM users ",
+            "SELECT id, public_id, username, email, password_hash, created_at, token_version FROM users ",
             $where
         )
     };
@@ -59,7 +59,10 @@ pub use settings::{DatabasePoolSettings, DatabaseSettings};
 // that leaves the hash out, so `?user` in a log line cannot leak it.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRecord {
+    /// Internal and sequential: never shown to clients.
     pub id: i64,
+    /// The account's public handle (128 random bits, hex): an access token's `sub`.
+    pub public_id: String,
     pub username: String,
     pub email: String,
     pub password_hash: String,
@@ -84,6 +87,8 @@ pub struct ApiKeyRecord {
 
 #[derive(Clone)]
 pub struct NewUser {
+    /// Made by the caller (`auth::public_id`): storage stores ids, it does not invent them.
+    pub public_id: String,
     pub username: String,
     pub username_canonical: String,
     pub email: String,
@@ -117,6 +122,7 @@ impl std::fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserRecord")
             .field("id", &self.id)
+            .field("public_id", &self.public_id)
             .field("username", &self.username)
             .field("email", &self.email)
             .field("password_hash", &REDACTED)
@@ -209,6 +215,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a user; `UniqueViolation` when the username or email is taken.
     async fn insert_user(&self, user: &NewUser) -> Result<UserRecord, StoreError>;
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
+    /// The account an access token names (its `sub`).
+    async fn user_by_public_id(&self, public_id: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_username(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn user_by_email(&self, canonical: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Stores a re-hash of the same password (parameters upgraded); tokens stay valid. Only
@@ -363,6 +371,7 @@ mod tests {
         let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
         let user = UserRecord {
             id: 1,
+            public_id: "0f".repeat(16),
             username: "alice".into(),
             email: "alice@example.com".into(),
             password_hash: hash.into(),
@@ -370,6 +379,7 @@ mod tests {
             token_version: 0,
         };
         let new_user = NewUser {
+            public_id: "0f".repeat(16),
             username: "alice".into(),
             username_canonical: "alice".into(),
             email: "alice@example.com".into(),

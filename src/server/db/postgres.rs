@@ -113,9 +113,10 @@ impl PostgresStore {
 impl Store for PostgresStore {
     async fn insert_user(&self, user: &NewUser) -> Result<UserRecord, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, username_canonical, email, email_canonical, password_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO users (public_id, username, username_canonical, email, email_canonical, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
+        .bind(&user.public_id)
         .bind(&user.username)
         .bind(&user.username_canonical)
         .bind(&user.email)
@@ -127,6 +128,7 @@ impl Store for PostgresStore {
         .map_err(map_unique)?;
         Ok(UserRecord {
             id,
+            public_id: user.public_id.clone(),
             username: user.username.clone(),
             email: user.email.clone(),
             password_hash: user.password_hash.clone(),
@@ -138,6 +140,16 @@ impl Store for PostgresStore {
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
         Ok(sqlx::query_as(select_user!("WHERE id = $1"))
             .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn user_by_public_id(&self, public_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        if unstorable(public_id) {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(select_user!("WHERE public_id = $1"))
+            .bind(public_id)
             .fetch_optional(&self.pool)
             .await?)
     }

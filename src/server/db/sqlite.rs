@@ -104,9 +104,10 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn insert_user(&self, user: &NewUser) -> Result<UserRecord, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, username_canonical, email, email_canonical, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO users (public_id, username, username_canonical, email, email_canonical, password_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
+        .bind(&user.public_id)
         .bind(&user.username)
         .bind(&user.username_canonical)
         .bind(&user.email)
@@ -118,6 +119,7 @@ impl Store for SqliteStore {
         .map_err(map_unique)?;
         Ok(UserRecord {
             id,
+            public_id: user.public_id.clone(),
             username: user.username.clone(),
             email: user.email.clone(),
             password_hash: user.password_hash.clone(),
@@ -129,6 +131,13 @@ impl Store for SqliteStore {
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
         Ok(sqlx::query_as(select_user!("WHERE id = ?"))
             .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn user_by_public_id(&self, public_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(sqlx::query_as(select_user!("WHERE public_id = ?"))
+            .bind(public_id)
             .fetch_optional(&self.pool)
             .await?)
     }

@@ -1,13 +1,15 @@
 //! The API keys section of `/account`: create (the key is shown once), list, revoke.
 //! Creating a key needs JavaScript: the one-time secret comes back in the answer, and a
-//! plain form post would lose it in the redirect.
+//! plain form post would lose it in the redirect. It also needs the current password (a key
+//! outlives the session), and expires after 90 days unless another choice, "never" included,
+//! is made.
 
 use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::api::{list_api_keys, RevokeApiKey};
 use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded};
-use crate::model::api_key::{ApiKeyView, MAX_KEY_NAME_CHARS};
+use crate::model::api_key::{ApiKeyView, KeyExpiry, MAX_KEY_NAME_CHARS, NEVER_EXPIRES};
 use crate::model::user::format_date;
 use crate::model::CreateApiKeyForm;
 
@@ -21,15 +23,22 @@ pub fn ApiKeysSection() -> impl IntoView {
     );
     let created = move || create.value().get().and_then(Result::ok);
     let create_error = action_error(create);
-    // The name is checked by the same `CreateApiKeyForm::check` the server runs. The expiry
-    // is picked from a list of valid choices, so the browser has nothing to check there (the
-    // server still does).
-    let fields = FormFields::new(&["name"], create_error, |form| {
+    // The name and the password's presence are checked by the same
+    // `CreateApiKeyForm::check` the server runs. The expiry is picked from a list of valid
+    // choices, so the browser has nothing to check there (the server still does).
+    let fields = FormFields::new(&["name", "password"], create_error, |form| {
         CreateApiKeyForm {
             name: form.get("name"),
-            expires_in_days: None,
+            expires_in_days: KeyExpiry::default(),
+            password: form.get("password").into(),
         }
         .check()
+    });
+    // Once the key is made, the password does not stay in the page.
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) {
+            fields.reset();
+        }
     });
 
     view! {
@@ -38,7 +47,11 @@ pub fn ApiKeysSection() -> impl IntoView {
             <p class="card-lead">
                 "Personal keys let scripts read your profile through the API ("
                 <code>"Authorization: Bearer gk_…"</code>
-                "). A key cannot sign in here or manage other keys."
+                "). A key cannot sign in here or manage other keys. Creating one asks for your password."
+            </p>
+            <p class="muted" data-testid="keys-survive-sign-out">
+                "Keys are for unattended scripts: they keep working when you sign out everywhere "
+                "or change your password. To stop a key, revoke it here."
             </p>
             {move || {
                 created()
@@ -71,13 +84,22 @@ pub fn ApiKeysSection() -> impl IntoView {
                 />
                 <div class="field">
                     <label for="key-expiry">"Expires"</label>
+                    // 90 days unless another choice is made: "never" is never the default.
                     <select id="key-expiry" name="expires_in_days">
                         <option value="30">"in 30 days"</option>
-                        <option value="90">"in 90 days"</option>
+                        <option value="90" selected>"in 90 days"</option>
                         <option value="365">"in a year"</option>
-                        <option value="">"never"</option>
+                        <option value=NEVER_EXPIRES>"never"</option>
                     </select>
                 </div>
+                <Field
+                    form=fields
+                    name="password"
+                    label="Account password"
+                    kind="password"
+                    autocomplete="current-password"
+                    id="key-password"
+                />
                 <button
                     type="submit"
                     class="button button-primary"

@@ -90,6 +90,10 @@ pub fn AccountPage() -> impl IntoView {
                                         <SignOutButton/>
                                         <SignOutEverywhereButton/>
                                     </div>
+                                    <p class="muted" data-testid="sign-out-everywhere-scope">
+                                        "Sign out everywhere ends every session, this one included, and every API access token. "
+                                        "API keys keep working: revoke them under API keys."
+                                    </p>
                                 </section>
                                 <ChangePasswordSection user=user.clone()/>
                                 <SessionsSection/>
@@ -116,7 +120,9 @@ pub fn AccountPage() -> impl IntoView {
     }
 }
 
-/// Ends every session and API access token of this account, this browser's too.
+/// Ends every session and API access token of this account, this browser's too. API keys
+/// are left alone on purpose: they serve unattended clients and have their own revoke (the
+/// text under the button says so).
 #[component]
 fn SignOutEverywhereButton() -> impl IntoView {
     let action = use_auth().logout_everywhere;

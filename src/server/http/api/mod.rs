@@ -1,7 +1,8 @@
 //! The JSON API for non-browser clients, under `/api/v1`.
 //!
 //! - `POST /token`: OAuth2 password grant → short-lived JWT access token.
-//! - `POST /users`: registration; `GET /users/me`: the caller (JWT or API key).
+//! - `POST /users`: registration; `GET /users/me`: the caller (JWT, or API key with
+//!   `read:profile`).
 //! - `/keys`: personal API keys (JWT only: a key cannot manage keys).
 //! - `GET /openapi.json`: the OpenAPI 3.1 document, generated from these handlers.
 //!

@@ -9,10 +9,12 @@ use utoipa::{Modify, OpenApi};
     info(title = "Gatehouse API", description = "Sign-up, OAuth2 password-grant tokens and personal API keys."),
     paths(super::token::token, super::users::register, super::users::me, super::keys::list, super::keys::create, super::keys::revoke, document),
     components(schemas(
+        super::token::TokenRequest,
         super::token::TokenResponse,
         super::users::RegisterRequest,
         super::users::UserResponse,
         super::keys::CreateKeyRequest,
+        super::keys::RequestedExpiry,
         super::keys::KeyResponse,
         super::keys::CreatedKeyResponse,
     )),

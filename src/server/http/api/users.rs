@@ -12,7 +12,7 @@ use crate::server::http::extract::RequestId;
 use crate::server::state::AppState;
 
 use super::error::{ApiError, OrApiError};
-use super::principal::Authenticated;
+use super::principal::{ReadProfile, Scoped};
 
 /// Registration. Unknown fields are ignored; nobody can set a role or an id.
 #[derive(Deserialize, ToSchema)]
@@ -80,12 +80,14 @@ pub async fn register(
     get,
     path = "/api/v1/users/me",
     tag = "users",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer_jwt" = []), ("api_key" = ["read:profile"])),
     responses(
         (status = 200, description = "The caller's account", body = UserResponse),
+        (status = 400, description = "`invalid_request`: an Authorization header that is not one `Bearer <credential>`"),
         (status = 401, description = "Missing, invalid, expired or revoked credential"),
+        (status = 403, description = "`insufficient_scope`: an API key without `read:profile`"),
     )
 )]
-pub async fn me(Authenticated(principal): Authenticated) -> Json<UserResponse> {
+pub async fn me(Scoped(principal, _): Scoped<ReadProfile>) -> Json<UserResponse> {
     Json(principal.user.into())
 }
