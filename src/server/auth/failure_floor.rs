@@ -9,8 +9,8 @@
 //! its check began; the work, the log writes included, happens inside it.
 //!
 //! The floor is measured once at start-up on the hashing pool: 1.5 × the slower of today's
-//! argon2 verification and a bcrypt hash at the seed app's cost, plus 50 ms for the database
-//! writes. `SIGN_IN_FAILURE_FLOOR_MS` sets it instead (0 turns it off: tests only).
+//! argon2 verification and a bcrypt hash at the seed app's cost (each the least of three
+//! runs), plus 50 ms for the database writes. `SIGN_IN_FAILURE_FLOOR_MS` sets it instead (0 turns it off: tests only).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
