@@ -2,7 +2,7 @@
 //!
 //! An unknown name and a wrong password already cost one argon2 verification each (the
 //! dummy hash), but other failures differ: an account imported from the seed app still has a
-//! bcrypt hash (cost 12 ≈ 250 ms, against ≈ 15 ms for argon2), a password over bcrypt's
+//! bcrypt hash (cost 12 ≈ 205 ms, against ≈ 15 ms for argon2), a password over bcrypt's
 //! 72 bytes is refused without hashing at all, and only a real account's failure writes to
 //! its activity log. Each difference would tell an attacker which names have accounts (and
 //! which were imported). So every failed sign-in is answered no sooner than this floor after
