@@ -2,7 +2,7 @@
 //! `main`). Every variable is listed in the README's configuration table and `.env.example`.
 //!
 //! Each section is parsed next to the module that uses it (`auth::settings`, `db::settings`,
-//! `http::settings`, `limits::settings`), over the small reader in `server::env`; this module
+//! `http::settings`, `limits::settings`, `mail::settings`), over the small reader in `server::env`; this module
 //! only assembles them. Secrets live in `secrecy` types: their `Debug` prints `[REDACTED]`,
 //! so logging the settings cannot leak them.
 
@@ -16,6 +16,7 @@ use crate::server::db::DatabaseSettings;
 use crate::server::http::settings::HttpSettings;
 use crate::server::limits::client_ip::{ClientIpHeader, TrustedProxies};
 use crate::server::limits::settings::{self as limit_settings, RateLimitSettings, RedisSettings};
+use crate::server::mail::MailSettings;
 
 use crate::server::env::Env;
 pub use crate::server::env::{ConfigError, Environment};
@@ -46,6 +47,8 @@ pub struct Settings {
     /// The one forwarding header those proxies write; the other kind is never read.
     pub client_ip_header: ClientIpHeader,
     pub redis: RedisSettings,
+    /// Outgoing mail: the relay (or development's mailbox folder), the sender, `PUBLIC_URL`.
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -74,6 +77,9 @@ impl Settings {
             trusted_proxies: limit_settings::trusted_proxies(&env)?,
             client_ip_header: limit_settings::client_ip_header(&env)?,
             redis: RedisSettings::from_env(&env)?,
+            // Last: a deployment missing several settings hears about the key and cookies
+            // first, as it always has.
+            mail: MailSettings::from_env(&env)?,
         })
     }
 
