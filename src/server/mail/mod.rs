@@ -322,7 +322,8 @@ mod tests {
             message.to().and_then(|t| t.first()).unwrap().address(),
             Some("person1@example.com")
         );
-        assert_eq!(message.body_text(0).as_deref(), Some("Plain words.\n"));
+        // Mail lines end in CRLF, whatever the template used.
+        assert_eq!(message.body_text(0).as_deref(), Some("Plain words.\r\n"));
         assert_eq!(
             message.body_html(0).as_deref(),
             Some("<p>Marked-up words.</p>")

@@ -2,6 +2,7 @@
 //! mailbox folder `MAIL_DIR`), who sends them (`MAIL_FROM`), and the base of every link in them
 //! (`PUBLIC_URL`).
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use lettre::message::Mailbox;
@@ -132,8 +133,13 @@ fn check_smtp_url(raw: &str, production: bool) -> Result<(), ConfigError> {
     };
     // A password sent where STARTTLS may be stripped (or is never asked for) can be read on
     // the way. A relay on this machine is the one place where that is no exposure.
+    // (An smtp:// URL's IPv4 host reads as a name: the URL standard parses addresses only for
+    // the schemes it knows, like http.)
     let loopback = match host {
-        Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         Host::Ipv4(ip) => ip.is_loopback(),
         Host::Ipv6(ip) => ip.is_loopback(),
     };
