@@ -118,6 +118,7 @@ impl Worker {
     /// logged as lost.
     async fn drain(mut self, slots: Arc<Semaphore>, mut deliveries: JoinSet<()>) {
         self.backlog.close();
+        while deliveries.try_join_next().is_some() {}
         let pending = deliveries.len() + self.backlog.len();
         if pending == 0 {
             return;
