@@ -217,7 +217,7 @@ impl Application {
         });
         // Graceful shutdown alone waits for every open connection, however long: a stuck
         // client would hold the process forever. The grace period bounds it.
-        let mut stop_began = stopped.clone();
+        let stop_began = stopped.clone();
         let deadline = async move {
             let _ = stopped.wait_for(Option::is_some).await;
             tokio::time::sleep(grace).await;
@@ -231,7 +231,7 @@ impl Application {
         }
         // Requests in flight may have queued mail: it goes out in what is left of the grace
         // period.
-        let began = *stop_began.borrow_and_update();
+        let began = *stop_began.borrow();
         let left = began.map_or(grace, |began| grace.saturating_sub(began.elapsed()));
         mailer.drain(left).await;
         // Let the database flush and close cleanly.

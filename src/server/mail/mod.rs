@@ -12,10 +12,10 @@
 //!
 //! This module knows nothing of accounts or requests: the services decide who gets what.
 
-pub mod queue;
+mod queue;
 pub mod settings;
 pub mod templates;
-pub mod transport;
+mod transport;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
