@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two Gatehouse processes on one PostgreSQL database and one Redis, behind nginx with TLS
 # configured by docs/nginx/gatehouse.conf, then end2end/multi/*.spec.ts against all three
-# addresses. Called by scripts/test.sh after the release build; expects target/release/gatehouse.
+# addresses. Called by scripts/test.sh after the release build; expects target/release/gatehouse
+# and aiosmtpd (PyPI, installed by scripts/setup.sh --test) for their mail relay.
 #
 # PostgreSQL and Redis come from TEST_POSTGRES_URL / TEST_REDIS_URL, which scripts/test.sh
 # exports, so both runs share its servers. Run alone, it finds or starts them the same way
@@ -18,7 +19,7 @@ rm -rf "$WORK" && mkdir -p "$WORK/logs"
 PG_ADMIN="$TEST_POSTGRES_URL"
 PG_BASE="${PG_ADMIN%/*}"
 DB="gh_multi_$(date +%s)_$$"
-PORT_A=3111 PORT_B=3112 PORT_HTTP=3180 PORT_TLS=3443
+PORT_A=3111 PORT_B=3112 PORT_HTTP=3180 PORT_TLS=3443 PORT_SMTP=3125
 PIDS=()
 
 # Only our own processes and our own database: the servers may be shared, or someone else's.
@@ -42,8 +43,24 @@ wait_for() { # url what
 
 ts_psql "$PG_ADMIN" -qc "CREATE DATABASE $DB"
 
+# Production refuses to start without a mail relay: aiosmtpd on loopback, which accepts every
+# message and discards it (the instances send a notice at each password change).
+python3 -c 'import aiosmtpd' 2>/dev/null || {
+  echo "multi-instance: aiosmtpd is missing; run scripts/setup.sh --test" >&2; exit 1; }
+python3 -m aiosmtpd -n -l "127.0.0.1:$PORT_SMTP" -c aiosmtpd.handlers.Sink \
+  > "$WORK/logs/smtp.log" 2>&1 &
+PIDS+=($!)
+smtp_up=false
+for _ in $(seq 1 150); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT_SMTP") 2>/dev/null; then smtp_up=true; break; fi
+  sleep 0.1
+done
+$smtp_up || { echo "multi-instance: the SMTP relay did not come up; logs in $WORK/logs" >&2
+  tail -n 20 "$WORK/logs/smtp.log" >&2; exit 1; }
+
 # Production settings, as a real deployment would run them: one SECRET_KEY for all instances
-# (tokens issued by one are checked by the others), shared database and Redis.
+# (tokens issued by one are checked by the others), shared database and Redis, one relay, and
+# nginx's https address as the base of the links in mail.
 SECRET_KEY="$(openssl rand -base64 48)"
 start_instance() { # name port
   APP_ENV=production \
@@ -52,6 +69,8 @@ start_instance() { # name port
   REDIS_URL="$TEST_REDIS_URL" \
   REDIS_KEY_PREFIX="gh-multi-$$" \
   TRUSTED_PROXIES=127.0.0.1 \
+  SMTP_URL="smtp://127.0.0.1:$PORT_SMTP" \
+  PUBLIC_URL="https://127.0.0.1:$PORT_TLS" \
   LEPTOS_SITE_ADDR="127.0.0.1:$2" \
   RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
     target/release/gatehouse > "$WORK/logs/instance-$1.log" 2>&1 &

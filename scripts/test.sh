@@ -45,9 +45,11 @@ E2E_ADDR="127.0.0.1:${E2E_PORT:-3100}"
 # by environment variables only.
 # Playwright sends a made-up X-Forwarded-For per test and the server trusts 127.0.0.1 as a
 # proxy, so each test is its own client for the per-IP limits (5 sign-ins a minute).
+# No SMTP_URL: development writes each message to a file, kept with the run's other files.
 APP_ENV=development \
 TRUSTED_PROXIES=127.0.0.1 \
 DATABASE_URL="sqlite://$E2E_DIR/gatehouse.db?mode=rwc" \
+MAIL_DIR="$E2E_DIR/mail" \
 LEPTOS_SITE_ADDR="$E2E_ADDR" \
 RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
   target/release/gatehouse > "$E2E_DIR/server.log" 2>&1 &

@@ -38,9 +38,10 @@ enum Command {
     /// Serve the web app and the JSON API (the default when no command is given)
     #[command(after_help = "\
 Environment:
-  Reads every setting: APP_ENV, DATABASE_URL, SECRET_KEY, LEPTOS_SITE_ADDR, REDIS_URL, RUST_LOG
-  and the others listed in README.md, section \"Configuration\". Run it from the repository root
-  (or wherever Cargo.toml and target/site are): the Leptos settings come from Cargo.toml.")]
+  Reads every setting: APP_ENV, DATABASE_URL, SECRET_KEY, LEPTOS_SITE_ADDR, REDIS_URL, SMTP_URL,
+  PUBLIC_URL, RUST_LOG and the others listed in README.md, section \"Configuration\". Run it from
+  the repository root (or wherever Cargo.toml and target/site are): the Leptos settings come from
+  Cargo.toml.")]
     Serve,
     /// Import accounts with their existing password hashes from a CSV or JSON Lines file
     ///
@@ -72,8 +73,8 @@ enum AuditCommand {
 const DATABASE_ENVIRONMENT: &str = "\
 Environment:
   Reads DATABASE_URL (and DATABASE_MAX_CONNECTIONS, DATABASE_ACQUIRE_TIMEOUT_SECS); the other
-  settings are checked as for `serve` (so in production SECRET_KEY must be set). Every variable
-  is listed in README.md, section \"Configuration\".";
+  settings are checked as for `serve` (so in production SECRET_KEY, SMTP_URL and PUBLIC_URL must
+  be set). Every variable is listed in README.md, section \"Configuration\".";
 
 /// Parses the command line (exiting with clap's usage error, or after `--help` /
 /// `--version`) and runs the command.
@@ -124,6 +125,8 @@ async fn serve(settings: Settings) -> ExitCode {
     tracing::info!(
         environment = ?settings.environment,
         database = %settings.database.url_for_logs(),
+        mail = %settings.mail.transport.describe_for_logs(),
+        public_url = %settings.mail.public_url.origin(),
         "starting"
     );
     let app = match Application::build(settings, leptos_options).await {

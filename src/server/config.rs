@@ -2,7 +2,7 @@
 //! `main`). Every variable is listed in the README's configuration table and `.env.example`.
 //!
 //! Each section is parsed next to the module that uses it (`auth::settings`, `db::settings`,
-//! `http::settings`, `limits::settings`), over the small reader in `server::env`; this module
+//! `http::settings`, `limits::settings`, `mail::settings`), over the small reader in `server::env`; this module
 //! only assembles them. Secrets live in `secrecy` types: their `Debug` prints `[REDACTED]`,
 //! so logging the settings cannot leak them.
 
@@ -16,6 +16,7 @@ use crate::server::db::DatabaseSettings;
 use crate::server::http::settings::HttpSettings;
 use crate::server::limits::client_ip::{ClientIpHeader, TrustedProxies};
 use crate::server::limits::settings::{self as limit_settings, RateLimitSettings, RedisSettings};
+use crate::server::mail::MailSettings;
 
 use crate::server::env::Env;
 pub use crate::server::env::{ConfigError, Environment};
@@ -46,6 +47,8 @@ pub struct Settings {
     /// The one forwarding header those proxies write; the other kind is never read.
     pub client_ip_header: ClientIpHeader,
     pub redis: RedisSettings,
+    /// Outgoing mail: the relay (or development's mailbox folder), the sender, `PUBLIC_URL`.
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -74,6 +77,9 @@ impl Settings {
             trusted_proxies: limit_settings::trusted_proxies(&env)?,
             client_ip_header: limit_settings::client_ip_header(&env)?,
             redis: RedisSettings::from_env(&env)?,
+            // Last: a deployment missing several settings hears about the key and cookies
+            // first, as it always has.
+            mail: MailSettings::from_env(&env)?,
         })
     }
 
@@ -105,6 +111,22 @@ mod tests {
     }
 
     const GOOD_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// Everything production requires, and `extra` on top.
+    fn production(extra: &[(&'static str, &'static str)]) -> Result<Settings, ConfigError> {
+        let mut vars = vec![
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", GOOD_KEY),
+            (
+                "SMTP_URL",
+                "smtp://mailer:hunter2@smtp.example.com:587?tls=required",
+            ),
+            ("PUBLIC_URL", "https://auth.example.com"),
+        ];
+        vars.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        vars.extend_from_slice(extra);
+        settings(&vars)
+    }
 
     #[test]
     fn the_failure_floor_is_measured_unless_set_in_whole_milliseconds() {
@@ -145,15 +167,11 @@ mod tests {
 
     #[test]
     fn production_forces_secure_cookies() {
-        let s = settings(&[("APP_ENV", "production"), ("SECRET_KEY", GOOD_KEY)]).unwrap();
+        let s = production(&[]).unwrap();
         assert!(s.session.cookie_secure);
         assert_eq!(s.session.cookie_name(), "__Host-gatehouse_session");
         assert!(matches!(
-            settings(&[
-                ("APP_ENV", "production"),
-                ("SECRET_KEY", GOOD_KEY),
-                ("SESSION_COOKIE_SECURE", "false")
-            ]),
+            production(&[("SESSION_COOKIE_SECURE", "false")]),
             Err(ConfigError::Insecure(_))
         ));
     }
@@ -191,12 +209,7 @@ mod tests {
         ] {
             assert!(settings(&[("ALLOWED_ORIGINS", bad)]).is_err(), "{bad}");
             assert!(
-                settings(&[
-                    ("APP_ENV", "production"),
-                    ("SECRET_KEY", GOOD_KEY),
-                    ("ALLOWED_ORIGINS", bad)
-                ])
-                .is_err(),
+                production(&[("ALLOWED_ORIGINS", bad)]).is_err(),
                 "{bad} in production"
             );
         }
@@ -265,12 +278,7 @@ mod tests {
     #[test]
     fn hsts_defaults_on_in_production_only() {
         assert!(!settings(&[]).unwrap().http.hsts);
-        assert!(
-            settings(&[("APP_ENV", "production"), ("SECRET_KEY", GOOD_KEY)])
-                .unwrap()
-                .http
-                .hsts
-        );
+        assert!(production(&[]).unwrap().http.hsts);
         assert!(settings(&[("HSTS", "true")]).unwrap().http.hsts);
     }
 
@@ -284,13 +292,111 @@ mod tests {
                 .dev_live_reload_port,
             Some(3001)
         );
-        let prod = settings(&[
-            ("APP_ENV", "production"),
-            ("SECRET_KEY", GOOD_KEY),
-            ("LEPTOS_WATCH", "true"),
+        let prod = production(&[("LEPTOS_WATCH", "true")]).unwrap();
+        assert_eq!(prod.http.dev_live_reload_port, None);
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_mail_relay_or_a_public_url() {
+        for (missing, reason) in [
+            ("SMTP_URL", "SMTP_URL is not set"),
+            ("PUBLIC_URL", "PUBLIC_URL is not set"),
+        ] {
+            let error = production(&[(missing, "")]).unwrap_err();
+            assert!(
+                matches!(error, ConfigError::Insecure(_)),
+                "{missing}: {error}"
+            );
+            assert!(error.to_string().contains(reason), "{error}");
+        }
+        // Production links must be https: its cookies and pages are.
+        assert!(matches!(
+            production(&[("PUBLIC_URL", "http://auth.example.com")]),
+            Err(ConfigError::Invalid {
+                name: "PUBLIC_URL",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn development_writes_mail_to_files_and_links_to_the_listen_address_by_default() {
+        use crate::server::mail::TransportSettings;
+
+        let s = settings(&[]).unwrap();
+        assert!(matches!(
+            &s.mail.transport,
+            TransportSettings::Mailbox { dir } if dir.as_path() == std::path::Path::new("data/mail")
+        ));
+        assert_eq!(s.mail.transport.describe_for_logs(), "files in data/mail");
+        assert_eq!(s.mail.public_url.origin(), "http://127.0.0.1:3000");
+        assert_eq!(s.mail.from.to_string(), "Gatehouse <no-reply@localhost>");
+        let s = settings(&[
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
+            ("MAIL_DIR", "/tmp/gatehouse-mail"),
         ])
         .unwrap();
-        assert_eq!(prod.http.dev_live_reload_port, None);
+        assert_eq!(s.mail.public_url.origin(), "http://0.0.0.0:8080");
+        assert_eq!(
+            s.mail.transport.describe_for_logs(),
+            "files in /tmp/gatehouse-mail"
+        );
+    }
+
+    #[test]
+    fn the_sender_defaults_to_no_reply_at_the_public_host_and_is_checked() {
+        let s = production(&[]).unwrap();
+        assert_eq!(
+            s.mail.from.to_string(),
+            "Gatehouse <no-reply@auth.example.com>"
+        );
+        let s = settings(&[("MAIL_FROM", "Support <help@example.com>")]).unwrap();
+        assert_eq!(s.mail.from.to_string(), "Support <help@example.com>");
+        for bad in ["not an address", "Gatehouse <no-reply>", "a@b@c"] {
+            assert!(
+                matches!(
+                    settings(&[("MAIL_FROM", bad)]),
+                    Err(ConfigError::Invalid {
+                        name: "MAIL_FROM",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "auth.example.com",
+            "https://auth.example.com/app",
+            "ftp://x.example",
+        ] {
+            assert!(
+                matches!(
+                    settings(&[("PUBLIC_URL", bad)]),
+                    Err(ConfigError::Invalid {
+                        name: "PUBLIC_URL",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_relay_password_never_reaches_debug_output_or_logs() {
+        let s = production(&[]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(
+            s.mail.transport.describe_for_logs(),
+            "smtp://mailer:***@smtp.example.com:587?tls=required"
+        );
+        let error = settings(&[("SMTP_URL", "smtp://mailer:hunter2@relay?tls=maybe")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        // A password that would cross the network in clear stops a production start.
+        let error =
+            production(&[("SMTP_URL", "smtp://mailer:hunter2@smtp.example.com:25")]).unwrap_err();
+        assert!(matches!(error, ConfigError::Insecure(_)), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]

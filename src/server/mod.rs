@@ -1,5 +1,5 @@
-//! Server only: configuration, start-up, authentication, storage, HTTP plumbing, the
-//! command line.
+//! Server only: configuration, start-up, authentication, storage, outgoing mail, HTTP
+//! plumbing, the command line.
 
 pub mod audit;
 pub mod auth;
@@ -11,6 +11,7 @@ pub mod env;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod mail;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

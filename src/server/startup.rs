@@ -36,6 +36,7 @@ use crate::server::http::{
     request_id, server_fn_status,
 };
 use crate::server::limits::{self, client_ip};
+use crate::server::mail::Mailer;
 use crate::server::state::AppState;
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
@@ -50,6 +51,8 @@ pub enum StartupError {
     Database(#[from] db::StoreError),
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::server::auth::password::HashError),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error(
         "APP_ENV is not set and {addr} is not a loopback address: development settings \
          (cookies without Secure, no HSTS, a per-process key) would face the network. \
@@ -105,6 +108,7 @@ impl Application {
             &settings.jwt.audience,
             settings.jwt.ttl_secs,
         ));
+        let mailer = Mailer::start(&settings.mail).map_err(StartupError::Mail)?;
         let auth = Auth::new(AuthParts {
             store: store.clone(),
             clock,
@@ -118,6 +122,8 @@ impl Application {
             jwt: jwt.clone(),
             sessions: settings.session.clone(),
             password_policy: settings.password_policy,
+            mailer: mailer.clone(),
+            public_url: settings.mail.public_url.clone(),
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -133,6 +139,7 @@ impl Application {
             limits,
             throttle,
             jwt,
+            mailer,
             auth: Arc::new(auth),
         };
         Ok(Self {
@@ -165,7 +172,8 @@ impl Application {
     }
 
     /// Serves until `stop` completes; then stops accepting connections, gives in-flight
-    /// requests up to the shutdown timeout to finish, and closes the database.
+    /// requests and then the queued mail, together, up to the shutdown timeout to finish, and
+    /// closes the database.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -187,13 +195,14 @@ impl Application {
             }
         });
         let store = self.state.store.clone();
+        let mailer = self.state.mailer.clone();
         let app = router(self.state, self.extra_routes);
         // Without TCP_NODELAY, streamed bodies (static files) stall ~40 ms on Nagle + delayed
         // ACK (measured in TOOLCHAIN.md: 900 → 16,000 req/s for a CSS file).
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let (stopping, mut stopped) = tokio::sync::watch::channel(None);
         let server = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -204,12 +213,13 @@ impl Application {
                 grace_secs = grace.as_secs(),
                 "shutting down: no new connections, finishing in-flight requests"
             );
-            let _ = stopping.send(true);
+            let _ = stopping.send(Some(tokio::time::Instant::now()));
         });
         // Graceful shutdown alone waits for every open connection, however long: a stuck
         // client would hold the process forever. The grace period bounds it.
+        let stop_began = stopped.clone();
         let deadline = async move {
-            let _ = stopped.wait_for(|stopping| *stopping).await;
+            let _ = stopped.wait_for(Option::is_some).await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
@@ -219,6 +229,11 @@ impl Application {
                 "shutdown grace period over; closing the remaining connections"
             ),
         }
+        // Requests in flight may have queued mail: it goes out in what is left of the grace
+        // period.
+        let began = *stop_began.borrow();
+        let left = began.map_or(grace, |began| grace.saturating_sub(began.elapsed()));
+        mailer.drain(left).await;
         // Let the database flush and close cleanly.
         store.close().await;
         tracing::info!("stopped");

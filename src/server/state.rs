@@ -8,13 +8,14 @@ use super::config::Settings;
 use super::db::Store;
 use super::limits::throttle::AccountThrottle;
 use super::limits::Limits;
+use super::mail::Mailer;
 
 /// Everything a handler or server function needs, cheap to clone. Leptos provides it as
 /// context to server functions and to the server render (see `startup`).
 ///
-/// The infrastructure (store, hasher, limits, throttle, JWT keys) is built once in `startup`
-/// and held here; the auth services hold the same handles. The edge (the global rate limit,
-/// readiness, shutdown) takes what it needs from here, never through a service.
+/// The infrastructure (store, hasher, limits, throttle, JWT keys, mailer) is built once in
+/// `startup` and held here; the auth services hold the same handles. The edge (the global rate
+/// limit, readiness, shutdown) takes what it needs from here, never through a service.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
@@ -24,6 +25,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub throttle: Arc<AccountThrottle>,
     pub jwt: Arc<JwtKeys>,
+    pub mailer: Mailer,
     pub auth: Arc<Auth>,
 }
 

@@ -6,6 +6,7 @@
 //!   import nothing of the UI or the doors;
 //! - services, storage and limits never import the HTTP edge, and storage never imports the
 //!   services or the audit verifier built on it;
+//! - mail knows nothing of accounts, storage or requests: the services decide who gets what;
 //! - the doors (server functions, JSON handlers) never import storage types.
 //!
 //! Paths are read as text: every `crate::…`, `super::…` and `self::…` path (including the
@@ -308,6 +309,23 @@ fn services_and_storage_never_import_the_http_edge() {
             ("crate::server::limits", "crate::server::config"),
         ],
         "arrows must run downhill",
+    );
+}
+
+#[test]
+fn mail_is_infrastructure_that_knows_no_accounts_storage_or_requests() {
+    assert_no_imports(
+        &[
+            ("crate::server::mail", "crate::server::auth"),
+            ("crate::server::mail", "crate::server::db"),
+            ("crate::server::mail", "crate::server::http"),
+            ("crate::server::mail", "crate::server::limits"),
+            ("crate::server::mail", "crate::server::config"),
+            ("crate::server::mail", "crate::model"),
+            ("crate::server::db", "crate::server::mail"),
+            ("crate::server::limits", "crate::server::mail"),
+        ],
+        "mail sits below the services",
     );
 }
 

@@ -39,6 +39,34 @@ fn production_refuses_insecure_cookies_and_wildcard_origins() {
 }
 
 #[test]
+fn production_refuses_to_start_without_a_mail_relay_or_a_public_url() {
+    let key = ("SECRET_KEY", "a-production-secret-key-of-enough-bytes");
+    let relay = ("SMTP_URL", "smtps://mailer:hunter2@smtp.example.com:465");
+    let public = ("PUBLIC_URL", "https://auth.example.com");
+    refused(
+        &[("APP_ENV", "production"), key, public],
+        "SMTP_URL is not set",
+    );
+    refused(
+        &[("APP_ENV", "production"), key, relay],
+        "PUBLIC_URL is not set",
+    );
+    let out = run_gatehouse(
+        &[],
+        &[
+            ("APP_ENV", "production"),
+            key,
+            public,
+            ("SMTP_URL", "smtp://mailer:hunter2@smtp.example.com:25"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("without TLS"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
 fn help_lists_the_three_commands_and_where_the_settings_are_described() {
     // Help needs no valid configuration: this one would refuse to serve.
     let out = run_gatehouse(&["--help"], &[("APP_ENV", "production")]);

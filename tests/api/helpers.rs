@@ -16,6 +16,8 @@ use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::smtp::SmtpSink;
+
 /// 2027-01-15: an arbitrary fixed start for the manual clock.
 pub const START_TIME: i64 = 1_800_000_000;
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -30,6 +32,8 @@ pub struct TestApp {
     pub database_url: String,
     /// Holds `/test/wait` requests in flight.
     pub gate: Arc<Gate>,
+    /// The SMTP server the app sends its mail to (unless the test set `SMTP_URL` itself).
+    pub mailbox: SmtpSink,
     /// Stops the server (as SIGTERM would); `None` once used.
     shutdown: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, ServerTask)>>,
     /// The database this app made for itself (dropped with it); `None` when the test passed
@@ -155,8 +159,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts an app on port 0 with a fresh database of the backend under test (see
-/// `TestDatabase`), unless `vars` name a `DATABASE_URL`; `vars` are settings as environment
-/// variables would give them.
+/// `TestDatabase`), unless `vars` name a `DATABASE_URL`, and its mail going to an SMTP server
+/// of its own (`TestApp::mailbox`), unless they name an `SMTP_URL`; `vars` are settings as
+/// environment variables would give them.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     // TEST_LOG=1 shows the server's logs while debugging a test.
     if std::env::var_os("TEST_LOG").is_some() {
@@ -174,6 +179,9 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         env.insert("DATABASE_URL".into(), database.url.clone());
         Some(database)
     };
+    let mailbox = SmtpSink::start().await;
+    env.entry("SMTP_URL".into())
+        .or_insert_with(|| mailbox.url());
     // Tests hash many passwords; two at a time is plenty and keeps parallel tests civil.
     env.entry("PASSWORD_HASH_CONCURRENCY".into())
         .or_insert_with(|| "2".into());
@@ -214,6 +222,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         cookie_name,
         database_url,
         gate,
+        mailbox,
         shutdown: std::sync::Mutex::new(Some((stop, server))),
         _database: database,
         _dir: dir,
@@ -668,6 +677,10 @@ pub fn run_gatehouse(args: &[&str], env: &[(&str, &str)]) -> std::process::Outpu
         "SESSION_COOKIE_SECURE",
         "ALLOWED_ORIGINS",
         "HSTS",
+        "SMTP_URL",
+        "MAIL_FROM",
+        "MAIL_DIR",
+        "PUBLIC_URL",
     ] {
         cmd.env(var, "");
     }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod smtp;
 
 mod abuse;
 mod account;
@@ -18,6 +19,7 @@ mod hardening;
 mod import;
 mod login;
 mod logs;
+mod mail;
 mod outage;
 mod pages;
 mod redis_limits;

@@ -84,6 +84,7 @@ async fn production_cookie_is_host_prefixed_and_secure() {
     let app = spawn_app_with(&[
         ("APP_ENV", "production"),
         ("SECRET_KEY", "an-integration-test-key-of-32-bytes!"),
+        ("PUBLIC_URL", "https://auth.example.test"),
     ])
     .await;
     let res = app.register("alice", "alice@example.com").await;

@@ -13,6 +13,7 @@ use crate::server::error::ServiceError;
 
 use super::activity::{hex_prefix, ActivityLog};
 use super::client::ClientMeta;
+use super::notices::Notices;
 use super::password::PasswordHasher;
 use super::sessions::{CurrentSession, Sessions, SignedIn};
 use super::sign_in::SignIn;
@@ -25,12 +26,14 @@ pub struct AccountSecurity {
     pub(super) activity: ActivityLog,
     pub(super) sign_in: SignIn,
     pub(super) sessions: Sessions,
+    pub(super) notices: Notices,
 }
 
 impl AccountSecurity {
     /// Changes the password of the person signed in with `current`. Every access token ends;
     /// other sessions end unless `keep_other_sessions`; this browser gets a new session (new
-    /// token, new id) with the same remember-me choice, returned for the cookie.
+    /// token, new id) with the same remember-me choice, returned for the cookie. The account's
+    /// address gets a notice (queued: the answer does not wait for it).
     pub async fn change_password(
         &self,
         current: &CurrentSession,
@@ -85,6 +88,8 @@ impl AccountSecurity {
         self.activity
             .record(user.id, ActivityKind::PasswordChanged, meta, Some(detail))
             .await;
+        self.notices
+            .password_changed(user, meta, !keep_other_sessions);
         Ok(signed_in)
     }
 
@@ -197,6 +202,52 @@ mod tests {
             };
             assert!(f.auth.sign_in.login(&old, false, &meta()).await.is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn a_password_change_sends_the_owner_a_notice_and_a_refused_one_does_not() {
+        use mail_parser::MessageParser;
+
+        let f = fixture().await;
+        let this = f.register("alice").await;
+        let current = f.current(&this).await;
+        let wrong = ChangePasswordForm {
+            current_password: "not the password".into(),
+            ..change(false).0
+        };
+        assert!(f
+            .auth
+            .account
+            .change_password(&current, &wrong, false, &meta())
+            .await
+            .is_err());
+        let (form, keep) = change(false);
+        f.auth
+            .account
+            .change_password(&current, &form, keep, &meta())
+            .await
+            .unwrap();
+        f.mailer.drain(std::time::Duration::from_secs(30)).await;
+        let files: Vec<_> = std::fs::read_dir(&f.mailbox)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "one notice, for the change that happened");
+        let raw = std::fs::read(&files[0]).unwrap();
+        let message = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            message.subject(),
+            Some("Your Gatehouse password was changed")
+        );
+        assert_eq!(
+            message.to().and_then(|to| to.first()).unwrap().address(),
+            Some("alice@example.com")
+        );
+        let text = message.body_text(0).unwrap();
+        // The fixture's clock and client: 2027-01-15 08:00 UTC, Firefox on Linux.
+        assert!(text.contains("15 January 2027 at 08:00 UTC"), "{text}");
+        assert!(text.contains("Firefox on Linux (192.0.2.1)"), "{text}");
+        assert!(text.contains("https://auth.example.com/login"), "{text}");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //! `account`, `activity`) rather than one service with every method: each holds only what
 //! it uses (the store, the clock, the hasher, the limits…, all built once in `startup` and
 //! shared), so what a concern can touch is visible in its fields, and the features still to
-//! come (mail, two-factor, passkeys) land as services of their own. Services that build on
+//! come (two-factor, passkeys) land as services of their own, as mail did (`notices`). Services that build on
 //! another hold a clone of it (they are cheap handles): `account` and `api_keys` confirm
 //! passwords through `sign_in`, which starts sessions through `sessions`.
 
@@ -17,6 +17,7 @@ pub mod client;
 pub mod failure_floor;
 pub mod import;
 pub mod jwt;
+pub mod notices;
 pub mod password;
 pub mod public_id;
 pub mod register;
@@ -36,6 +37,7 @@ use crate::server::clock::Clock;
 use crate::server::db::Store;
 use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::Limits;
+use crate::server::mail::{Mailer, PublicUrl};
 
 pub use self::account::AccountSecurity;
 pub use self::activity::ActivityLog;
@@ -43,6 +45,7 @@ pub use self::api_keys::ApiKeys;
 pub use self::client::ClientMeta;
 pub use self::failure_floor::FailureFloor;
 pub use self::jwt::{ClientId, JwtKeys};
+pub use self::notices::Notices;
 pub use self::password::PasswordHasher;
 pub use self::register::Registration;
 pub use self::session::SessionToken;
@@ -64,6 +67,10 @@ pub struct AuthParts {
     pub jwt: Arc<JwtKeys>,
     pub sessions: SessionSettings,
     pub password_policy: PasswordPolicy,
+    /// Queues outgoing mail (see `server::mail`).
+    pub mailer: Mailer,
+    /// The base of every link in a mail.
+    pub public_url: PublicUrl,
 }
 
 /// Every auth service, wired together once.
@@ -76,6 +83,7 @@ pub struct Auth {
     pub api_keys: ApiKeys,
     pub account: AccountSecurity,
     pub activity: ActivityLog,
+    pub notices: Notices,
 }
 
 impl Auth {
@@ -90,9 +98,16 @@ impl Auth {
             jwt,
             sessions,
             password_policy,
+            mailer,
+            public_url,
         } = parts;
         let activity = ActivityLog {
             store: store.clone(),
+            clock: clock.clone(),
+        };
+        let notices = Notices {
+            mailer,
+            public_url,
             clock: clock.clone(),
         };
         let sessions = Sessions {
@@ -141,11 +156,13 @@ impl Auth {
                 activity: activity.clone(),
                 sign_in: sign_in.clone(),
                 sessions: sessions.clone(),
+                notices: notices.clone(),
             },
             sign_in,
             sessions,
             api_keys,
             activity,
+            notices,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! A real set of auth services for unit tests: a SQLite file in a temporary directory, the
-//! in-process limits and throttle, and a clock the test moves by hand.
+//! in-process limits and throttle, a clock the test moves by hand, and the development
+//! mailbox (`.eml` files) in the same directory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::server::clock::{Clock, ManualClock};
 use crate::server::db::{self, DatabasePoolSettings, DatabaseSettings, Store};
 use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::{Limits, Rule};
+use crate::server::mail::{MailSettings, Mailer, PublicUrl, TransportSettings};
 
 use super::settings::SessionSettings;
 use super::{
@@ -26,6 +28,9 @@ pub struct Fixture {
     pub auth: Auth,
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
+    pub mailer: Mailer,
+    /// Where the mailer writes each message as a `.eml` file.
+    pub mailbox: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -45,6 +50,16 @@ pub async fn fixture() -> Fixture {
     let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
     // Generous per-IP rules: these tests are about the services, not the limits.
     let rule = |name| Rule::parse(name, "1000/minute").unwrap();
+    let mailbox = dir.path().join("mail");
+    let public_url = PublicUrl::parse("https://auth.example.com", true).unwrap();
+    let mailer = Mailer::start(&MailSettings {
+        transport: TransportSettings::Mailbox {
+            dir: mailbox.clone(),
+        },
+        from: "Gatehouse <no-reply@auth.example.com>".parse().unwrap(),
+        public_url: public_url.clone(),
+    })
+    .unwrap();
     let auth = Auth::new(AuthParts {
         store: store.clone(),
         clock: shared_clock.clone(),
@@ -69,11 +84,15 @@ pub async fn fixture() -> Fixture {
             cookie_secure: false,
         },
         password_policy: PasswordPolicy::Nist,
+        mailer: mailer.clone(),
+        public_url,
     });
     Fixture {
         auth,
         clock,
         store,
+        mailer,
+        mailbox,
         _dir: dir,
     }
 }
