@@ -49,7 +49,7 @@ pub fn ApiKeysSection() -> impl IntoView {
                 <code>"Authorization: Bearer gk_…"</code>
                 "). A key cannot sign in here or manage other keys. Creating one asks for your password."
             </p>
-            <p class="muted" data-testid="keys-survive-sign-out">
+            <p class="muted card-note" data-testid="keys-survive-sign-out">
                 "Keys are for unattended scripts: they keep working when you sign out everywhere "
                 "or change your password. To stop a key, revoke it here."
             </p>
