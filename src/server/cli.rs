@@ -212,6 +212,14 @@ async fn import_users(settings: &Settings, file: &Path) -> ExitCode {
             for (line, reason) in &report.skipped {
                 println!("  line {line}: {reason}");
             }
+            if let Some((count, highest)) = report.costlier_bcrypt {
+                println!(
+                    "note: {count} bcrypt hash(es) cost more than 12 (up to {highest}): a failed \
+                     sign-in of those accounts can outlast the measured failure floor. Set \
+                     SIGN_IN_FAILURE_FLOOR_MS above their verification time (README, \
+                     \"Enumeration\")."
+                );
+            }
             if report.skipped.is_empty() {
                 ExitCode::SUCCESS
             } else {

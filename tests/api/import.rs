@@ -101,3 +101,28 @@ async fn json_lines_are_accepted_too() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn costlier_bcrypt_hashes_are_imported_with_a_note_about_the_failure_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new().await;
+    // Only the prefix matters to the note; the rest has a bcrypt hash's shape.
+    let tail = "abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234";
+    let csv = format!(
+        "username,email,hash\n\
+         cost12,c12@example.com,$2b$12${tail}\n\
+         cost13,c13@example.com,$2b$13${tail}\n\
+         cost14,c14@example.com,$2y$14${tail}\n"
+    );
+    let file = dir.path().join("users.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = run_import(&database.url, &file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("imported 3 user(s), skipped 0"), "{stdout}");
+    assert!(
+        stdout.contains("note: 2 bcrypt hash(es) cost more than 12 (up to 14)")
+            && stdout.contains("SIGN_IN_FAILURE_FLOOR_MS"),
+        "{stdout}"
+    );
+}

@@ -14,7 +14,7 @@ use crate::model::email::{canonical_email, normalize_email, validate_email};
 use crate::model::username::{canonical_username, validate_username};
 use crate::server::db::{NewUser, Store, StoreError};
 
-use super::password::is_supported_hash;
+use super::password::{bcrypt_cost, is_supported_hash, SEED_BCRYPT_COST};
 use super::public_id;
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +29,10 @@ pub struct ImportReport {
     pub imported: usize,
     /// (line number, reason) for each record left out.
     pub skipped: Vec<(usize, String)>,
+    /// Imported bcrypt hashes costlier than the seed app's (12), the highest cost among
+    /// them: each failed sign-in of such an account may outlast the measured failure floor,
+    /// so the operator is told to set one (`auth::failure_floor`).
+    pub costlier_bcrypt: Option<(usize, u32)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +97,15 @@ pub async fn import_users(
             created_at: now,
         };
         match store.insert_user(&user).await {
-            Ok(_) => report.imported += 1,
+            Ok(_) => {
+                report.imported += 1;
+                if let Some(cost) =
+                    bcrypt_cost(&user.password_hash).filter(|c| *c > SEED_BCRYPT_COST)
+                {
+                    let (count, highest) = report.costlier_bcrypt.unwrap_or((0, cost));
+                    report.costlier_bcrypt = Some((count + 1, highest.max(cost)));
+                }
+            }
             Err(StoreError::UniqueViolation) => report
                 .skipped
                 .push((line, "username or email already exists".into())),

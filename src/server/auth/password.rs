@@ -244,6 +244,14 @@ pub fn is_bcrypt(hash: &str) -> bool {
         .any(|prefix| hash.starts_with(prefix))
 }
 
+/// The cost of a bcrypt hash (`$2b$12$…` → 12), `None` for anything else.
+pub fn bcrypt_cost(hash: &str) -> Option<u32> {
+    if !is_bcrypt(hash) {
+        return None;
+    }
+    hash.get(4..6)?.parse().ok()
+}
+
 /// True for the hash formats `gatehouse import-users` accepts.
 pub fn is_supported_hash(hash: &str) -> bool {
     is_bcrypt(hash)
@@ -382,6 +390,14 @@ mod tests {
             .verify(secret(&long), Some(&seed_hash))
             .await
             .unwrap());
+    }
+
+    #[test]
+    fn the_cost_of_a_bcrypt_hash_is_read_from_it() {
+        assert_eq!(bcrypt_cost(&bcrypt::hash("pw", 5).unwrap()), Some(5));
+        assert_eq!(bcrypt_cost("$2y$14$abcdefghijklmnopqrstuv"), Some(14));
+        assert_eq!(bcrypt_cost("$argon2id$v=19$m=19456,t=2,p=1$x$y"), None);
+        assert_eq!(bcrypt_cost("$2b$"), None);
     }
 
     #[test]
