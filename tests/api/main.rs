@@ -22,6 +22,7 @@ mod logs;
 mod mail;
 mod outage;
 mod pages;
+mod properties;
 mod redis_limits;
 mod register;
 mod rpc_fuzz;
