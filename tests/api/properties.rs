@@ -9,8 +9,12 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue};
 use gatehouse::model::email::{canonical_email, normalize_email, validate_email};
 use gatehouse::model::forms::local_redirect_target;
-use gatehouse::model::password::{normalize_password, validate_login_password};
+use gatehouse::model::password::{
+    is_common, normalize_password, validate_login_password, validate_new_password,
+    validate_password_not_identity,
+};
 use gatehouse::model::username::{canonical_username, validate_username};
+use gatehouse::model::PasswordPolicy;
 use gatehouse::server::auth::session::token_from_cookie_header;
 use gatehouse::server::auth::{api_key_secret, SessionSettings};
 use gatehouse::server::limits::client_ip::{
@@ -26,12 +30,37 @@ fn hostile_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Something shaped like an address (local part, `@`, labels), with hostile characters in
+/// every part, or anything at all.
+fn email_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        hostile_text(),
+        (
+            "[ a-zA-Z0-9.+@\\\"<>\t\u{0}\u{e9}-]{0,20}",
+            "[a-zA-Z0-9.\u{e9}-]{0,12}",
+            "[a-zA-Z0-9-]{0,8}",
+        )
+            .prop_map(|(local, domain, tld)| format!("{local}@{domain}.{tld}")),
+    ]
+}
+
 /// A `next=` value: how open redirects start (`//`, `/\`, a scheme, spaces and controls a
 /// browser skips), then anything.
 fn redirect_target() -> impl Strategy<Value = String> {
     let starts = prop::sample::select(vec![
-        "", "/", "//", "/\\", "\\", "/\t/", " /", "/ /", "https:", "https://", "javascript:",
-        "/%2F", "/\u{3000}/",
+        "",
+        "/",
+        "//",
+        "/\\",
+        "\\",
+        "/\t/",
+        " /",
+        "/ /",
+        "https:",
+        "https://",
+        "javascript:",
+        "/%2F",
+        "/\u{3000}/",
     ]);
     (starts, hostile_text()).prop_map(|(start, rest)| format!("{start}{rest}"))
 }
@@ -62,6 +91,48 @@ proptest! {
         prop_assert_eq!(canonical_username(&name), name);
         let _ = validate_email(&raw);
         let _ = validate_username(&raw);
+    }
+
+    /// An address that passes has one `@` between a non-empty local part and a dotted domain,
+    /// no space or control character, and stays valid once canonicalised (lookups use it).
+    #[test]
+    fn accepted_addresses_are_well_formed(raw in email_like()) {
+        if validate_email(&raw).is_ok() {
+            let email = raw.trim();
+            prop_assert!(email.len() <= 254, "{:?}", raw);
+            let (local, domain) = email.rsplit_once('@').unwrap();
+            prop_assert!(!local.is_empty() && !local.contains('@'), "{:?}", raw);
+            prop_assert!(domain.contains('.') && !domain.starts_with('.'), "{:?}", raw);
+            prop_assert!(!email.chars().any(|c| c.is_whitespace() || c.is_control()));
+            prop_assert!(validate_email(&canonical_email(&raw)).is_ok(), "{:?}", raw);
+        }
+    }
+
+    /// Under the default policy a password that passes is 8–128 characters after NFC and not
+    /// a common one, and the verdict does not depend on which Unicode form was typed.
+    #[test]
+    fn accepted_passwords_follow_the_policy(raw in any::<String>()) {
+        let policy = PasswordPolicy::default();
+        let verdict = validate_new_password(&raw, &policy).is_ok();
+        prop_assert_eq!(validate_new_password(&normalize_password(&raw), &policy).is_ok(), verdict);
+        if verdict {
+            let chars = normalize_password(&raw).chars().count();
+            prop_assert!((8..=128).contains(&chars), "{} characters", chars);
+            prop_assert!(!is_common(&raw));
+        }
+    }
+
+    /// A password containing the username, in any case and anywhere, is refused.
+    #[test]
+    fn a_password_containing_the_username_is_refused(
+        name in "[a-zA-Z0-9_]{4,20}",
+        before in "[ -~]{0,10}",
+        after in "[ -~]{0,10}",
+        upper in any::<bool>(),
+    ) {
+        let shown = if upper { name.to_uppercase() } else { name.to_lowercase() };
+        let password = format!("{before}{shown}{after}");
+        prop_assert!(validate_password_not_identity(&password, &name, "x@example.com").is_err());
     }
 
     /// A username that passes is 3–50 ASCII letters, digits or underscores: nothing that
