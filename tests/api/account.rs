@@ -591,10 +591,7 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
     let token = app.register_ok("alice", "alice@example.com").await;
     let other = app.login_ok("alice").await;
     let jwt = app.access_token("alice").await;
-    let key = app.create_key(&jwt, "deploy").await["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = app.create_key_secret(&jwt, "deploy").await;
     let user_id = app.stored_user("alice").await.unwrap().id;
 
     let res = app
@@ -688,10 +685,7 @@ async fn signing_out_everywhere_ends_sessions_and_tokens_but_not_api_keys() {
     let token = app.register_ok("alice", "alice@example.com").await;
     let other = app.login_ok("alice").await;
     let jwt = app.access_token("alice").await;
-    let key = app.create_key(&jwt, "nightly backup").await["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = app.create_key_secret(&jwt, "nightly backup").await;
 
     let html = app
         .get_page("/account", Some(&token))

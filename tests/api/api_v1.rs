@@ -366,10 +366,7 @@ async fn a_key_cannot_manage_keys_or_open_browser_pages() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
     let jwt = app.access_token("alice").await;
-    let secret = app.create_key(&jwt, "ci").await["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let secret = app.create_key_secret(&jwt, "ci").await;
     let res = app.get_with_bearer("/api/v1/keys", &secret).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = app
@@ -624,10 +621,7 @@ async fn a_wrong_authorization_scheme_is_400_invalid_request_and_a_missing_one_4
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
     let jwt = app.access_token("alice").await;
-    let key = app.create_key(&jwt, "ci").await["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = app.create_key_secret(&jwt, "ci").await;
     let basic = format!(
         "Basic {}",
         URL_SAFE_NO_PAD.encode(format!("alice:{PASSWORD}"))

@@ -372,15 +372,24 @@ impl TestApp {
         referer: &str,
         session: Option<&str>,
     ) -> Response {
-        self.rpc(endpoint, form, session)
-            .header(
-                ACCEPT,
-                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-            )
+        self.plain_form(endpoint, form, session)
             .header(reqwest::header::REFERER, self.url(referer))
             .send()
             .await
             .expect("request")
+    }
+
+    /// A server-function post as a browser without JavaScript sends it (its `Accept`).
+    fn plain_form(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        session: Option<&str>,
+    ) -> RequestBuilder {
+        self.rpc(endpoint, form, session).header(
+            ACCEPT,
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
     }
 
     /// A form posted without JavaScript with `referer` sent exactly as given (any URL), or
@@ -391,7 +400,7 @@ impl TestApp {
         form: &[(&str, &str)],
         referer: Option<&str>,
     ) -> Response {
-        let mut req = self.rpc(endpoint, form, None).header(ACCEPT, "text/html");
+        let mut req = self.plain_form(endpoint, form, None);
         if let Some(referer) = referer {
             req = req.header(reqwest::header::REFERER, referer);
         }
@@ -662,6 +671,14 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         res.json().await.unwrap()
+    }
+
+    /// Creates an API key and returns its full secret (`gk_…`).
+    pub async fn create_key_secret(&self, jwt: &str, name: &str) -> String {
+        self.create_key(jwt, name).await["secret"]
+            .as_str()
+            .expect("the key's secret")
+            .to_string()
     }
 }
 

@@ -1,6 +1,7 @@
 use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine as _;
 use gatehouse::model::{AppError, FieldErrors};
+use gatehouse::server::clock::{Clock as _, SystemClock};
 use gatehouse::server::http::form_errors::FormErrorSigner;
 use reqwest::StatusCode;
 
@@ -240,10 +241,7 @@ async fn error_text_in_a_url_the_server_did_not_sign_is_never_shown() {
     let phishing = AppError::Validation(FieldErrors::single("username", bait));
     let forged_error = URL_SAFE.encode(serde_json::to_string(&phishing).unwrap());
     let signer = FormErrorSigner::new(&app.state.settings.secret_key);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = SystemClock.now();
     let other_signature = signer.sign("/rpc/login", "another error", now);
     for forged in [
         format!("/login?__path=%2Frpc%2Flogin&__err={forged_error}"),

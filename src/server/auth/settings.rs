@@ -119,13 +119,12 @@ impl HasherSettings {
         Ok(Self {
             concurrency: env.positive("PASSWORD_HASH_CONCURRENCY", cores)?,
             queue_limit: env.number("PASSWORD_HASH_QUEUE", 64)?,
-            failure_floor: env
-                .text("SIGN_IN_FAILURE_FLOOR_MS")
-                .map(|_| {
-                    env.number("SIGN_IN_FAILURE_FLOOR_MS", 0)
-                        .map(Duration::from_millis)
-                })
-                .transpose()?,
+            failure_floor: env.parsed(
+                "SIGN_IN_FAILURE_FLOOR_MS",
+                None,
+                |v| v.parse().ok().map(|ms| Some(Duration::from_millis(ms))),
+                "expected a whole number of milliseconds",
+            )?,
         })
     }
 }

@@ -149,20 +149,24 @@ mod tests {
     use super::super::test_support::*;
     use super::*;
 
+    /// An access token for `name` through the password grant, as the token endpoint asks.
+    async fn grant(f: &Fixture, name: &str) -> IssuedToken {
+        let form = LoginForm {
+            username: name.into(),
+            password: PASSWORD.into(),
+        };
+        f.auth
+            .tokens
+            .password_grant(&form, &ClientId::password_grant(), &meta())
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn an_access_token_names_its_account_until_the_tokens_are_revoked() {
         let f = fixture().await;
         let signed_in = f.register("alice").await;
-        let form = LoginForm {
-            username: "alice".into(),
-            password: PASSWORD.into(),
-        };
-        let issued = f
-            .auth
-            .tokens
-            .password_grant(&form, &ClientId::password_grant(), &meta())
-            .await
-            .unwrap();
+        let issued = grant(&f, "alice").await;
         assert_eq!(issued.expires_in, 1800);
         let principal = f
             .auth
@@ -199,16 +203,7 @@ mod tests {
     async fn a_token_names_its_account_by_public_id_never_by_internal_id() {
         let f = fixture().await;
         f.register("alice").await;
-        let form = LoginForm {
-            username: "alice".into(),
-            password: PASSWORD.into(),
-        };
-        let issued = f
-            .auth
-            .tokens
-            .password_grant(&form, &ClientId::password_grant(), &meta())
-            .await
-            .unwrap();
+        let issued = grant(&f, "alice").await;
         let claims = f
             .auth
             .tokens

@@ -31,19 +31,17 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use super::server_fn_status::{MAX_ERROR_BODY, SERVER_FN_ERROR_HEADER};
 use crate::app::form_pages::form_page;
+use crate::server::clock::{Clock as _, SystemClock};
 
 /// The query parameters of the runtime's convention, plus our signature.
 const PATH_PARAM: &str = "__path";
 const ERROR_PARAM: &str = "__err";
 const SIGNATURE_PARAM: &str = "__sig";
-/// The marker header the runtime puts on a server function's error response.
-const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
 /// Long enough to read the message and press reload; short enough that a URL copied out of
 /// the address bar soon stops showing it.
-const LIFETIME_SECS: u64 = 10 * 60;
-/// Error bodies are a few hundred bytes.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+const LIFETIME_SECS: i64 = 10 * 60;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -65,7 +63,7 @@ impl FormErrorSigner {
         }
     }
 
-    fn mac(&self, path: &str, error: &str, expires: u64) -> HmacSha256 {
+    fn mac(&self, path: &str, error: &str, expires: i64) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         // Length-prefixed, so no two (path, error) pairs share an encoding.
         for part in [path.as_bytes(), error.as_bytes()] {
@@ -78,7 +76,7 @@ impl FormErrorSigner {
 
     /// `__sig` for the error `error` of the server function at `path`, valid until
     /// `now + LIFETIME_SECS`.
-    pub fn sign(&self, path: &str, error: &str, now: u64) -> String {
+    pub fn sign(&self, path: &str, error: &str, now: i64) -> String {
         let expires = now + LIFETIME_SECS;
         let tag = self.mac(path, error, expires).finalize().into_bytes();
         format!("{expires}.{}", URL_SAFE_NO_PAD.encode(tag))
@@ -86,22 +84,15 @@ impl FormErrorSigner {
 
     /// True when `signature` was made by `sign` for exactly this path and error, and has not
     /// expired. The MAC comparison is constant-time.
-    pub fn verify(&self, path: &str, error: &str, signature: &str, now: u64) -> bool {
+    pub fn verify(&self, path: &str, error: &str, signature: &str, now: i64) -> bool {
         let Some((expires, tag)) = signature.split_once('.') else {
             return false;
         };
-        let (Ok(expires), Ok(tag)) = (expires.parse::<u64>(), URL_SAFE_NO_PAD.decode(tag)) else {
+        let (Ok(expires), Ok(tag)) = (expires.parse::<i64>(), URL_SAFE_NO_PAD.decode(tag)) else {
             return false;
         };
         now <= expires && self.mac(path, error, expires).verify_slice(&tag).is_ok()
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The middleware: signs what form posts send back, and refuses unsigned errors on pages.
@@ -154,7 +145,7 @@ async fn back_to_the_form(
         };
         // The same encoding the page decodes (`ServerFnUrlError::decode_err`).
         let error = URL_SAFE.encode(&error_json);
-        let signature = signer.sign(fn_path, &error, unix_now());
+        let signature = signer.sign(fn_path, &error, SystemClock.now());
         query.extend([
             (PATH_PARAM.to_string(), fn_path.to_string()),
             (ERROR_PARAM.to_string(), error),
@@ -233,7 +224,7 @@ fn unsigned_error_removed(signer: &FormErrorSigner, request: &Request) -> Option
         single(ERROR_PARAM),
         single(SIGNATURE_PARAM),
     ) {
-        if signer.verify(path, error, signature, unix_now()) {
+        if signer.verify(path, error, signature, SystemClock.now()) {
             return None;
         }
     }

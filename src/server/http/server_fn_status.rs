@@ -16,9 +16,9 @@ use axum::response::Response;
 use crate::model::AppError;
 
 /// The marker header leptos' server-function runtime puts on error responses.
-const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
+pub(super) const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
 /// Error bodies are a few hundred bytes; anything larger is left alone.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+pub(super) const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub async fn set_error_status(response: Response) -> Response {
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
