@@ -63,6 +63,7 @@ $smtp_up || { echo "multi-instance: the SMTP relay did not come up; logs in $WOR
 # nginx's https address as the base of the links in mail.
 SECRET_KEY="$(openssl rand -base64 48)"
 start_instance() { # name port
+  # EMAIL_VERIFICATION: production's default is `required`; this test is about shared state, not mail.
   APP_ENV=production \
   SECRET_KEY="$SECRET_KEY" \
   DATABASE_URL="$PG_BASE/$DB" \
@@ -70,6 +71,7 @@ start_instance() { # name port
   REDIS_KEY_PREFIX="gh-multi-$$" \
   TRUSTED_PROXIES=127.0.0.1 \
   SMTP_URL="smtp://127.0.0.1:$PORT_SMTP" \
+  EMAIL_VERIFICATION=optional \
   PUBLIC_URL="https://127.0.0.1:$PORT_TLS" \
   LEPTOS_SITE_ADDR="127.0.0.1:$2" \
   RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \

@@ -8,7 +8,7 @@
 #   - wasm-bindgen-cli, exactly the wasm-bindgen version in Cargo.lock
 #   - npm packages in end2end/: wasm-opt (binaryen 132) and Playwright
 #   - with --test: Debian's Chromium (Playwright's own browser download is not used), nginx,
-#     and aiosmtpd 1.4.6 (PyPI), the mail relay of the multi-instance test
+#     and aiosmtpd 1.4.6 (PyPI), the SMTP server of the end-to-end and multi-instance tests
 # PostgreSQL and Redis (with psql) are not installed here: scripts/lib/test-services.sh does
 # that, and only when the tests will not use servers that are already there.
 set -euo pipefail
@@ -76,8 +76,9 @@ if $WITH_TEST_TOOLS; then
       die "nginx is missing. Install it (Debian: sudo apt-get install nginx), then run this again."
     fi
   fi
-  # aiosmtpd: the SMTP server on loopback that the multi-instance test's production instances
-  # send their mail to (production refuses to start without a relay).
+  # aiosmtpd: the SMTP server on loopback that the end-to-end tests read mail from (its
+  # Maildir) and the multi-instance test's production instances send to (production refuses
+  # to start without a relay).
   AIOSMTPD_VERSION=1.4.6
   if ! python3 -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
     have python3 || die "Python 3 is missing (the multi-instance test's mail relay, aiosmtpd, runs on it). Install it (Debian: sudo apt-get install python3 python3-pip), then run this again."

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: shared-model unit tests, server unit + integration tests (on SQLite, then
 # the integration tests on PostgreSQL), and the Playwright end-to-end tests against a release
-# build. Installs what is missing first.
+# build (two instances, one per EMAIL_VERIFICATION mode, sending to a local SMTP server whose
+# Maildir the tests read). Installs what is missing first.
 #
 # PostgreSQL and Redis: TEST_POSTGRES_URL / TEST_REDIS_URL when set; else the servers on the
 # default ports when usable; else throwaway servers started here and removed on exit
@@ -37,36 +38,80 @@ for wasm in target/site/pkg/*.wasm; do
   echo "browser bundle: $(basename "$wasm"): $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
 done
 
-step "starting the release binary for the end-to-end tests"
+step "starting an SMTP server and two release binaries for the end-to-end tests"
 E2E_DIR="target/e2e"
 rm -rf "$E2E_DIR" && mkdir -p "$E2E_DIR" end2end/screenshots
 E2E_ADDR="127.0.0.1:${E2E_PORT:-3100}"
+E2E_REQUIRED_ADDR="127.0.0.1:${E2E_REQUIRED_PORT:-3101}"
+E2E_SMTP_PORT="${E2E_SMTP_PORT:-3126}"
+# Absolute: Playwright reads it from end2end/.
+E2E_MAILDIR="$PWD/$E2E_DIR/maildir"
+
+# A real SMTP server, so the tests see what a relay would receive (the SMTP conversation, MIME,
+# encodings), not a development side file. aiosmtpd's Mailbox handler files every message it
+# accepts in a Maildir (created at start), which end2end/tests/mailbox.ts reads.
+python3 -c 'import aiosmtpd' 2>/dev/null || {
+  echo "aiosmtpd is missing; run scripts/setup.sh --test" >&2; exit 1; }
+python3 -m aiosmtpd -n -l "127.0.0.1:$E2E_SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$E2E_MAILDIR" \
+  > "$E2E_DIR/smtp.log" 2>&1 &
+SMTP_PID=$!
+stop_smtp() { kill "$SMTP_PID" 2>/dev/null || true; }
+# Not `trap … EXIT`: that would replace the clean-up of the test servers (at_exit runs them all).
+at_exit stop_smtp
+smtp_up=false
+for _ in $(seq 1 150); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$E2E_SMTP_PORT") 2>/dev/null; then smtp_up=true; break; fi
+  kill -0 "$SMTP_PID" 2>/dev/null || break
+  sleep 0.1
+done
+$smtp_up || { cat "$E2E_DIR/smtp.log"; echo "the SMTP server did not come up on port $E2E_SMTP_PORT" >&2; exit 1; }
+
 # The binary is started exactly as a deployment would: from the repository root, configured
 # by environment variables only.
 # Playwright sends a made-up X-Forwarded-For per test and the server trusts 127.0.0.1 as a
 # proxy, so each test is its own client for the per-IP limits (5 sign-ins a minute).
-# No SMTP_URL: development writes each message to a file, kept with the run's other files.
-APP_ENV=development \
-TRUSTED_PROXIES=127.0.0.1 \
-DATABASE_URL="sqlite://$E2E_DIR/gatehouse.db?mode=rwc" \
-MAIL_DIR="$E2E_DIR/mail" \
-LEPTOS_SITE_ADDR="$E2E_ADDR" \
-RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
-  target/release/gatehouse > "$E2E_DIR/server.log" 2>&1 &
-SERVER_PID=$!
-stop_server() { kill "$SERVER_PID" 2>/dev/null || true; }
-# Not `trap … EXIT`: that would replace the clean-up of the test servers (at_exit runs both).
-at_exit stop_server
-for _ in $(seq 1 100); do
-  if curl -fsS "http://$E2E_ADDR/healthz" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$E2E_DIR/server.log"; echo "server exited" >&2; exit 1; fi
-  sleep 0.1
-done
+# Links in mail are built from PUBLIC_URL, so each instance names its own address.
+start_server() { # log-name address email-verification database-file
+  APP_ENV=development \
+  TRUSTED_PROXIES=127.0.0.1 \
+  DATABASE_URL="sqlite://$E2E_DIR/$4?mode=rwc" \
+  SMTP_URL="smtp://127.0.0.1:$E2E_SMTP_PORT" \
+  PUBLIC_URL="http://$2" \
+  EMAIL_VERIFICATION="$3" \
+  LEPTOS_SITE_ADDR="$2" \
+  RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
+    target/release/gatehouse > "$E2E_DIR/$1.log" 2>&1 &
+  SERVER_PIDS+=($!)
+}
+SERVER_PIDS=()
+stop_servers() { for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+at_exit stop_servers
+# Sign-up signs in at once (the flow most tests build on) …
+start_server server "$E2E_ADDR" optional gatehouse.db
+# … and, on a database of its own, the production default: sign-in waits for the mailed link.
+start_server server-required "$E2E_REQUIRED_ADDR" required required.db
+
+# Two binaries migrating and starting at once on two busy cores: allow them 30 s.
+wait_for_server() { # pid address log-name
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://$2/healthz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$1" 2>/dev/null; then cat "$E2E_DIR/$3.log"; echo "server $3 exited" >&2; exit 1; fi
+    sleep 0.1
+  done
+  cat "$E2E_DIR/$3.log"; echo "server $3 did not answer on $2" >&2; exit 1
+}
+wait_for_server "${SERVER_PIDS[0]}" "$E2E_ADDR" server
+wait_for_server "${SERVER_PIDS[1]}" "$E2E_REQUIRED_ADDR" server-required
+# The port check above would also have passed for another program already on the port, while
+# ours failed to bind and exited: by now, that exit has happened.
+kill -0 "$SMTP_PID" 2>/dev/null || { cat "$E2E_DIR/smtp.log"; echo "the SMTP server exited" >&2; exit 1; }
+
 step "API fuzzing (schemathesis from the OpenAPI document: no 5xx allowed)"
 scripts/schemathesis.sh "http://$E2E_ADDR"
 
 step "end-to-end tests (Playwright, Chromium) against the release binary"
-(cd end2end && BASE_URL="http://$E2E_ADDR" npx playwright test)
+(cd end2end && BASE_URL="http://$E2E_ADDR" BASE_URL_REQUIRED="http://$E2E_REQUIRED_ADDR" \
+  MAILDIR="$E2E_MAILDIR" npx playwright test)
 echo "screenshots: end2end/screenshots/"
 
 step "two instances on PostgreSQL + Redis behind nginx with TLS (docs/deploy.md)"

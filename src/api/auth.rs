@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use crate::model::api_key::{ApiKeyView, CreatedApiKey};
 use crate::model::{AppError, Password, PasswordPolicy, PublicUser};
 
-/// Creates an account and signs it in (a new session cookie), then goes to `/`.
+/// Creates an account and signs it in (a new session cookie), then goes to `/`; when
+/// verification is required, goes to "check your inbox" instead, whether or not the address
+/// already had an account.
 #[server(prefix = "/rpc", endpoint = "register")]
 pub async fn register(
     email: String,
@@ -15,6 +17,7 @@ pub async fn register(
 ) -> Result<(), AppError> {
     use super::ssr::*;
     use crate::model::RegisterForm;
+    use crate::server::auth::Registered;
     let state = app_state()?;
     let form = RegisterForm {
         email,
@@ -22,14 +25,19 @@ pub async fn register(
         password,
         password_confirm,
     };
-    let signed_in = state
+    let registered = state
         .auth
         .registration
         .register(&form, &client_meta())
         .await
         .map_err(fail)?;
-    replace_session(&state, &signed_in).await?;
-    leptos_axum::redirect("/");
+    match registered {
+        Registered::SignedIn(signed_in) => {
+            replace_session(&state, &signed_in).await?;
+            leptos_axum::redirect("/");
+        }
+        Registered::CheckInbox => leptos_axum::redirect("/register?sent=1"),
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod email;
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr;
 
@@ -23,4 +24,11 @@ pub use auth::{
 pub use auth::{
     get_current_user, get_password_policy, login, logout, register, GetCurrentUser,
     GetPasswordPolicy, Login, Logout, Register,
+};
+pub use email::{
+    cancel_email_change, change_email, confirm_email, email_confirmation, password_reset_link,
+    pending_email_change, request_password_reset, request_verification_link, resend_verification,
+    reset_password, CancelEmailChange, ChangeEmail, ConfirmEmail, EmailConfirmation,
+    PasswordResetLink, PendingEmailChange, RequestPasswordReset, RequestVerificationLink,
+    ResendVerification, ResetPassword,
 };

@@ -17,6 +17,7 @@ use crate::server::auth::SessionToken;
 pub use crate::server::auth::{ClientMeta, CurrentSession, SignedIn};
 use crate::server::error::ServiceError;
 use crate::server::http::extract::{self, RequestId};
+pub use crate::server::http::link_pages::LinkPage;
 pub use crate::server::state::AppState;
 
 fn parts() -> Option<Parts> {
@@ -72,6 +73,24 @@ pub async fn require_session(state: &AppState) -> Result<CurrentSession, AppErro
     current_session(state)
         .await?
         .ok_or(AppError::Unauthenticated)
+}
+
+/// The token of the mailed link this browser opened on `page` (kept in a cookie by
+/// `link_pages`), if any.
+pub fn link_token(state: &AppState, page: LinkPage) -> Option<String> {
+    let parts = parts()?;
+    let settings = &state.settings.session;
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|header| page.token_from_cookie_header(settings, header))
+}
+
+/// Drops the link token of `page`: the link has done its work.
+pub fn clear_link_token(state: &AppState, page: LinkPage) {
+    append_set_cookie(page.removal_cookie(&state.settings.session).to_string());
 }
 
 fn append_set_cookie(value: String) {

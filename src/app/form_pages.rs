@@ -4,16 +4,26 @@
 use leptos::server_fn::ServerFn;
 
 use crate::api::{
-    ChangePassword, CreateApiKey, DeleteAccount, Login, Logout, LogoutEverywhere, Register,
-    RevokeApiKey, RevokeOtherSessions, RevokeSession,
+    CancelEmailChange, ChangeEmail, ChangePassword, ConfirmEmail, CreateApiKey, DeleteAccount,
+    Login, Logout, LogoutEverywhere, Register, RequestPasswordReset, RequestVerificationLink,
+    ResendVerification, ResetPassword, RevokeApiKey, RevokeOtherSessions, RevokeSession,
 };
 
 /// The page holding the form that posts to the server function at `path` (`/rpc/…`), or
 /// `None` for a path no form posts to.
 pub fn form_page(path: &str) -> Option<&'static str> {
-    let pages: [(&str, &'static str); 10] = [
+    let pages: [(&str, &'static str); 17] = [
         (Login::PATH, "/login"),
         (Register::PATH, "/register"),
+        (RequestPasswordReset::PATH, "/forgot-password"),
+        (ResetPassword::PATH, "/reset-password"),
+        (ConfirmEmail::PATH, "/verify-email"),
+        (RequestVerificationLink::PATH, "/verify-email"),
+        (ChangeEmail::PATH, "/account"),
+        (CancelEmailChange::PATH, "/account"),
+        // The banner asking to confirm an address is on every page; its errors go to the
+        // account page, which has it too.
+        (ResendVerification::PATH, "/account"),
         (ChangePassword::PATH, "/account"),
         (DeleteAccount::PATH, "/account"),
         (RevokeSession::PATH, "/account"),

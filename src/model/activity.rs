@@ -19,10 +19,16 @@ pub enum ActivityKind {
     ApiKeyCreated,
     ApiKeyRevoked,
     AccountDeleted,
+    SignUpAttempted,
+    EmailVerified,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailChangeRequested,
+    EmailChanged,
 }
 
 impl ActivityKind {
-    pub const ALL: [ActivityKind; 13] = [
+    pub const ALL: [ActivityKind; 19] = [
         Self::AccountCreated,
         Self::SignedIn,
         Self::SignInFailed,
@@ -36,6 +42,12 @@ impl ActivityKind {
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
         Self::AccountDeleted,
+        Self::SignUpAttempted,
+        Self::EmailVerified,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +65,12 @@ impl ActivityKind {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::AccountDeleted => "account.deleted",
+            Self::SignUpAttempted => "register.existing_email",
+            Self::EmailVerified => "email.verified",
+            Self::PasswordResetRequested => "password_reset.requested",
+            Self::PasswordReset => "password_reset.completed",
+            Self::EmailChangeRequested => "email_change.requested",
+            Self::EmailChanged => "email.changed",
         }
     }
 
@@ -76,12 +94,21 @@ impl ActivityKind {
             Self::ApiKeyCreated => "API key created",
             Self::ApiKeyRevoked => "API key revoked",
             Self::AccountDeleted => "Account deleted",
+            Self::SignUpAttempted => "Someone tried to sign up with your email address",
+            Self::EmailVerified => "Email address confirmed",
+            Self::PasswordResetRequested => "Password reset link sent",
+            Self::PasswordReset => "Password reset by email link",
+            Self::EmailChangeRequested => "Change of email address requested",
+            Self::EmailChanged => "Email address changed",
         }
     }
 
     /// Events the owner should look at twice.
     pub fn is_warning(self) -> bool {
-        matches!(self, Self::SignInFailed | Self::SignInThrottled)
+        matches!(
+            self,
+            Self::SignInFailed | Self::SignInThrottled | Self::SignUpAttempted
+        )
     }
 }
 

@@ -67,6 +67,16 @@ pub enum AppError {
     /// 401: the one answer for unknown user and wrong password alike.
     #[error("Incorrect username or password")]
     InvalidCredentials,
+    /// 403: the password was right, but the account's address is not confirmed yet and this
+    /// server requires it (`EMAIL_VERIFICATION=required`).
+    #[error("Confirm your email address before signing in: open the link we sent you.")]
+    EmailNotVerified,
+    /// 410: a mailed link that can no longer be followed: expired, already used, replaced by
+    /// a newer one, or made moot (the password or the address changed since).
+    #[error(
+        "This link no longer works: it has expired, was already used, or a newer one was sent."
+    )]
+    LinkInvalid,
     /// 401: the request needs a signed-in session.
     #[error("Please sign in to continue.")]
     Unauthenticated,
@@ -113,7 +123,8 @@ impl AppError {
         match self {
             AppError::Validation(_) => 422,
             AppError::InvalidCredentials | AppError::Unauthenticated => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::EmailNotVerified => 403,
+            AppError::LinkInvalid => 410,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::BadRequest => 400,
@@ -132,6 +143,8 @@ impl AppError {
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
+            AppError::EmailNotVerified => "email_not_verified",
+            AppError::LinkInvalid => "link_invalid",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
             AppError::BadRequest => "bad_request",

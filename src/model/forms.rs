@@ -218,6 +218,103 @@ impl DeleteAccountForm {
     }
 }
 
+/// Asking for a link by mail with nothing but an address: a password reset, or a new
+/// confirmation link. The answer never says whether an account has the address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+pub struct EmailAddressForm {
+    #[validate(custom(function = "validate_email"))]
+    pub email: String,
+}
+
+impl EmailAddressForm {
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        self.validate().map_err(|e| FieldErrors::from(&e))
+    }
+
+    pub fn canonical_email(&self) -> String {
+        canonical_email(&self.email)
+    }
+}
+
+/// Choosing a new password behind a reset link: the policy's rules, and not the account's
+/// username or email name (the link tells the server which account).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[validate(context = PasswordPolicy)]
+pub struct ResetPasswordForm {
+    #[validate(custom(function = "new_password_rules", use_context))]
+    pub new_password: Password,
+    #[validate(
+        custom(function = "validate_confirmation_present"),
+        must_match(other = "new_password", message = "The passwords do not match.")
+    )]
+    pub new_password_confirm: Password,
+}
+
+impl ResetPasswordForm {
+    pub fn check(
+        &self,
+        policy: &PasswordPolicy,
+        username: &str,
+        email: &str,
+    ) -> Result<(), FieldErrors> {
+        let mut errors = match self.validate_with_args(policy) {
+            Ok(()) => FieldErrors::default(),
+            Err(e) => FieldErrors::from(&e),
+        };
+        if let Err(e) = validate_password_not_identity(self.new_password.expose(), username, email)
+        {
+            let message = e.message.as_deref().unwrap_or("Choose another password.");
+            errors.insert("new_password", message);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Moving the account to another address: the new address, and the current password.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Validate)]
+pub struct ChangeEmailForm {
+    #[validate(custom(function = "validate_email"))]
+    pub new_email: String,
+    #[validate(custom(function = "validate_current_password"))]
+    pub password: Password,
+}
+
+/// Asked to move an account to the address it already has.
+pub const SAME_EMAIL: &str = "That is already your email address.";
+
+impl ChangeEmailForm {
+    /// The rules, plus one that needs the account: the new address must be another one (as
+    /// addresses are compared: `canonical_email`).
+    pub fn check(&self, current_email: &str) -> Result<(), FieldErrors> {
+        let mut errors = match self.validate() {
+            Ok(()) => FieldErrors::default(),
+            Err(e) => FieldErrors::from(&e),
+        };
+        if !self.new_email.trim().is_empty()
+            && canonical_email(&self.new_email) == canonical_email(current_email)
+        {
+            errors.insert("new_email", SAME_EMAIL);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn normalized_email(&self) -> String {
+        normalize_email(&self.new_email)
+    }
+
+    pub fn canonical_email(&self) -> String {
+        canonical_email(&self.new_email)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,5 +600,77 @@ mod secret_tests {
             assert!(!printed.contains("horse"), "{printed}");
             assert!(printed.contains("Password(***)"), "{printed}");
         }
+    }
+
+    #[test]
+    fn a_reset_password_follows_the_policy_and_avoids_the_identity() {
+        let form = |new: &str, confirm: &str| ResetPasswordForm {
+            new_password: new.into(),
+            new_password_confirm: confirm.into(),
+        };
+        let policy = PasswordPolicy::Nist;
+        assert_eq!(
+            form("a brand new passphrase", "a brand new passphrase").check(
+                &policy,
+                "alice",
+                "alice@example.com"
+            ),
+            Ok(())
+        );
+        let errors = form("short", "").check(&policy, "alice", "alice@example.com");
+        let errors = errors.unwrap_err();
+        assert_eq!(
+            errors.get("new_password"),
+            Some("Use at least 8 characters.")
+        );
+        assert_eq!(
+            errors.get("new_password_confirm"),
+            Some("Repeat your password to confirm it.")
+        );
+        let identity = form("alice forever and ever", "alice forever and ever")
+            .check(&policy, "alice", "alice@example.com")
+            .unwrap_err();
+        assert_eq!(
+            identity.get("new_password"),
+            Some("Your password must not contain your username or email name.")
+        );
+    }
+
+    #[test]
+    fn a_change_of_email_needs_another_valid_address_and_the_password() {
+        let form = |email: &str, password: &str| ChangeEmailForm {
+            new_email: email.into(),
+            password: password.into(),
+        };
+        assert_eq!(
+            form("alice@new.example", "whatever it was").check("alice@example.com"),
+            Ok(())
+        );
+        let errors = form("not an address", "")
+            .check("alice@example.com")
+            .unwrap_err();
+        assert!(errors.get("new_email").is_some());
+        assert_eq!(errors.get("password"), Some("Enter your current password."));
+        // The same address, as addresses are compared (the domain's case does not count).
+        assert_eq!(
+            form(" alice@EXAMPLE.com", "whatever it was")
+                .check("alice@example.com")
+                .unwrap_err()
+                .get("new_email"),
+            Some(SAME_EMAIL)
+        );
+    }
+
+    #[test]
+    fn an_address_form_checks_the_address() {
+        let form = EmailAddressForm {
+            email: "alice@".into(),
+        };
+        assert!(form.check().unwrap_err().get("email").is_some());
+        let form = EmailAddressForm {
+            email: " Alice@Example.COM ".into(),
+        };
+        assert_eq!(form.check(), Ok(()));
+        assert_eq!(form.canonical_email(), canonical_email("alice@example.com"));
     }
 }

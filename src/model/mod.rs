@@ -13,6 +13,9 @@ pub mod username;
 
 pub use api_key::{CreateApiKeyForm, KeyExpiry};
 pub use error::{AppError, FieldErrors};
-pub use forms::{ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm};
+pub use forms::{
+    ChangeEmailForm, ChangePasswordForm, DeleteAccountForm, EmailAddressForm, LoginForm,
+    RegisterForm, ResetPasswordForm,
+};
 pub use password::{Password, PasswordPolicy};
 pub use user::PublicUser;

@@ -7,6 +7,25 @@ pub struct PublicUser {
     pub email: String,
     /// Account creation time, seconds since the Unix epoch (UTC).
     pub created_at: i64,
+    /// The owner has confirmed `email` (followed a link mailed to it).
+    pub email_verified: bool,
+}
+
+/// What a confirmation link will do, for the page that asks "confirm?" before doing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingConfirmation {
+    /// Confirm `address` as the account's address.
+    VerifyEmail { address: String },
+    /// Make `address` the account's address.
+    ChangeEmail { address: String },
+}
+
+/// The account a password reset link is for: the page shows the name, and the strength
+/// meter weighs the new password against both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetLink {
+    pub username: String,
+    pub email: String,
 }
 
 /// `2026-11-28` from seconds since the Unix epoch (UTC), in the browser and on the server.

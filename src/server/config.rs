@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::model::PasswordPolicy;
 use crate::server::auth::settings::{
-    self as auth_settings, HasherSettings, JwtSettings, SessionSettings,
+    self as auth_settings, HasherSettings, JwtSettings, SessionSettings, VerificationMode,
 };
 use crate::server::db::DatabaseSettings;
 use crate::server::http::settings::HttpSettings;
@@ -35,6 +35,8 @@ pub struct Settings {
     pub secret_key_is_ephemeral: bool,
     pub session: SessionSettings,
     pub hasher: HasherSettings,
+    /// `EMAIL_VERIFICATION`: must an address be confirmed before its account signs in?
+    pub email_verification: VerificationMode,
     /// Rules for new passwords; the browser is told which, and follows it.
     pub password_policy: PasswordPolicy,
     /// Access tokens for the JSON API.
@@ -71,6 +73,7 @@ impl Settings {
             session: SessionSettings::from_env(&env)?,
             hasher: HasherSettings::from_env(&env)?,
             password_policy: auth_settings::password_policy(&env)?,
+            email_verification: VerificationMode::from_env(&env)?,
             jwt: JwtSettings::from_env(&env)?,
             http: HttpSettings::from_env(&env)?,
             rate_limits: RateLimitSettings::from_env(&env)?,
@@ -294,6 +297,37 @@ mod tests {
         );
         let prod = production(&[("LEPTOS_WATCH", "true")]).unwrap();
         assert_eq!(prod.http.dev_live_reload_port, None);
+    }
+
+    #[test]
+    fn email_verification_is_required_in_production_and_optional_in_development_by_default() {
+        assert_eq!(
+            production(&[]).unwrap().email_verification,
+            VerificationMode::Required
+        );
+        assert_eq!(
+            settings(&[]).unwrap().email_verification,
+            VerificationMode::Optional
+        );
+        assert_eq!(
+            production(&[("EMAIL_VERIFICATION", "optional")])
+                .unwrap()
+                .email_verification,
+            VerificationMode::Optional
+        );
+        assert_eq!(
+            settings(&[("EMAIL_VERIFICATION", "Required")])
+                .unwrap()
+                .email_verification,
+            VerificationMode::Required
+        );
+        assert!(matches!(
+            settings(&[("EMAIL_VERIFICATION", "sometimes")]),
+            Err(ConfigError::Invalid {
+                name: "EMAIL_VERIFICATION",
+                ..
+            })
+        ));
     }
 
     #[test]

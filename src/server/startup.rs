@@ -32,8 +32,8 @@ use crate::server::config::Settings;
 use crate::server::db;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
-    api, cache, csp, csrf, error_page, form_errors, headers, health, methods, rate_limit,
-    request_id, server_fn_status,
+    api, cache, csp, csrf, error_page, form_errors, headers, health, link_pages, methods,
+    rate_limit, request_id, server_fn_status,
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
@@ -122,6 +122,7 @@ impl Application {
             jwt: jwt.clone(),
             sessions: settings.session.clone(),
             password_policy: settings.password_policy,
+            verification_mode: settings.email_verification,
             mailer: mailer.clone(),
             public_url: settings.mail.public_url.clone(),
         });
@@ -191,6 +192,11 @@ impl Application {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(event = "session.purged", count = n),
                     Err(error) => tracing::warn!(%error, "session purge failed"),
+                }
+                match state.auth.email_links.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(event = "email_link.purged", count = n),
+                    Err(error) => tracing::warn!(%error, "email link purge failed"),
                 }
             }
         });
@@ -288,6 +294,11 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         .layer(axum::middleware::from_fn_with_state(
             form_errors::FormErrorSigner::new(&settings.secret_key),
             form_errors::no_js_form_errors,
+        ))
+        // The pages behind mailed links take their token out of the URL first.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            link_pages::move_token_to_cookie,
         ));
     if let Some(extra) = extra_routes {
         app = app.merge(extra);

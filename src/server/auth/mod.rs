@@ -5,7 +5,8 @@
 //! `account`, `activity`) rather than one service with every method: each holds only what
 //! it uses (the store, the clock, the hasher, the limits…, all built once in `startup` and
 //! shared), so what a concern can touch is visible in its fields, and the features still to
-//! come (two-factor, passkeys) land as services of their own, as mail did (`notices`). Services that build on
+//! come (two-factor, passkeys) land as services of their own, as mail did (`notices`,
+//! `verification`, `password_reset`, over `email_links`). Services that build on
 //! another hold a clone of it (they are cheap handles): `account` and `api_keys` confirm
 //! passwords through `sign_in`, which starts sessions through `sessions`.
 
@@ -14,11 +15,13 @@ pub mod activity;
 pub mod api_key_secret;
 pub mod api_keys;
 pub mod client;
+pub mod email_links;
 pub mod failure_floor;
 pub mod import;
 pub mod jwt;
 pub mod notices;
 pub mod password;
+pub mod password_reset;
 pub mod public_id;
 pub mod register;
 pub mod session;
@@ -28,6 +31,7 @@ pub mod sign_in;
 #[cfg(test)]
 mod test_support;
 pub mod tokens;
+pub mod verification;
 mod views;
 
 use std::sync::Arc;
@@ -43,16 +47,19 @@ pub use self::account::AccountSecurity;
 pub use self::activity::ActivityLog;
 pub use self::api_keys::ApiKeys;
 pub use self::client::ClientMeta;
+pub use self::email_links::EmailLinks;
 pub use self::failure_floor::FailureFloor;
 pub use self::jwt::{ClientId, JwtKeys};
 pub use self::notices::Notices;
 pub use self::password::PasswordHasher;
-pub use self::register::Registration;
+pub use self::password_reset::PasswordReset;
+pub use self::register::{CreatedAccount, Registered, Registration};
 pub use self::session::SessionToken;
 pub use self::sessions::{CurrentSession, Sessions, SignedIn};
-pub use self::settings::SessionSettings;
+pub use self::settings::{SessionSettings, VerificationMode};
 pub use self::sign_in::SignIn;
 pub use self::tokens::{Credential, IssuedToken, Principal, Tokens};
+pub use self::verification::{Confirmed, EmailVerification};
 
 /// The infrastructure the auth services are built on. `startup` makes each piece once; the
 /// application state holds the same handles for the edge (limits, readiness, shutdown).
@@ -67,6 +74,8 @@ pub struct AuthParts {
     pub jwt: Arc<JwtKeys>,
     pub sessions: SessionSettings,
     pub password_policy: PasswordPolicy,
+    /// Must an address be confirmed before its account signs in?
+    pub verification_mode: VerificationMode,
     /// Queues outgoing mail (see `server::mail`).
     pub mailer: Mailer,
     /// The base of every link in a mail.
@@ -84,6 +93,9 @@ pub struct Auth {
     pub account: AccountSecurity,
     pub activity: ActivityLog,
     pub notices: Notices,
+    pub verification: EmailVerification,
+    pub password_reset: PasswordReset,
+    pub email_links: EmailLinks,
 }
 
 impl Auth {
@@ -98,6 +110,7 @@ impl Auth {
             jwt,
             sessions,
             password_policy,
+            verification_mode,
             mailer,
             public_url,
         } = parts;
@@ -122,8 +135,34 @@ impl Auth {
             limits: limits.clone(),
             throttle,
             failure_floor,
+            verification_mode,
             activity: activity.clone(),
             sessions: sessions.clone(),
+        };
+        let email_links = EmailLinks {
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        let verification = EmailVerification {
+            store: store.clone(),
+            clock: clock.clone(),
+            mode: verification_mode,
+            links: email_links.clone(),
+            limits: limits.clone(),
+            notices: notices.clone(),
+            activity: activity.clone(),
+            sessions: sessions.clone(),
+            sign_in: sign_in.clone(),
+        };
+        let password_reset = PasswordReset {
+            store: store.clone(),
+            clock: clock.clone(),
+            links: email_links.clone(),
+            limits: limits.clone(),
+            hasher: hasher.clone(),
+            policy: password_policy,
+            activity: activity.clone(),
+            notices: notices.clone(),
         };
         let api_keys = ApiKeys {
             store: store.clone(),
@@ -140,6 +179,8 @@ impl Auth {
                 policy: password_policy,
                 activity: activity.clone(),
                 sessions: sessions.clone(),
+                verification: verification.clone(),
+                notices: notices.clone(),
             },
             tokens: Tokens {
                 store: store.clone(),
@@ -163,6 +204,9 @@ impl Auth {
             api_keys,
             activity,
             notices,
+            verification,
+            password_reset,
+            email_links,
         }
     }
 }

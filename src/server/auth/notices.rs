@@ -1,6 +1,7 @@
-//! Mail that tells an account's owner about a change to how they sign in, so a change they did
-//! not make does not go unnoticed (ASVS 4.0.3 2.5.5: the user is told when an authentication
-//! factor changes).
+//! The mail the services send: links (confirm an address, reset a password, confirm a new
+//! address) and notices that tell an account's owner about a change to how they sign in, so a
+//! change they did not make does not go unnoticed (ASVS 4.0.3 2.5.5: the user is told when an
+//! authentication factor changes).
 //!
 //! Notices are queued, never awaited: whether one goes out changes nothing in the answer to
 //! the request that caused it. Links come from `PUBLIC_URL` only.
@@ -9,10 +10,13 @@ use std::sync::Arc;
 
 use crate::server::clock::Clock;
 use crate::server::db::UserRecord;
-use crate::server::mail::templates::{device_and_address, utc_date_time, PasswordChanged};
+use crate::server::mail::templates::{
+    device_and_address, utc_date_time, LinkMail, LinkMailKind, PasswordChanged,
+};
 use crate::server::mail::{Mailer, OutgoingMail, PublicUrl, RenderedMail};
 
 use super::client::ClientMeta;
+use super::email_links::{LinkToken, Purpose};
 
 #[derive(Clone)]
 pub struct Notices {
@@ -41,6 +45,92 @@ impl Notices {
         self.queue(user, meta, "password_changed", notice.render());
     }
 
+    /// "Confirm your email address", to the account's address.
+    pub fn verify_email(&self, user: &UserRecord, token: &LinkToken, meta: &ClientMeta) {
+        let link = self.token_link("/verify-email", token);
+        let mail = self.link_mail(LinkMailKind::VerifyEmail, user, &user.email, link, meta);
+        self.send_link_mail(
+            &user.email,
+            user,
+            meta,
+            mail.valid_for(Purpose::VerifyEmail),
+        );
+    }
+
+    /// "Reset your password", to the account's address.
+    pub fn password_reset(&self, user: &UserRecord, token: &LinkToken, meta: &ClientMeta) {
+        let link = self.token_link("/reset-password", token);
+        let mail = self.link_mail(LinkMailKind::PasswordReset, user, &user.email, link, meta);
+        self.send_link_mail(
+            &user.email,
+            user,
+            meta,
+            mail.valid_for(Purpose::ResetPassword),
+        );
+    }
+
+    /// "Confirm your new email address", to the new address (not yet the account's).
+    pub fn confirm_new_email(
+        &self,
+        user: &UserRecord,
+        new_address: &str,
+        token: &LinkToken,
+        meta: &ClientMeta,
+    ) {
+        let link = self.token_link("/verify-email", token);
+        let mail = self.link_mail(LinkMailKind::ConfirmNewEmail, user, new_address, link, meta);
+        self.send_link_mail(
+            new_address,
+            user,
+            meta,
+            mail.valid_for(Purpose::ChangeEmail),
+        );
+    }
+
+    /// "Someone tried to sign up with your email address", to the owner of an address a
+    /// sign-up named (when verification is required, the sign-up itself says nothing).
+    pub fn signup_attempt(&self, user: &UserRecord, meta: &ClientMeta) {
+        let link = self.public_url.link("/forgot-password", &[]);
+        let mail = self.link_mail(LinkMailKind::SignUpAttempt, user, &user.email, link, meta);
+        self.send_link_mail(&user.email, user, meta, mail);
+    }
+
+    /// "Your email address was changed", to the address the account had before (`before`).
+    pub fn email_changed(&self, before: &UserRecord, new_address: &str, meta: &ClientMeta) {
+        let link = self.public_url.link("/login", &[]);
+        let mail = self.link_mail(LinkMailKind::EmailChanged, before, new_address, link, meta);
+        self.send_link_mail(&before.email, before, meta, mail);
+    }
+
+    fn token_link(&self, path: &str, token: &LinkToken) -> String {
+        self.public_url.link(path, &[("token", token.expose())])
+    }
+
+    fn link_mail(
+        &self,
+        kind: LinkMailKind,
+        user: &UserRecord,
+        address: &str,
+        link: String,
+        meta: &ClientMeta,
+    ) -> LinkMail {
+        LinkMail {
+            kind,
+            username: user.username.clone(),
+            address: address.to_string(),
+            link,
+            login_link: self.public_url.link("/login", &[]),
+            valid_for: String::new(),
+            requested_at: utc_date_time(self.clock.now()),
+            requested_from: device_and_address(meta.device().as_deref(), meta.ip.as_deref()),
+            site: self.public_url.origin(),
+        }
+    }
+
+    fn send_link_mail(&self, to: &str, user: &UserRecord, meta: &ClientMeta, mail: LinkMail) {
+        self.queue_to(to, user, meta, mail.kind.as_str(), mail.render());
+    }
+
     fn queue(
         &self,
         user: &UserRecord,
@@ -48,9 +138,20 @@ impl Notices {
         kind: &'static str,
         rendered: Result<RenderedMail, askama::Error>,
     ) {
+        self.queue_to(&user.email, user, meta, kind, rendered);
+    }
+
+    fn queue_to(
+        &self,
+        to: &str,
+        user: &UserRecord,
+        meta: &ClientMeta,
+        kind: &'static str,
+        rendered: Result<RenderedMail, askama::Error>,
+    ) {
         match rendered {
             Ok(content) => self.mailer.send(OutgoingMail {
-                to: user.email.clone(),
+                to: to.to_string(),
                 kind,
                 content,
                 request_id: meta.request_id.clone(),
@@ -62,6 +163,16 @@ impl Notices {
                 %error,
                 "notice could not be rendered"
             ),
+        }
+    }
+}
+
+impl LinkMail {
+    /// Says how long a link of `purpose` works.
+    fn valid_for(self, purpose: Purpose) -> Self {
+        Self {
+            valid_for: purpose.lifetime_words().to_string(),
+            ..self
         }
     }
 }

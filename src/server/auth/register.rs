@@ -1,4 +1,6 @@
-//! Registration: the browser's (signs in at once) and the API's (no session).
+//! Registration: the browser's (signs in at once, unless verification is required) and the
+//! API's (no session). When verification is required, a sign-up never says whether its
+//! address already has an account: the owner of a taken address is told by mail instead.
 
 use std::sync::Arc;
 
@@ -14,9 +16,11 @@ use crate::server::limits::Limits;
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
+use super::notices::Notices;
 use super::password::PasswordHasher;
 use super::public_id;
 use super::sessions::{Sessions, SignedIn};
+use super::verification::EmailVerification;
 use super::views::public_user;
 
 #[derive(Clone)]
@@ -28,17 +32,48 @@ pub struct Registration {
     pub(super) policy: PasswordPolicy,
     pub(super) activity: ActivityLog,
     pub(super) sessions: Sessions,
+    pub(super) verification: EmailVerification,
+    pub(super) notices: Notices,
+}
+
+/// What a browser sign-up comes to.
+pub enum Registered {
+    /// Verification is optional: the new account is signed in.
+    SignedIn(SignedIn),
+    /// Verification is required: "check your inbox", the same whether the account was made
+    /// or the address already had one.
+    CheckInbox,
+}
+
+/// What an API sign-up comes to.
+pub enum CreatedAccount {
+    /// Verification is optional: the account, usable at once.
+    Created(PublicUser),
+    /// Verification is required: the same answer whether or not the address had an account.
+    CheckInbox,
+}
+
+/// What `create` did: made an account, or (verification required) found the address taken
+/// and told its owner instead.
+enum Outcome {
+    Created(UserRecord),
+    AddressTaken,
 }
 
 impl Registration {
-    /// Creates the account and signs it in (browser registration).
+    /// Creates the account and, unless verification is required, signs it in (browser
+    /// registration). Either way a confirmation link is mailed to the address.
     pub async fn register(
         &self,
         form: &RegisterForm,
         meta: &ClientMeta,
-    ) -> Result<SignedIn, ServiceError> {
-        let user = self.create(form, meta).await?;
-        self.sessions.start(&user, false, meta).await
+    ) -> Result<Registered, ServiceError> {
+        match self.create(form, meta).await? {
+            Outcome::Created(user) if !self.verification.mode().is_required() => Ok(
+                Registered::SignedIn(self.sessions.start(&user, false, meta).await?),
+            ),
+            _ => Ok(Registered::CheckInbox),
+        }
     }
 
     /// Creates the account (the API's registration: no session).
@@ -46,32 +81,43 @@ impl Registration {
         &self,
         form: &RegisterForm,
         meta: &ClientMeta,
-    ) -> Result<PublicUser, ServiceError> {
-        Ok(public_user(&self.create(form, meta).await?))
+    ) -> Result<CreatedAccount, ServiceError> {
+        match self.create(form, meta).await? {
+            Outcome::Created(user) if !self.verification.mode().is_required() => {
+                Ok(CreatedAccount::Created(public_user(&user)))
+            }
+            _ => Ok(CreatedAccount::CheckInbox),
+        }
     }
 
     async fn create(
         &self,
         form: &RegisterForm,
         meta: &ClientMeta,
-    ) -> Result<UserRecord, ServiceError> {
+    ) -> Result<Outcome, ServiceError> {
         self.limits
             .check(&self.limits.register, meta.ip_key())
             .await?;
         form.check(&self.policy).map_err(AppError::from)?;
+        let hides_addresses = self.verification.mode().is_required();
 
         // Checked before hashing so both fields can be reported at once and no argon2 work is
         // spent on a doomed insert. The unique indexes remain the real guard (see below).
         let taken = self.taken_fields(form).await?;
-        if !taken.is_empty() {
+        if let Some(refused) = refusal(&taken, hides_addresses) {
             tracing::info!(event = "register.rejected", reason = "duplicate");
-            return Err(AppError::Validation(taken).into());
+            return Err(refused.into());
         }
 
+        // Hashed even for a taken address (verification required): that answer must not come
+        // sooner than a real sign-up's.
         let password_hash = self
             .hasher
             .hash(SecretString::from(form.password.expose()))
             .await?;
+        if let Some(owner) = taken.address_owner {
+            return Ok(self.tell_owner(&owner, meta).await);
+        }
         let new_user = NewUser {
             public_id: public_id::generate(),
             username: form.display_username(),
@@ -86,11 +132,13 @@ impl Registration {
             // Another registration won the race between our check and the insert.
             Err(StoreError::UniqueViolation) => {
                 let taken = self.taken_fields(form).await?;
-                let fields = if taken.is_empty() {
-                    FieldErrors::single("username", USERNAME_TAKEN)
-                } else {
-                    taken
-                };
+                if let Some(refused) = refusal(&taken, hides_addresses) {
+                    return Err(refused.into());
+                }
+                if let Some(owner) = taken.address_owner {
+                    return Ok(self.tell_owner(&owner, meta).await);
+                }
+                let fields = FieldErrors::single("username", USERNAME_TAKEN);
                 return Err(AppError::Validation(fields).into());
             }
             Err(other) => return Err(other.into()),
@@ -98,29 +146,53 @@ impl Registration {
         self.activity
             .record(user.id, ActivityKind::AccountCreated, meta, None)
             .await;
-        Ok(user)
+        self.verification.send_link(&user, meta).await?;
+        Ok(Outcome::Created(user))
     }
 
-    async fn taken_fields(&self, form: &RegisterForm) -> Result<FieldErrors, ServiceError> {
-        let mut taken = FieldErrors::default();
-        if self
+    /// Verification required and the address has an account: its owner hears of the attempt
+    /// (by mail and in their activity log); the person signing up hears what a new account
+    /// would have heard.
+    async fn tell_owner(&self, owner: &UserRecord, meta: &ClientMeta) -> Outcome {
+        tracing::info!(event = "register.existing_email", user_id = owner.id);
+        self.activity
+            .record(owner.id, ActivityKind::SignUpAttempted, meta, None)
+            .await;
+        self.notices.signup_attempt(owner, meta);
+        Outcome::AddressTaken
+    }
+
+    async fn taken_fields(&self, form: &RegisterForm) -> Result<Taken, ServiceError> {
+        let username_taken = self
             .store
             .user_by_username(&form.canonical_username())
             .await?
-            .is_some()
-        {
-            taken.insert("username", USERNAME_TAKEN);
-        }
-        if self
-            .store
-            .user_by_email(&form.canonical_email())
-            .await?
-            .is_some()
-        {
-            taken.insert("email", EMAIL_TAKEN);
-        }
-        Ok(taken)
+            .is_some();
+        let address_owner = self.store.user_by_email(&form.canonical_email()).await?;
+        Ok(Taken {
+            username: username_taken,
+            address_owner,
+        })
     }
+}
+
+/// Which of a sign-up's unique fields another account has.
+struct Taken {
+    username: bool,
+    address_owner: Option<UserRecord>,
+}
+
+/// The field errors a sign-up gets for `taken`. A taken username is always said (usernames
+/// are public); a taken address only when addresses are not hidden (verification optional).
+fn refusal(taken: &Taken, hides_addresses: bool) -> Option<AppError> {
+    let mut fields = FieldErrors::default();
+    if taken.username {
+        fields.insert("username", USERNAME_TAKEN);
+    }
+    if taken.address_owner.is_some() && !hides_addresses {
+        fields.insert("email", EMAIL_TAKEN);
+    }
+    (!fields.is_empty()).then_some(AppError::Validation(fields))
 }
 
 #[cfg(test)]
@@ -135,7 +207,12 @@ mod tests {
         let hashes_before = f.auth.registration.hasher.verification_count();
         let mut form = register_form("ALICE");
         form.email = "Alice@Example.com".into();
-        let refused = f.auth.registration.create_account(&form, &meta()).await;
+        let refused = f
+            .auth
+            .registration
+            .create_account(&form, &meta())
+            .await
+            .map(|_| ());
         let Err(ServiceError::Client(AppError::Validation(fields))) = refused else {
             panic!("not a field error");
         };
@@ -150,12 +227,14 @@ mod tests {
     #[tokio::test]
     async fn a_new_account_is_stored_as_typed_and_logged() {
         let f = fixture().await;
-        let user = f
+        let Ok(CreatedAccount::Created(user)) = f
             .auth
             .registration
             .create_account(&register_form("Carol_1"), &meta())
             .await
-            .unwrap();
+        else {
+            panic!("not created");
+        };
         assert_eq!(user.username, "Carol_1");
         assert_eq!(user.created_at, START);
         let stored = f.store.user_by_username("carol_1").await.unwrap().unwrap();

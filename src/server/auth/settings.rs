@@ -130,6 +130,42 @@ impl HasherSettings {
 }
 
 /// `PASSWORD_POLICY`: `nist` (the default) or `seed`.
+/// `EMAIL_VERIFICATION`: whether an account must confirm its address before it can sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationMode {
+    /// Sign-up never signs in, and answers alike whether or not the address already has an
+    /// account (no email oracle); sign-in waits for the confirmation. Production's default:
+    /// every address is proven, and registration tells nobody who has an account.
+    Required,
+    /// Sign-up signs in at once, as before; unconfirmed accounts see a banner until they
+    /// confirm. Development's default: `scripts/run.sh` works with no mailbox to open.
+    Optional,
+}
+
+impl VerificationMode {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let default = if env.is_production() {
+            Self::Required
+        } else {
+            Self::Optional
+        };
+        env.parsed(
+            "EMAIL_VERIFICATION",
+            default,
+            |name| match name.to_ascii_lowercase().as_str() {
+                "required" => Some(Self::Required),
+                "optional" => Some(Self::Optional),
+                _ => None,
+            },
+            "expected `required` or `optional`",
+        )
+    }
+
+    pub fn is_required(self) -> bool {
+        self == Self::Required
+    }
+}
+
 pub fn password_policy(env: &Env) -> Result<PasswordPolicy, ConfigError> {
     env.parsed(
         "PASSWORD_POLICY",

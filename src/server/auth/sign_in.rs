@@ -20,6 +20,7 @@ use super::client::ClientMeta;
 use super::failure_floor::FailureFloor;
 use super::password::PasswordHasher;
 use super::sessions::{Sessions, SignedIn};
+use super::settings::VerificationMode;
 
 #[derive(Clone)]
 pub struct SignIn {
@@ -28,6 +29,8 @@ pub struct SignIn {
     pub(super) limits: Arc<Limits>,
     pub(super) throttle: Arc<AccountThrottle>,
     pub(super) failure_floor: FailureFloor,
+    /// `Required`: an account whose address is not confirmed does not sign in.
+    pub(super) verification_mode: VerificationMode,
     pub(super) activity: ActivityLog,
     pub(super) sessions: Sessions,
 }
@@ -119,6 +122,13 @@ impl SignIn {
         self.throttle.clear(&throttle_key).await;
         if self.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
+        }
+        // After the password: only someone who knows it learns that the address waits for
+        // confirmation (and is offered a new link).
+        if self.verification_mode == VerificationMode::Required && user.email_verified_at.is_none()
+        {
+            tracing::info!(event = "login.unverified", user_id = user.id);
+            return Err(AppError::EmailNotVerified.into());
         }
         Ok(user)
     }

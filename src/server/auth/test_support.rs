@@ -10,11 +10,12 @@ use secrecy::SecretString;
 use crate::model::{PasswordPolicy, RegisterForm};
 use crate::server::clock::{Clock, ManualClock};
 use crate::server::db::{self, DatabasePoolSettings, DatabaseSettings, Store};
+use crate::server::limits::settings::RateLimitSettings;
 use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::{Limits, Rule};
 use crate::server::mail::{MailSettings, Mailer, PublicUrl, TransportSettings};
 
-use super::settings::SessionSettings;
+use super::settings::{SessionSettings, VerificationMode};
 use super::{
     Auth, AuthParts, ClientMeta, CurrentSession, FailureFloor, JwtKeys, PasswordHasher, SignedIn,
 };
@@ -34,7 +35,12 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// The services as development runs them (verification optional).
 pub async fn fixture() -> Fixture {
+    fixture_in(VerificationMode::Optional).await
+}
+
+pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let store = db::connect(&DatabaseSettings {
@@ -66,11 +72,13 @@ pub async fn fixture() -> Fixture {
         hasher: PasswordHasher::new(2).unwrap(),
         // Off: these tests are about outcomes; `sign_in` tests the floor itself.
         failure_floor: FailureFloor::fixed(Duration::ZERO),
-        limits: Arc::new(Limits::in_process(
-            rule("login"),
-            rule("register"),
-            rule("global"),
-        )),
+        limits: Arc::new(Limits::in_process(&RateLimitSettings {
+            login: rule("login"),
+            register: rule("register"),
+            global: rule("global"),
+            mail: rule("mail"),
+            mail_recipient: rule("mail_recipient"),
+        })),
         throttle: Arc::new(AccountThrottle::new(shared_clock)),
         jwt: Arc::new(JwtKeys::new(
             &SecretString::from("0123456789abcdef0123456789abcdef"),
@@ -84,6 +92,7 @@ pub async fn fixture() -> Fixture {
             cookie_secure: false,
         },
         password_policy: PasswordPolicy::Nist,
+        verification_mode,
         mailer: mailer.clone(),
         public_url,
     });
@@ -119,11 +128,16 @@ pub fn register_form(name: &str) -> RegisterForm {
 impl Fixture {
     /// Registers `name` (signed in, as the browser does).
     pub async fn register(&self, name: &str) -> SignedIn {
-        self.auth
+        match self
+            .auth
             .registration
             .register(&register_form(name), &meta())
             .await
             .unwrap()
+        {
+            super::Registered::SignedIn(signed_in) => signed_in,
+            super::Registered::CheckInbox => panic!("verification is required: no session"),
+        }
     }
 
     pub async fn login(&self, name: &str, remember: bool) -> SignedIn {

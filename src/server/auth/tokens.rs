@@ -245,6 +245,7 @@ mod tests {
                 username: "alice".into(),
                 email: "alice@example.com".into(),
                 created_at: 0,
+                email_verified: true,
             },
             via,
         };

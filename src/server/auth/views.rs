@@ -13,6 +13,7 @@ pub fn public_user(user: &UserRecord) -> PublicUser {
         username: user.username.clone(),
         email: user.email.clone(),
         created_at: user.created_at,
+        email_verified: user.email_verified_at.is_some(),
     }
 }
 

@@ -10,7 +10,7 @@
 macro_rules! select_user {
     ($where:literal) => {
         concat!(
-            "SELECT id, public_id, username, email, password_hash, created_at, token_version FROM users ",
+            "SELECT id, public_id, username, email, email_canonical, password_hash, created_at, token_version, email_verified_at FROM users ",
             $where
         )
     };
@@ -27,6 +27,14 @@ macro_rules! select_api_key {
     ($where:literal) => {
         concat!(
             "SELECT id, user_id, name, prefix, secret_hash, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys ",
+            $where
+        )
+    };
+}
+macro_rules! select_email_link {
+    ($where:literal) => {
+        concat!(
+            "SELECT token_hash, user_id, purpose, email, email_canonical, created_at, expires_at, token_version FROM email_links ",
             $where
         )
     };
@@ -65,9 +73,29 @@ pub struct UserRecord {
     pub public_id: String,
     pub username: String,
     pub email: String,
+    /// `email` as addresses are compared (`model::email::canonical_email`).
+    pub email_canonical: String,
     pub password_hash: String,
     pub created_at: i64,
     /// Carried by every JWT; a token with an older version is refused.
+    pub token_version: i64,
+    /// When the owner last proved they read mail sent to `email`; `None`: not yet.
+    pub email_verified_at: Option<i64>,
+}
+
+/// A link mailed to someone (see the `email_links` migration). Only the token's hash is here.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmailLinkRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: i64,
+    /// `verify_email`, `reset_password` or `change_email` (`auth::email_links::Purpose`).
+    pub purpose: String,
+    /// The address the link was sent to, as stored and canonical.
+    pub email: String,
+    pub email_canonical: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The account's credential epoch when the link was made.
     pub token_version: i64,
 }
 
@@ -128,7 +156,19 @@ impl std::fmt::Debug for UserRecord {
             .field("password_hash", &REDACTED)
             .field("created_at", &self.created_at)
             .field("token_version", &self.token_version)
+            .field("email_verified_at", &self.email_verified_at)
             .finish()
+    }
+}
+
+impl std::fmt::Debug for EmailLinkRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailLinkRecord")
+            .field("token_hash", &REDACTED)
+            .field("user_id", &self.user_id)
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,6 +275,23 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the user's sessions of epoch `from` to epoch `to` (a password change that keeps
     /// the other devices signed in).
     async fn rebind_sessions(&self, user_id: i64, from: i64, to: i64) -> Result<u64, StoreError>;
+    /// Records that the owner of `email_canonical` proved they read its mail, if that is
+    /// still the account's address; `false` when it is not (or the account is gone).
+    async fn set_email_verified(
+        &self,
+        user_id: i64,
+        email_canonical: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Makes `email` the account's (verified) address; `UniqueViolation` when another account
+    /// has it.
+    async fn change_email(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_canonical: &str,
+        verified_at: i64,
+    ) -> Result<(), StoreError>;
     /// Invalidates every outstanding JWT of the user.
     async fn bump_token_version(&self, user_id: i64) -> Result<(), StoreError>;
     /// Ends every session of the user (sign out everywhere).
@@ -262,6 +319,28 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions past their absolute lifetime, or idle for longer than `idle_secs`
     /// (remembered sessions have no idle timeout).
     async fn delete_expired_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError>;
+
+    /// Stores a new link, replacing the account's previous link of the same purpose (which
+    /// stops working), in one statement.
+    async fn replace_email_link(&self, link: &EmailLinkRecord) -> Result<(), StoreError>;
+    /// The link with this token hash, left in place (a page showing what a link will do).
+    async fn email_link(&self, token_hash: &[u8]) -> Result<Option<EmailLinkRecord>, StoreError>;
+    /// Deletes the link with this token hash and answers it: of two requests racing with one
+    /// link, only one gets it.
+    async fn take_email_link(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<EmailLinkRecord>, StoreError>;
+    /// The account's pending link of `purpose`, if any (a pending change of address).
+    async fn email_link_of(
+        &self,
+        user_id: i64,
+        purpose: &str,
+    ) -> Result<Option<EmailLinkRecord>, StoreError>;
+    /// Deletes the account's links of `purpose` (a cancelled change, a link made moot).
+    async fn delete_email_links(&self, user_id: i64, purpose: &str) -> Result<u64, StoreError>;
+    /// Deletes links past their lifetime.
+    async fn delete_expired_email_links(&self, now: i64) -> Result<u64, StoreError>;
 
     /// Appends an event to its user's chain: reads the chain's last row and inserts the next
     /// one (`seq + 1`, hash over the previous hash) in one transaction. Concurrent appends for
@@ -374,9 +453,11 @@ mod tests {
             public_id: "0f".repeat(16),
             username: "alice".into(),
             email: "alice@example.com".into(),
+            email_canonical: "alice@example.com".into(),
             password_hash: hash.into(),
             created_at: 0,
             token_version: 0,
+            email_verified_at: None,
         };
         let new_user = NewUser {
             public_id: "0f".repeat(16),

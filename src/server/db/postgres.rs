@@ -7,8 +7,8 @@ use sqlx::PgPool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
-    StoreError, UserRecord,
+    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewUser, SessionRecord,
+    Store, StoreError, UserRecord,
 };
 
 /// A PostgreSQL server (`DATABASE_URL=postgres://…`): for several app instances sharing one
@@ -131,9 +131,11 @@ impl Store for PostgresStore {
             public_id: user.public_id.clone(),
             username: user.username.clone(),
             email: user.email.clone(),
+            email_canonical: user.email_canonical.clone(),
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
             token_version: 0,
+            email_verified_at: None,
         })
     }
 
@@ -211,6 +213,117 @@ impl Store for PostgresStore {
         .bind(from)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_email_verified(
+        &self,
+        user_id: i64,
+        email_canonical: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_canonical = $3",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(email_canonical)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_email(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_canonical: &str,
+        verified_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET email = $1, email_canonical = $2, email_verified_at = $3 WHERE id = $4",
+        )
+        .bind(email)
+        .bind(email_canonical)
+        .bind(verified_at)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn replace_email_link(&self, link: &EmailLinkRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO email_links (token_hash, user_id, purpose, email, email_canonical, created_at, expires_at, token_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (user_id, purpose) DO UPDATE SET token_hash = excluded.token_hash,
+                 email = excluded.email, email_canonical = excluded.email_canonical,
+                 created_at = excluded.created_at, expires_at = excluded.expires_at,
+                 token_version = excluded.token_version",
+        )
+        .bind(&link.token_hash)
+        .bind(link.user_id)
+        .bind(&link.purpose)
+        .bind(&link.email)
+        .bind(&link.email_canonical)
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .bind(link.token_version)
+        .execute(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn email_link(&self, token_hash: &[u8]) -> Result<Option<EmailLinkRecord>, StoreError> {
+        Ok(sqlx::query_as(select_email_link!("WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn take_email_link(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<EmailLinkRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "DELETE FROM email_links WHERE token_hash = $1
+             RETURNING token_hash, user_id, purpose, email, email_canonical, created_at, expires_at, token_version",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn email_link_of(
+        &self,
+        user_id: i64,
+        purpose: &str,
+    ) -> Result<Option<EmailLinkRecord>, StoreError> {
+        Ok(
+            sqlx::query_as(select_email_link!("WHERE user_id = $1 AND purpose = $2"))
+                .bind(user_id)
+                .bind(purpose)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn delete_email_links(&self, user_id: i64, purpose: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM email_links WHERE user_id = $1 AND purpose = $2")
+            .bind(user_id)
+            .bind(purpose)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_email_links(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM email_links WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

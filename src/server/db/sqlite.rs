@@ -8,8 +8,8 @@ use sqlx::SqlitePool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    map_unique, ApiKeyRecord, AuditRecord, NewAuditEvent, NewUser, SessionRecord, Store,
-    StoreError, UserRecord,
+    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewUser, SessionRecord,
+    Store, StoreError, UserRecord,
 };
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
@@ -122,9 +122,11 @@ impl Store for SqliteStore {
             public_id: user.public_id.clone(),
             username: user.username.clone(),
             email: user.email.clone(),
+            email_canonical: user.email_canonical.clone(),
             password_hash: user.password_hash.clone(),
             created_at: user.created_at,
             token_version: 0,
+            email_verified_at: None,
         })
     }
 
@@ -191,6 +193,117 @@ impl Store for SqliteStore {
         .bind(from)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_email_verified(
+        &self,
+        user_id: i64,
+        email_canonical: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET email_verified_at = ? WHERE id = ? AND email_canonical = ?",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(email_canonical)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_email(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_canonical: &str,
+        verified_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET email = ?, email_canonical = ?, email_verified_at = ? WHERE id = ?",
+        )
+        .bind(email)
+        .bind(email_canonical)
+        .bind(verified_at)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn replace_email_link(&self, link: &EmailLinkRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO email_links (token_hash, user_id, purpose, email, email_canonical, created_at, expires_at, token_version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (user_id, purpose) DO UPDATE SET token_hash = excluded.token_hash,
+                 email = excluded.email, email_canonical = excluded.email_canonical,
+                 created_at = excluded.created_at, expires_at = excluded.expires_at,
+                 token_version = excluded.token_version",
+        )
+        .bind(&link.token_hash)
+        .bind(link.user_id)
+        .bind(&link.purpose)
+        .bind(&link.email)
+        .bind(&link.email_canonical)
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .bind(link.token_version)
+        .execute(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn email_link(&self, token_hash: &[u8]) -> Result<Option<EmailLinkRecord>, StoreError> {
+        Ok(sqlx::query_as(select_email_link!("WHERE token_hash = ?"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn take_email_link(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<EmailLinkRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "DELETE FROM email_links WHERE token_hash = ?
+             RETURNING token_hash, user_id, purpose, email, email_canonical, created_at, expires_at, token_version",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn email_link_of(
+        &self,
+        user_id: i64,
+        purpose: &str,
+    ) -> Result<Option<EmailLinkRecord>, StoreError> {
+        Ok(
+            sqlx::query_as(select_email_link!("WHERE user_id = ? AND purpose = ?"))
+                .bind(user_id)
+                .bind(purpose)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn delete_email_links(&self, user_id: i64, purpose: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM email_links WHERE user_id = ? AND purpose = ?")
+            .bind(user_id)
+            .bind(purpose)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_email_links(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM email_links WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

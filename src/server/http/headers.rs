@@ -25,7 +25,12 @@ pub fn add_security_headers(router: Router, hsts: bool) -> Router {
         // Never guess a content type: a user-supplied text must not be run as script.
         .layer(fixed(X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Full URL to our own pages (the no-JS forms return to it), nothing to other sites.
-        .layer(fixed(REFERRER_POLICY, "same-origin"))
+        // Only where the response has none: the pages behind mailed links send `no-referrer`
+        // (`link_pages`).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
         // Old browsers without CSP frame-ancestors: no framing (clickjacking).
         .layer(fixed(X_FRAME_OPTIONS, "DENY"))
         // The legacy XSS auditor is itself exploitable; modern advice is to switch it off.

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod form_errors;
 pub mod headers;
 pub mod health;
+pub mod link_pages;
 pub mod methods;
 pub mod rate_limit;
 pub mod request_id;

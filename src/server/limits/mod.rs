@@ -85,6 +85,8 @@ pub struct Limits {
     pub login: Rule,
     pub register: Rule,
     pub global: Rule,
+    pub mail: Rule,
+    pub mail_recipient: Rule,
     limiter: Box<dyn RateLimiter>,
     /// Set when the counters are in Redis, for `ping`.
     redis: Option<Arc<RedisConnection>>,
@@ -98,16 +100,8 @@ pub fn from_settings(
     redis_settings: &RedisSettings,
     clock: Arc<dyn Clock>,
 ) -> (Limits, AccountThrottle) {
-    let (login, register, global) = (
-        rules.login.clone(),
-        rules.register.clone(),
-        rules.global.clone(),
-    );
     let Some(url) = &redis_settings.url else {
-        return (
-            Limits::in_process(login, register, global),
-            AccountThrottle::new(clock),
-        );
+        return (Limits::in_process(rules), AccountThrottle::new(clock));
     };
     let url_for_logs = redis_settings.url_for_logs().unwrap_or_default();
     let redis = match RedisConnection::new(
@@ -123,10 +117,7 @@ pub fn from_settings(
                 %error,
                 "cannot use Redis: rate limits and the account throttle are per instance"
             );
-            return (
-                Limits::in_process(login, register, global),
-                AccountThrottle::new(clock),
-            );
+            return (Limits::in_process(rules), AccountThrottle::new(clock));
         }
     };
     tracing::info!(
@@ -134,27 +125,30 @@ pub fn from_settings(
         prefix = redis_settings.key_prefix,
         "rate limits and the account throttle are kept in Redis"
     );
-    let limiter = RedisRateLimiter::new(redis.clone(), &[&login, &register, &global]);
-    let mut limits = Limits::new(login, register, global, Box::new(limiter));
+    let limiter = RedisRateLimiter::new(redis.clone(), &rules.all());
+    let mut limits = Limits::new(rules, Box::new(limiter));
     limits.redis = Some(redis.clone());
     let throttle = AccountThrottle::with_log(clock, Box::new(RedisFailureLog::new(redis)));
     (limits, throttle)
 }
 
 impl Limits {
-    pub fn new(login: Rule, register: Rule, global: Rule, limiter: Box<dyn RateLimiter>) -> Self {
+    pub fn new(rules: &RateLimitSettings, limiter: Box<dyn RateLimiter>) -> Self {
+        let rules = rules.clone();
         Self {
-            login,
-            register,
-            global,
+            login: rules.login,
+            register: rules.register,
+            global: rules.global,
+            mail: rules.mail,
+            mail_recipient: rules.mail_recipient,
             limiter,
             redis: None,
         }
     }
 
-    pub fn in_process(login: Rule, register: Rule, global: Rule) -> Self {
-        let limiter = local::LocalRateLimiter::new(&[&login, &register, &global]);
-        Self::new(login, register, global, Box::new(limiter))
+    pub fn in_process(rules: &RateLimitSettings) -> Self {
+        let limiter = local::LocalRateLimiter::new(&rules.all());
+        Self::new(rules, Box::new(limiter))
     }
 
     /// `Err(RateLimited)` when `key` is over `rule`. Per-IP keys come from
@@ -182,6 +176,15 @@ impl Limits {
             None => None,
         }
     }
+}
+
+/// The key of a mail recipient for `Limits::mail_recipient`: a hash of the canonical address,
+/// so no address lands in Redis or in a log line.
+pub fn recipient_key(email_canonical: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(email_canonical.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("to:{hex}")
 }
 
 #[cfg(test)]

@@ -13,6 +13,12 @@ pub struct RateLimitSettings {
     pub login: Rule,
     pub register: Rule,
     pub global: Rule,
+    /// Requests that send mail (a reset link, a new confirmation link, a change of address),
+    /// per client address.
+    pub mail: Rule,
+    /// The same requests per recipient: per address (or per account, for a signed-in
+    /// resend), so nobody can flood one mailbox from many client addresses.
+    pub mail_recipient: Rule,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +46,20 @@ impl RateLimitSettings {
             login: rule("login", "RATE_LIMIT_LOGIN", "5/minute")?,
             register: rule("register", "RATE_LIMIT_REGISTER", "10/hour")?,
             global: rule("global", "RATE_LIMIT_GLOBAL", "600/minute")?,
+            mail: rule("mail", "RATE_LIMIT_MAIL", "10/hour")?,
+            mail_recipient: rule("mail_recipient", "RATE_LIMIT_MAIL_RECIPIENT", "3/hour")?,
         })
+    }
+
+    /// Every rule, for limiters that set up a counter per rule.
+    pub fn all(&self) -> [&Rule; 5] {
+        [
+            &self.login,
+            &self.register,
+            &self.global,
+            &self.mail,
+            &self.mail_recipient,
+        ]
     }
 }
 

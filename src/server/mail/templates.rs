@@ -59,6 +59,127 @@ impl PasswordChanged {
     }
 }
 
+/// The messages about an account's address and password that carry one link: what each says
+/// is in its templates; the values are the same kinds of thing for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMailKind {
+    /// "Confirm your email address": at sign-up, and on request.
+    VerifyEmail,
+    /// "Reset your password": the link to choose a new one.
+    PasswordReset,
+    /// To the new address of a change: the link that makes it the sign-in address.
+    ConfirmNewEmail,
+    /// To the owner of an address someone tried to sign up with (required verification):
+    /// sign in, or reset (`link`).
+    SignUpAttempt,
+    /// To the old address, after a change: what the account signs in with now.
+    EmailChanged,
+}
+
+/// One message of a `LinkMailKind`.
+#[derive(Debug, Clone)]
+pub struct LinkMail {
+    pub kind: LinkMailKind,
+    pub username: String,
+    /// The address the message is about (the new one, for a change).
+    pub address: String,
+    /// The link the message is about: to confirm, to reset, or to sign in.
+    pub link: String,
+    /// The sign-in page (the sign-up attempt offers both).
+    pub login_link: String,
+    /// How long the link works, in words (`24 hours`).
+    pub valid_for: String,
+    /// When and from where the request came, in words (`utc_date_time`,
+    /// `device_and_address`).
+    pub requested_at: String,
+    pub requested_from: String,
+    /// `PUBLIC_URL`, named in the footer.
+    pub site: String,
+}
+
+/// A text and an HTML template over the same `LinkMail`.
+macro_rules! link_mail_templates {
+    ($($text:ident = $text_path:tt, $html:ident = $html_path:tt;)*) => {$(
+        #[derive(Template)]
+        #[template(path = $text_path)]
+        struct $text<'a> {
+            mail: &'a LinkMail,
+        }
+
+        #[derive(Template)]
+        #[template(path = $html_path)]
+        struct $html<'a> {
+            mail: &'a LinkMail,
+        }
+    )*};
+}
+
+link_mail_templates! {
+    VerifyEmailText = "mail/verify_email.txt", VerifyEmailHtml = "mail/verify_email.html";
+    PasswordResetText = "mail/password_reset.txt", PasswordResetHtml = "mail/password_reset.html";
+    ConfirmNewEmailText = "mail/confirm_new_email.txt",
+        ConfirmNewEmailHtml = "mail/confirm_new_email.html";
+    SignUpAttemptText = "mail/signup_attempt.txt", SignUpAttemptHtml = "mail/signup_attempt.html";
+    EmailChangedText = "mail/email_changed.txt", EmailChangedHtml = "mail/email_changed.html";
+}
+
+impl LinkMailKind {
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "Confirm your email address for Gatehouse",
+            Self::PasswordReset => "Reset your Gatehouse password",
+            Self::ConfirmNewEmail => "Confirm your new email address for Gatehouse",
+            Self::SignUpAttempt => "Someone tried to sign up with your email address",
+            Self::EmailChanged => "Your Gatehouse email address was changed",
+        }
+    }
+
+    /// The name log lines give the message.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+            Self::ConfirmNewEmail => "confirm_new_email",
+            Self::SignUpAttempt => "signup_attempt",
+            Self::EmailChanged => "email_changed",
+        }
+    }
+}
+
+impl LinkMail {
+    pub fn render(&self) -> Result<RenderedMail, askama::Error> {
+        let mail = self;
+        let (text, html) = match self.kind {
+            LinkMailKind::VerifyEmail => (
+                VerifyEmailText { mail }.render()?,
+                VerifyEmailHtml { mail }.render()?,
+            ),
+            LinkMailKind::PasswordReset => (
+                PasswordResetText { mail }.render()?,
+                PasswordResetHtml { mail }.render()?,
+            ),
+            LinkMailKind::ConfirmNewEmail => (
+                ConfirmNewEmailText { mail }.render()?,
+                ConfirmNewEmailHtml { mail }.render()?,
+            ),
+            LinkMailKind::SignUpAttempt => (
+                SignUpAttemptText { mail }.render()?,
+                SignUpAttemptHtml { mail }.render()?,
+            ),
+            LinkMailKind::EmailChanged => (
+                EmailChangedText { mail }.render()?,
+                EmailChangedHtml { mail }.render()?,
+            ),
+        };
+        Ok(RenderedMail {
+            subject: self.kind.subject().to_string(),
+            text,
+            html,
+            link: Some(self.link.clone()),
+        })
+    }
+}
+
 /// `15 January 2027 at 08:00 UTC`: unambiguous wherever the reader lives.
 pub fn utc_date_time(epoch_secs: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(epoch_secs) {
@@ -146,5 +267,64 @@ mod tests {
             device_and_address(Some("Safari on iPhone"), None),
             "Safari on iPhone"
         );
+    }
+
+    #[test]
+    fn every_link_mail_carries_its_link_address_and_expiry_in_both_parts() {
+        for kind in [
+            LinkMailKind::VerifyEmail,
+            LinkMailKind::PasswordReset,
+            LinkMailKind::ConfirmNewEmail,
+            LinkMailKind::SignUpAttempt,
+            LinkMailKind::EmailChanged,
+        ] {
+            let mail = LinkMail {
+                kind,
+                username: "alice".into(),
+                address: "alice@new.example".into(),
+                link: "https://auth.example.com/verify-email?token=abc&x=1".into(),
+                login_link: "https://auth.example.com/login".into(),
+                valid_for: "24 hours".into(),
+                requested_at: utc_date_time(1_800_000_000),
+                requested_from: device_and_address(Some("Firefox on Linux"), None),
+                site: "https://auth.example.com".into(),
+            }
+            .render()
+            .unwrap();
+            assert_eq!(mail.subject, kind.subject());
+            assert_eq!(
+                mail.link.as_deref(),
+                Some("https://auth.example.com/verify-email?token=abc&x=1")
+            );
+            assert!(mail
+                .text
+                .contains("https://auth.example.com/verify-email?token=abc&x=1"));
+            assert!(mail
+                .html
+                .contains(r#"href="https://auth.example.com/verify-email?token=abc&#38;x=1""#));
+            for part in [&mail.text, &mail.html] {
+                assert!(part.contains("Hello alice,"), "{kind:?}: {part}");
+                assert!(part.contains("15 January 2027 at 08:00 UTC"), "{part}");
+                assert!(part.contains("Firefox on Linux"), "{part}");
+                assert!(part.contains("https://auth.example.com"), "{part}");
+                assert!(!part.contains("{{") && !part.contains("{%"), "{part}");
+            }
+            let expires = matches!(
+                kind,
+                LinkMailKind::VerifyEmail
+                    | LinkMailKind::PasswordReset
+                    | LinkMailKind::ConfirmNewEmail
+            );
+            assert_eq!(mail.text.contains("within 24 hours"), expires, "{kind:?}");
+            let names_address = !matches!(
+                kind,
+                LinkMailKind::PasswordReset | LinkMailKind::SignUpAttempt
+            );
+            assert_eq!(
+                mail.text.contains("alice@new.example"),
+                names_address,
+                "{kind:?}"
+            );
+        }
     }
 }

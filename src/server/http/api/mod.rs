@@ -3,6 +3,7 @@
 //! - `POST /token`: OAuth2 password grant → short-lived JWT access token.
 //! - `POST /users`: registration; `GET /users/me`: the caller (JWT, or API key with
 //!   `read:profile`).
+//! - `POST /password-reset`: a reset link by mail (always 202).
 //! - `/keys`: personal API keys (JWT only: a key cannot manage keys).
 //! - `GET /openapi.json`: the OpenAPI 3.1 document, generated from these handlers.
 //!
@@ -17,6 +18,7 @@
 pub mod error;
 pub mod keys;
 pub mod openapi;
+pub mod password_reset;
 pub mod principal;
 pub mod token;
 pub mod users;
@@ -35,6 +37,7 @@ pub fn router(allowed_origins: &[String]) -> Router<AppState> {
         .route("/token", post(token::token))
         .route("/users", post(users::register))
         .route("/users/me", get(users::me))
+        .route("/password-reset", post(password_reset::request))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", delete(keys::revoke))
         .route("/openapi.json", get(openapi::document))

@@ -7,12 +7,14 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gatehouse API", description = "Sign-up, OAuth2 password-grant tokens and personal API keys."),
-    paths(super::token::token, super::users::register, super::users::me, super::keys::list, super::keys::create, super::keys::revoke, document),
+    paths(super::token::token, super::users::register, super::users::me, super::password_reset::request, super::keys::list, super::keys::create, super::keys::revoke, document),
     components(schemas(
         super::token::TokenRequest,
         super::token::TokenResponse,
         super::users::RegisterRequest,
         super::users::UserResponse,
+        super::users::AcceptedResponse,
+        super::password_reset::PasswordResetRequest,
         super::keys::CreateKeyRequest,
         super::keys::RequestedExpiry,
         super::keys::KeyResponse,

@@ -2,12 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::model::{Password, PublicUser, RegisterForm};
-use crate::server::auth::ClientMeta;
+use crate::server::auth::{ClientMeta, CreatedAccount};
 use crate::server::http::extract::RequestId;
 use crate::server::state::AppState;
 
@@ -30,6 +31,8 @@ pub struct UserResponse {
     pub email: String,
     /// Seconds since the Unix epoch (UTC).
     pub created_at: i64,
+    /// The owner has confirmed `email` by following a link mailed to it.
+    pub email_verified: bool,
 }
 
 impl From<PublicUser> for UserResponse {
@@ -38,18 +41,40 @@ impl From<PublicUser> for UserResponse {
             username: user.username,
             email: user.email,
             created_at: user.created_at,
+            email_verified: user.email_verified,
         }
     }
 }
 
-/// Creates an account (same rules as the browser form).
+/// 202: the request was taken; what happens next arrives by mail (or not), and the answer is
+/// the same either way.
+#[derive(Serialize, ToSchema)]
+pub struct AcceptedResponse {
+    pub message: &'static str,
+}
+
+impl AcceptedResponse {
+    pub fn into_response(self) -> Response {
+        (StatusCode::ACCEPTED, Json(self)).into_response()
+    }
+}
+
+/// The answer to every sign-up when verification is required.
+pub const CHECK_INBOX: &str =
+    "Check your inbox: a message to the address you gave says how to go on.";
+
+/// Creates an account (same rules as the browser form). When the server requires verified
+/// addresses (`EMAIL_VERIFICATION=required`), the answer is 202 whether or not the address
+/// already had an account: a new account is usable once its owner follows the link mailed to
+/// it, and the owner of a taken address is told of the attempt instead.
 #[utoipa::path(
     post,
     path = "/api/v1/users",
     tag = "users",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created", body = UserResponse),
+        (status = 201, description = "Account created (verification optional)", body = UserResponse),
+        (status = 202, description = "Verification required: check the inbox of the address", body = AcceptedResponse),
         (status = 422, description = "Field errors: {\"error\":\"validation_failed\",\"fields\":{…}}"),
         (status = 429, description = "Too many registrations from this address"),
     )
@@ -59,20 +84,28 @@ pub async fn register(
     request_id: RequestId,
     meta: ClientMeta,
     Json(request): Json<RegisterRequest>,
-) -> Result<(StatusCode, Json<UserResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let form = RegisterForm {
         email: request.email,
         username: request.username,
         password_confirm: request.password.clone(),
         password: request.password,
     };
-    let user = state
+    let created = state
         .auth
         .registration
         .create_account(&form, &meta)
         .await
         .or_api_error(&request_id)?;
-    Ok((StatusCode::CREATED, Json(user.into())))
+    Ok(match created {
+        CreatedAccount::Created(user) => {
+            (StatusCode::CREATED, Json(UserResponse::from(user))).into_response()
+        }
+        CreatedAccount::CheckInbox => AcceptedResponse {
+            message: CHECK_INBOX,
+        }
+        .into_response(),
+    })
 }
 
 /// The account behind the access token or API key.

@@ -1,0 +1,288 @@
+//! Proving an address: the link mailed at sign-up (and again on request), what following it
+//! does, and moving an account to a new address, which becomes its sign-in address only once
+//! a link mailed to it is followed.
+//!
+//! `VerificationMode` (`EMAIL_VERIFICATION`) decides whether an unconfirmed account may sign
+//! in; registration and sign-in ask this service, and the rest is the same in both modes.
+
+use std::sync::Arc;
+
+use crate::model::activity::ActivityKind;
+use crate::model::user::PendingConfirmation;
+use crate::model::{AppError, ChangeEmailForm, EmailAddressForm};
+use crate::server::clock::Clock;
+use crate::server::db::{Store, StoreError, UserRecord};
+use crate::server::error::ServiceError;
+use crate::server::limits::{recipient_key, Limits};
+
+use super::activity::ActivityLog;
+use super::client::ClientMeta;
+use super::email_links::{EmailLinks, LiveLink, Purpose};
+use super::notices::Notices;
+use super::sessions::{CurrentSession, Sessions, SignedIn};
+use super::settings::VerificationMode;
+use super::sign_in::SignIn;
+
+/// What following a confirmation link did.
+pub enum Confirmed {
+    /// The account's address is confirmed. `signed_in`: a new session, when verification is
+    /// required (the link is the first proof the account has; following it signs in).
+    Verified { signed_in: Option<SignedIn> },
+    /// The account signs in with its new address from now on.
+    EmailChanged,
+}
+
+#[derive(Clone)]
+pub struct EmailVerification {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) mode: VerificationMode,
+    pub(super) links: EmailLinks,
+    pub(super) limits: Arc<Limits>,
+    pub(super) notices: Notices,
+    pub(super) activity: ActivityLog,
+    pub(super) sessions: Sessions,
+    pub(super) sign_in: SignIn,
+}
+
+impl EmailVerification {
+    pub fn mode(&self) -> VerificationMode {
+        self.mode
+    }
+
+    /// Mails `user` a link that confirms their address (at sign-up, and on request).
+    pub(super) async fn send_link(
+        &self,
+        user: &UserRecord,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let token = self
+            .links
+            .issue(
+                user,
+                Purpose::VerifyEmail,
+                &user.email,
+                &user.email_canonical,
+            )
+            .await?;
+        self.notices.verify_email(user, &token, meta);
+        Ok(())
+    }
+
+    /// "Send a new link", from the banner of a signed-in, unconfirmed account: limited per
+    /// client address and per account (the refusal says so: it is the person's own account).
+    /// Nothing is sent for an address already confirmed.
+    pub async fn resend(
+        &self,
+        current: &CurrentSession,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let user = &current.user;
+        if user.email_verified_at.is_some() {
+            return Ok(());
+        }
+        self.limits.check(&self.limits.mail, meta.ip_key()).await?;
+        self.limits
+            .check(
+                &self.limits.mail_recipient,
+                recipient_key(&user.email_canonical),
+            )
+            .await?;
+        self.send_link(user, meta).await
+    }
+
+    /// "Send a new link" by address, for someone who cannot sign in before confirming. The
+    /// answer is the same whether or not an unconfirmed account has the address: the lookup
+    /// and the mail happen after it, in the background (`resend_by_address`).
+    pub async fn resend_to_address(
+        &self,
+        form: &EmailAddressForm,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        self.limits.check(&self.limits.mail, meta.ip_key()).await?;
+        form.check().map_err(AppError::from)?;
+        let (this, address, meta) = (self.clone(), form.canonical_email(), meta.clone());
+        tokio::spawn(async move {
+            if let Err(error) = this.resend_by_address(&address, &meta).await {
+                let request_id = meta.request_id.as_deref().unwrap_or("-");
+                tracing::error!(event = "verification.resend_failed", request_id, %error);
+            }
+        });
+        Ok(())
+    }
+
+    async fn resend_by_address(
+        &self,
+        email_canonical: &str,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        // Per recipient, silently: a refusal here must not answer differently.
+        let recipient = recipient_key(email_canonical);
+        if self
+            .limits
+            .check(&self.limits.mail_recipient, &recipient)
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        match self.store.user_by_email(email_canonical).await? {
+            Some(user) if user.email_verified_at.is_none() => self.send_link(&user, meta).await,
+            _ => {
+                tracing::info!(event = "verification.resend_skipped");
+                Ok(())
+            }
+        }
+    }
+
+    /// What the link behind `raw` will do, if it is a confirmation link that still works.
+    pub async fn pending_confirmation(
+        &self,
+        raw: &str,
+    ) -> Result<Option<PendingConfirmation>, ServiceError> {
+        Ok(self.confirmation_link(raw).await?.map(|link| {
+            let address = link.record.email;
+            match link.purpose {
+                Purpose::ChangeEmail => PendingConfirmation::ChangeEmail { address },
+                _ => PendingConfirmation::VerifyEmail { address },
+            }
+        }))
+    }
+
+    /// Follows a confirmation link (the POST behind the page's button: mail scanners fetch
+    /// links, so a GET never confirms anything).
+    pub async fn confirm(&self, raw: &str, meta: &ClientMeta) -> Result<Confirmed, ServiceError> {
+        // Checked before taking it, so that a reset link sent here is not used up.
+        if self.confirmation_link(raw).await?.is_none() {
+            return Err(AppError::LinkInvalid.into());
+        }
+        let link = self.links.take(raw).await?.ok_or(AppError::LinkInvalid)?;
+        let user = self
+            .store
+            .user_by_id(link.record.user_id)
+            .await?
+            .ok_or(AppError::LinkInvalid)?;
+        match link.purpose {
+            Purpose::ChangeEmail => self.change_to(&user, &link, meta).await,
+            _ => self.verify(&user, &link, meta).await,
+        }
+    }
+
+    async fn verify(
+        &self,
+        user: &UserRecord,
+        link: &LiveLink,
+        meta: &ClientMeta,
+    ) -> Result<Confirmed, ServiceError> {
+        // A link to an address the account no longer has confirms nothing.
+        let now = self.clock.now();
+        if !self
+            .store
+            .set_email_verified(user.id, &link.record.email_canonical, now)
+            .await?
+        {
+            return Err(AppError::LinkInvalid.into());
+        }
+        self.activity
+            .record(user.id, ActivityKind::EmailVerified, meta, None)
+            .await;
+        let signed_in = match self.mode {
+            VerificationMode::Required => Some(self.sessions.start(user, false, meta).await?),
+            VerificationMode::Optional => None,
+        };
+        Ok(Confirmed::Verified { signed_in })
+    }
+
+    async fn change_to(
+        &self,
+        user: &UserRecord,
+        link: &LiveLink,
+        meta: &ClientMeta,
+    ) -> Result<Confirmed, ServiceError> {
+        let (email, canonical) = (&link.record.email, &link.record.email_canonical);
+        match self
+            .store
+            .change_email(user.id, email, canonical, self.clock.now())
+            .await
+        {
+            Ok(()) => {}
+            // Another account took the address after the link was sent.
+            Err(StoreError::UniqueViolation) => {
+                tracing::info!(event = "email_change.taken_meanwhile", user_id = user.id);
+                return Err(AppError::LinkInvalid.into());
+            }
+            Err(other) => return Err(other.into()),
+        }
+        // A confirmation link still on its way to the old address is moot now.
+        self.links.revoke(user.id, Purpose::VerifyEmail).await?;
+        self.activity
+            .record(user.id, ActivityKind::EmailChanged, meta, None)
+            .await;
+        self.notices.email_changed(user, email, meta);
+        Ok(Confirmed::EmailChanged)
+    }
+
+    /// The live link behind `raw` if it is one this service follows.
+    async fn confirmation_link(&self, raw: &str) -> Result<Option<LiveLink>, ServiceError> {
+        Ok(self
+            .links
+            .peek(raw)
+            .await?
+            .filter(|link| matches!(link.purpose, Purpose::VerifyEmail | Purpose::ChangeEmail)))
+    }
+
+    /// Asks to move the signed-in account to `form.new_email`: after the current password,
+    /// a link to the new address, which becomes the sign-in address when it is followed.
+    ///
+    /// The answer is the same whether or not another account has the new address (then
+    /// nothing is sent), so this form is no way to learn who has an account.
+    pub async fn request_change(
+        &self,
+        current: &CurrentSession,
+        form: &ChangeEmailForm,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let user = &current.user;
+        self.limits.check(&self.limits.mail, meta.ip_key()).await?;
+        form.check(&user.email).map_err(AppError::from)?;
+        self.sign_in
+            .confirm_password(user, &form.password, "password", meta)
+            .await?;
+        let (email, canonical) = (form.normalized_email(), form.canonical_email());
+        self.activity
+            .record(user.id, ActivityKind::EmailChangeRequested, meta, None)
+            .await;
+        if self
+            .limits
+            .check(&self.limits.mail_recipient, recipient_key(&canonical))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        if self.store.user_by_email(&canonical).await?.is_some() {
+            tracing::info!(event = "email_change.address_taken", user_id = user.id);
+            return Ok(());
+        }
+        let token = self
+            .links
+            .issue(user, Purpose::ChangeEmail, &email, &canonical)
+            .await?;
+        self.notices.confirm_new_email(user, &email, &token, meta);
+        Ok(())
+    }
+
+    /// The address a change is waiting on, if one is.
+    pub async fn pending_change(&self, user_id: i64) -> Result<Option<String>, ServiceError> {
+        Ok(self
+            .links
+            .pending(user_id, Purpose::ChangeEmail)
+            .await?
+            .map(|link| link.email))
+    }
+
+    /// Cancels a pending change: its link stops working.
+    pub async fn cancel_change(&self, user_id: i64) -> Result<(), ServiceError> {
+        self.links.revoke(user_id, Purpose::ChangeEmail).await
+    }
+}
