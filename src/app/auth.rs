@@ -2,7 +2,10 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_current_user, DeleteAccount, Login, Logout, LogoutEverywhere, Register};
+use crate::api::{
+    get_current_user, ConfirmEmail, DeleteAccount, Login, Logout, LogoutEverywhere, Register,
+    ResendVerification, ResetPassword,
+};
 use crate::model::{AppError, PublicUser};
 
 #[derive(Clone, Copy)]
@@ -12,6 +15,12 @@ pub struct Auth {
     pub logout: ServerAction<Logout>,
     pub logout_everywhere: ServerAction<LogoutEverywhere>,
     pub delete_account: ServerAction<DeleteAccount>,
+    /// Following a confirmation link may sign in (verification required) or confirm the
+    /// signed-in account's address: the banner and the header follow.
+    pub confirm_email: ServerAction<ConfirmEmail>,
+    /// A reset ends every session, this browser's included.
+    pub reset_password: ServerAction<ResetPassword>,
+    pub resend_verification: ServerAction<ResendVerification>,
     /// Re-fetched whenever one of the actions completes, so the header and pages follow.
     pub user: Resource<Result<Option<PublicUser>, AppError>>,
 }
@@ -22,6 +31,9 @@ pub fn provide_auth() {
     let logout = ServerAction::<Logout>::new();
     let logout_everywhere = ServerAction::<LogoutEverywhere>::new();
     let delete_account = ServerAction::<DeleteAccount>::new();
+    let confirm_email = ServerAction::<ConfirmEmail>::new();
+    let reset_password = ServerAction::<ResetPassword>::new();
+    let resend_verification = ServerAction::<ResendVerification>::new();
     // Blocking: the server waits for it before sending the page, so the first HTML already
     // knows who is signed in (and protected pages can redirect with a real 302).
     let user = Resource::new_blocking(
@@ -32,6 +44,8 @@ pub fn provide_auth() {
                 logout.version().get(),
                 logout_everywhere.version().get(),
                 delete_account.version().get(),
+                confirm_email.version().get(),
+                reset_password.version().get(),
             )
         },
         |_| get_current_user(),
@@ -42,6 +56,9 @@ pub fn provide_auth() {
         logout,
         logout_everywhere,
         delete_account,
+        confirm_email,
+        reset_password,
+        resend_verification,
         user,
     });
 }

@@ -12,7 +12,11 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use self::auth::{provide_auth, AuthNav};
-use self::pages::{AccountPage, HomePage, LoginPage, NotFound, RegisterPage};
+use self::components::VerifyEmailBanner;
+use self::pages::{
+    AccountPage, ForgotPasswordPage, HomePage, LoginPage, NotFound, RegisterPage,
+    ResetPasswordPage, VerifyEmailPage,
+};
 
 /// The document around the app. Server-only in practice: it is rendered once per page
 /// request and never hydrated. (The server sets the page's CSP around it, with the nonce
@@ -72,11 +76,15 @@ fn Layout() -> impl IntoView {
                 <AuthNav/>
             </header>
             <main id="main" class="site-main">
+                <VerifyEmailBanner/>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
     }

@@ -13,6 +13,16 @@ pub fn Notice() -> impl IntoView {
             Some("session-revoked") => Some("That session has been signed out."),
             Some("others-signed-out") => Some("All your other sessions have been signed out."),
             Some("account-deleted") => Some("Your account has been deleted. Goodbye."),
+            Some("password-reset") => {
+                Some("Your password was changed. Sign in with your new password.")
+            }
+            Some("email-confirmed") => Some("Your email address is confirmed."),
+            Some("email-changed") => Some("Your email address was changed."),
+            Some("email-change-sent") => Some(
+                "We sent a link to the new address. Your sign-in address changes when you open it.",
+            ),
+            Some("email-change-cancelled") => Some("The change of email address was cancelled."),
+            Some("verification-sent") => Some("A new link is on its way."),
             _ => None,
         })
     };

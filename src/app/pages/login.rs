@@ -3,8 +3,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::app::auth::use_auth;
-use crate::app::components::{action_error, Field, FormBanner, FormFields, SubmitButton};
-use crate::model::LoginForm;
+use crate::app::components::{action_error, Field, FormBanner, FormFields, Notice, SubmitButton};
+use crate::model::{AppError, LoginForm};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -21,12 +21,21 @@ pub fn LoginPage() -> impl IntoView {
         .check()
     });
 
+    // The right password for an account whose address waits for confirmation.
+    let unconfirmed = move || matches!(server_error.get(), Some(AppError::EmailNotVerified));
+
     view! {
         <Title text="Sign in"/>
+        <Notice/>
         <section class="card" aria-labelledby="login-title">
             <h1 id="login-title">"Sign in"</h1>
             <p class="card-lead">"Welcome back. Use your username or your email address."</p>
             <FormBanner error=server_error/>
+            <Show when=unconfirmed>
+                <p class="card-note">
+                    "Lost the message? " <a href="/verify-email">"Send a new link"</a>
+                </p>
+            </Show>
             <ActionForm action=action attr:novalidate=true attr:class="form">
                 <input type="hidden" name="next" prop:value=next value=next/>
                 <Field form=fields name="username" label="Username or email" autocomplete="username"/>
@@ -38,6 +47,7 @@ pub fn LoginPage() -> impl IntoView {
                     autocomplete="current-password"
                     reveal=true
                 />
+                <a class="field-link" href="/forgot-password">"Forgot password?"</a>
                 <label class="checkbox">
                     <input type="checkbox" name="remember" value="on"/>
                     "Remember me on this device"

@@ -1,20 +1,38 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::app::auth::use_auth;
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
+    action_error, CheckInbox, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
     WithPasswordPolicy,
 };
 use crate::model::{PasswordPolicy, RegisterForm};
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
+    // `?sent=1`: where a sign-up lands when addresses must be confirmed, whether the account
+    // was made or the address already had one (its owner is told by mail instead).
+    let query = use_query_map();
+    let sent = move || query.read().get("sent").is_some();
     view! {
         <Title text="Create account"/>
-        <WithPasswordPolicy let:policy>
-            <RegisterCard policy/>
-        </WithPasswordPolicy>
+        <Show
+            when=sent
+            fallback=|| {
+                view! {
+                    <WithPasswordPolicy let:policy>
+                        <RegisterCard policy/>
+                    </WithPasswordPolicy>
+                }
+            }
+        >
+            <CheckInbox lead="We have sent a message to the address you gave. Open the link in it to finish: it works once, within 24 hours.">
+                <p class="card-footer">
+                    "No message? " <a href="/verify-email">"Ask for a new link"</a>
+                </p>
+            </CheckInbox>
+        </Show>
     }
 }
 

@@ -5,6 +5,7 @@
 mod activity;
 mod api_keys;
 mod delete;
+mod email;
 mod password;
 mod sessions;
 
@@ -12,7 +13,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
-use crate::api::{ChangePassword, CreateApiKey, RevokeApiKey, RevokeOtherSessions, RevokeSession};
+use crate::api::{
+    CancelEmailChange, ChangeEmail, ChangePassword, CreateApiKey, RevokeApiKey,
+    RevokeOtherSessions, RevokeSession,
+};
 use crate::app::auth::{use_auth, SignOutButton};
 use crate::app::components::{LoadError, Notice};
 use crate::model::user::format_date;
@@ -20,6 +24,7 @@ use crate::model::user::format_date;
 use self::activity::ActivitySection;
 use self::api_keys::ApiKeysSection;
 use self::delete::DeleteAccountSection;
+use self::email::EmailSection;
 use self::password::ChangePasswordSection;
 use self::sessions::SessionsSection;
 
@@ -32,6 +37,8 @@ pub(crate) struct AccountActions {
     pub revoke_others: ServerAction<RevokeOtherSessions>,
     pub create_key: ServerAction<CreateApiKey>,
     pub revoke_key: ServerAction<RevokeApiKey>,
+    pub change_email: ServerAction<ChangeEmail>,
+    pub cancel_email_change: ServerAction<CancelEmailChange>,
 }
 
 impl AccountActions {
@@ -42,6 +49,8 @@ impl AccountActions {
             revoke_others: ServerAction::new(),
             create_key: ServerAction::new(),
             revoke_key: ServerAction::new(),
+            change_email: ServerAction::new(),
+            cancel_email_change: ServerAction::new(),
         }
     }
 
@@ -52,6 +61,8 @@ impl AccountActions {
             + self.revoke_others.version().get()
             + self.create_key.version().get()
             + self.revoke_key.version().get()
+            + self.change_email.version().get()
+            + self.cancel_email_change.version().get()
     }
 }
 
@@ -95,6 +106,7 @@ pub fn AccountPage() -> impl IntoView {
                                         "API keys keep working: revoke them under API keys."
                                     </p>
                                 </section>
+                                <EmailSection user=user.clone()/>
                                 <ChangePasswordSection user=user.clone()/>
                                 <SessionsSection/>
                                 <ApiKeysSection/>

@@ -1,0 +1,96 @@
+//! The account's email address: whether it is confirmed, a change waiting for confirmation
+//! (which can be cancelled), and the form to move to another address. The new address
+//! becomes the sign-in address only when the link mailed to it is followed.
+
+use leptos::prelude::*;
+
+use super::AccountActions;
+use crate::api::pending_email_change;
+use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded, SubmitButton};
+use crate::model::{ChangeEmailForm, PublicUser};
+
+#[component]
+pub fn EmailSection(user: PublicUser) -> impl IntoView {
+    let actions = expect_context::<AccountActions>();
+    let pending = Resource::new(move || actions.version(), |_| pending_email_change());
+    let status = if user.email_verified {
+        "Confirmed"
+    } else {
+        "Not confirmed yet"
+    };
+    view! {
+        <section class="card" aria-labelledby="email-title">
+            <h2 id="email-title">"Email address"</h2>
+            <p class="card-lead">
+                <strong data-testid="account-email">{user.email.clone()}</strong>
+                " · "
+                <span data-testid="email-status">{status}</span>
+            </p>
+            <Loaded resource=pending let:pending>
+                {pending.map(|address| view! { <PendingChange address/> })}
+            </Loaded>
+            <ChangeEmailForm current=user.email/>
+        </section>
+    }
+}
+
+#[component]
+fn PendingChange(address: String) -> impl IntoView {
+    let cancel = expect_context::<AccountActions>().cancel_email_change;
+    view! {
+        <div class="banner banner-warning" data-testid="pending-email">
+            <p>
+                "Waiting for confirmation of " <strong>{address}</strong>
+                ": open the link we sent there. Until then you sign in with your current address."
+            </p>
+            <ActionForm action=cancel attr:class="inline-form">
+                <button type="submit" class="button button-small button-quiet" disabled=move || cancel.pending().get()>
+                    "Cancel change"
+                </button>
+            </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn ChangeEmailForm(current: String) -> impl IntoView {
+    let action = expect_context::<AccountActions>().change_email;
+    let current = Signal::stored(current);
+    let server_error = action_error(action);
+    let fields = FormFields::new(&["new_email", "password"], server_error, move |form| {
+        ChangeEmailForm {
+            new_email: form.get("new_email"),
+            password: form.get("password").into(),
+        }
+        .check(&current.read())
+    });
+    // The password must not stay in the page after the request went through.
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Ok(()))) {
+            fields.reset();
+        }
+    });
+    view! {
+        <FormBanner error=server_error/>
+        <ActionForm action=action attr:novalidate=true attr:class="form">
+            <Field
+                form=fields
+                name="new_email"
+                label="New email"
+                kind="email"
+                autocomplete="email"
+                hint="We send a link there; the change happens when you open it."
+            />
+            <Field
+                form=fields
+                name="password"
+                id="change-email-password"
+                label="Current password"
+                kind="password"
+                autocomplete="current-password"
+                reveal=true
+            />
+            <SubmitButton form=fields label="Change email" busy_label="Sending link…" pending=action.pending()/>
+        </ActionForm>
+    }
+}
