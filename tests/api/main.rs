@@ -20,6 +20,7 @@ mod import;
 mod login;
 mod logs;
 mod mail;
+mod mail_links;
 mod outage;
 mod pages;
 mod properties;

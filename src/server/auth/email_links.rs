@@ -165,3 +165,67 @@ impl EmailLinks {
         (record.expires_at > self.clock.now()).then_some(LiveLink { purpose, record })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    async fn alice(f: &Fixture) -> UserRecord {
+        f.register("alice").await;
+        f.store.user_by_username("alice").await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_link_works_once_and_only_within_its_lifetime() {
+        let f = fixture().await;
+        let user = alice(&f).await;
+        let links = &f.auth.email_links;
+        let token = links
+            .issue(&user, Purpose::ResetPassword, &user.email, &user.email_canonical)
+            .await
+            .unwrap();
+        // Only the hash is stored.
+        let stored = f
+            .store
+            .email_link_of(user.id, "reset_password")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(stored.token_hash, token.expose().as_bytes());
+        assert_eq!(stored.expires_at, START + 30 * 60);
+
+        f.advance(30 * 60 - 1);
+        assert!(links.peek(token.expose()).await.unwrap().is_some());
+        let taken = links.take(token.expose()).await.unwrap().unwrap();
+        assert_eq!(taken.purpose, Purpose::ResetPassword);
+        assert_eq!(taken.record.user_id, user.id);
+        assert!(links.take(token.expose()).await.unwrap().is_none(), "used once");
+
+        let token = links
+            .issue(&user, Purpose::VerifyEmail, &user.email, &user.email_canonical)
+            .await
+            .unwrap();
+        f.advance(24 * 3600);
+        assert!(links.peek(token.expose()).await.unwrap().is_none(), "expired");
+        assert!(links.take(token.expose()).await.unwrap().is_none(), "expired");
+        assert_eq!(links.purge_expired().await.unwrap(), 0, "taken already");
+    }
+
+    #[tokio::test]
+    async fn a_newer_link_replaces_the_last_of_its_purpose_only() {
+        let f = fixture().await;
+        let user = alice(&f).await;
+        let links = &f.auth.email_links;
+        let issue = |purpose| links.issue(&user, purpose, &user.email, &user.email_canonical);
+        let reset = issue(Purpose::ResetPassword).await.unwrap();
+        let older = issue(Purpose::VerifyEmail).await.unwrap();
+        let newer = issue(Purpose::VerifyEmail).await.unwrap();
+        assert!(links.peek(older.expose()).await.unwrap().is_none());
+        assert!(links.peek(newer.expose()).await.unwrap().is_some());
+        assert!(links.peek(reset.expose()).await.unwrap().is_some());
+        // Junk and unknown tokens cost nothing and find nothing.
+        assert!(links.peek("junk").await.unwrap().is_none());
+        assert!(links.take(&"A".repeat(43)).await.unwrap().is_none());
+    }
+}

@@ -165,4 +165,40 @@ impl Fixture {
     pub fn advance(&self, secs: u64) {
         self.clock.advance(secs as i64);
     }
+
+    /// Every message sent so far, oldest first. Waits for the queue to deliver them, after
+    /// which the mailer takes no more: call it once, at the end of a test.
+    pub async fn sent_mail(&self) -> Vec<SentMail> {
+        use mail_parser::MessageParser;
+
+        self.mailer.drain(Duration::from_secs(30)).await;
+        let mut files: Vec<_> = std::fs::read_dir(&self.mailbox)
+            .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap());
+        files
+            .iter()
+            .map(|path| {
+                let raw = std::fs::read(path).unwrap();
+                let message = MessageParser::default().parse(&raw).unwrap();
+                SentMail {
+                    to: message
+                        .to()
+                        .and_then(|to| to.first())
+                        .and_then(|to| to.address())
+                        .unwrap_or_default()
+                        .to_string(),
+                    subject: message.subject().unwrap_or_default().to_string(),
+                    text: message.body_text(0).unwrap_or_default().into_owned(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A message the fixture's mailer wrote.
+pub struct SentMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
 }

@@ -286,3 +286,128 @@ impl EmailVerification {
         self.links.revoke(user_id, Purpose::ChangeEmail).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::Registered;
+    use super::*;
+    use crate::model::LoginForm;
+
+    /// The token in the last message to `to` with a link to `page`.
+    fn token_in(mails: &[SentMail], to: &str, page: &str) -> String {
+        let mail = mails
+            .iter()
+            .rev()
+            .find(|m| m.to == to && m.text.contains(page))
+            .unwrap_or_else(|| panic!("no {page} link to {to}"));
+        let start = mail.text.find("token=").unwrap() + "token=".len();
+        mail.text[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    fn login_form(name: &str) -> LoginForm {
+        LoginForm {
+            username: name.into(),
+            password: PASSWORD.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn required_mode_signs_in_only_after_the_link_and_the_link_signs_in() {
+        let f = fixture_in(VerificationMode::Required).await;
+        let registered = f
+            .auth
+            .registration
+            .register(&register_form("alice"), &meta())
+            .await
+            .unwrap();
+        assert!(matches!(registered, Registered::CheckInbox));
+        let refused = f.auth.sign_in.login(&login_form("alice"), false, &meta()).await;
+        assert!(matches!(
+            refused,
+            Err(ServiceError::Client(AppError::EmailNotVerified))
+        ));
+
+        // The same address again: the same outcome, no account, and the owner is told.
+        let mut again = register_form("mallory");
+        again.email = "ALICE@example.com".into();
+        let second = f.auth.registration.register(&again, &meta()).await.unwrap();
+        assert!(matches!(second, Registered::CheckInbox));
+        assert!(f.store.user_by_username("mallory").await.unwrap().is_none());
+        let alice = f.store.user_by_username("alice").await.unwrap().unwrap();
+        let events = f.auth.activity.recent(alice.id).await.unwrap();
+        assert_eq!(events[0].kind, ActivityKind::SignUpAttempted);
+
+        let mails = f.sent_mail().await;
+        let subjects: Vec<_> = mails.iter().map(|m| m.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                "Confirm your email address for Gatehouse",
+                "Someone tried to sign up with your email address"
+            ]
+        );
+        let token = token_in(&mails, "alice@example.com", "/verify-email");
+        assert_eq!(
+            f.auth.verification.pending_confirmation(&token).await.unwrap(),
+            Some(PendingConfirmation::VerifyEmail {
+                address: "alice@example.com".into()
+            })
+        );
+        let Confirmed::Verified {
+            signed_in: Some(signed_in),
+        } = f.auth.verification.confirm(&token, &meta()).await.unwrap()
+        else {
+            panic!("not signed in");
+        };
+        assert_eq!(f.current(&signed_in).await.user.id, alice.id);
+        assert!(f
+            .auth
+            .sign_in
+            .login(&login_form("alice"), false, &meta())
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_link_to_an_address_the_account_left_confirms_nothing() {
+        let f = fixture().await;
+        let signed_in = f.register("alice").await;
+        let current = f.current(&signed_in).await;
+        let change = ChangeEmailForm {
+            new_email: "alice@new.example".into(),
+            password: PASSWORD.into(),
+        };
+        f.auth
+            .verification
+            .request_change(&current, &change, &meta())
+            .await
+            .unwrap();
+        assert_eq!(
+            f.auth
+                .verification
+                .pending_change(current.user.id)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("alice@new.example")
+        );
+        // Read the links before the mailer stops: the sign-up's and the change's.
+        let user = f.store.user_by_id(current.user.id).await.unwrap().unwrap();
+        let mails = f.sent_mail().await;
+        let verify = token_in(&mails, "alice@example.com", "/verify-email");
+        let move_to = token_in(&mails, "alice@new.example", "/verify-email");
+        assert!(matches!(
+            f.auth.verification.confirm(&move_to, &meta()).await.unwrap(),
+            Confirmed::EmailChanged
+        ));
+        let moved = f.store.user_by_id(user.id).await.unwrap().unwrap();
+        assert_eq!(moved.email, "alice@new.example");
+        assert!(moved.email_verified_at.is_some());
+        // The old address's confirmation link died with the change.
+        assert!(matches!(
+            f.auth.verification.confirm(&verify, &meta()).await,
+            Err(ServiceError::Client(AppError::LinkInvalid))
+        ));
+    }
+}
