@@ -85,6 +85,8 @@ async fn production_cookie_is_host_prefixed_and_secure() {
         ("APP_ENV", "production"),
         ("SECRET_KEY", "an-integration-test-key-of-32-bytes!"),
         ("PUBLIC_URL", "https://auth.example.test"),
+        // Production requires confirmed addresses by default; sign-up then sets no cookie.
+        ("EMAIL_VERIFICATION", "optional"),
     ])
     .await;
     let res = app.register("alice", "alice@example.com").await;
