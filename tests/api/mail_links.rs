@@ -122,8 +122,7 @@ async fn fingerprint(res: Response) -> (StatusCode, Vec<(String, String)>, Strin
 }
 
 #[tokio::test]
-async fn a_reset_link_sets_a_new_password_once_ends_every_session_and_token_and_tells_the_owner()
-{
+async fn a_reset_link_sets_a_new_password_once_ends_every_session_and_token_and_tells_the_owner() {
     let app = app_in("optional").await;
     let session = app.register_ok("alice", "alice@example.com").await;
     app.verification_mail("alice@example.com").await;
@@ -178,7 +177,10 @@ async fn a_reset_link_sets_a_new_password_once_ends_every_session_and_token_and_
 
     // Used once, the link is dead.
     let again = app.reset_with(&cookie, "yet another passphrase").await;
-    assert_eq!(app_error(again).await, gatehouse::model::AppError::LinkInvalid);
+    assert_eq!(
+        app_error(again).await,
+        gatehouse::model::AppError::LinkInvalid
+    );
     let user_id = app.stored_user("alice").await.unwrap().id;
     let activity: Vec<String> = app
         .store()
@@ -204,13 +206,19 @@ async fn a_reset_request_answers_the_same_for_a_known_and_an_unknown_address() {
     assert_eq!(known, unknown);
     // The same through the API, and without JavaScript.
     let api_known = fingerprint(
-        app.post_json("/api/v1/password-reset", &json!({"email": "alice@example.com"}))
-            .await,
+        app.post_json(
+            "/api/v1/password-reset",
+            &json!({"email": "alice@example.com"}),
+        )
+        .await,
     )
     .await;
     let api_unknown = fingerprint(
-        app.post_json("/api/v1/password-reset", &json!({"email": "nobody@example.com"}))
-            .await,
+        app.post_json(
+            "/api/v1/password-reset",
+            &json!({"email": "nobody@example.com"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(api_known.0, StatusCode::ACCEPTED);
@@ -225,10 +233,19 @@ async fn a_reset_request_answers_the_same_for_a_known_and_an_unknown_address() {
         )
         .await
     };
-    let (plain_known, plain_unknown) = (plain("alice@example.com").await, plain("x@example.com").await);
+    let (plain_known, plain_unknown) = (
+        plain("alice@example.com").await,
+        plain("x@example.com").await,
+    );
     assert!(plain_known.status().is_redirection());
-    assert_eq!(header(&plain_known, "location"), Some("/forgot-password?sent=1"));
-    assert_eq!(fingerprint(plain_known).await, fingerprint(plain_unknown).await);
+    assert_eq!(
+        header(&plain_known, "location"),
+        Some("/forgot-password?sent=1")
+    );
+    assert_eq!(
+        fingerprint(plain_known).await,
+        fingerprint(plain_unknown).await
+    );
 
     // Only the known address got mail: three requests, three links, and the per-address
     // limit (3/hour) has taken the fourth without a word.
@@ -270,7 +287,11 @@ async fn a_reset_link_dies_after_thirty_minutes_a_newer_link_or_a_password_chang
         .send()
         .await
         .unwrap();
-    assert!(page.text().await.unwrap().contains("This link no longer works"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("This link no longer works"));
 
     // A newer link replaces an older one.
     let older = app.reset_link_cookie("alice@example.com").await;
@@ -296,7 +317,9 @@ async fn a_reset_link_dies_after_thirty_minutes_a_newer_link_or_a_password_chang
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        app.reset_with(&newer, "yet another passphrase").await.status(),
+        app.reset_with(&newer, "yet another passphrase")
+            .await
+            .status(),
         StatusCode::GONE
     );
     assert_eq!(
@@ -366,7 +389,9 @@ async fn optional_verification_signs_in_at_once_and_confirms_with_a_post_once() 
     let me: serde_json::Value = app.me(&jwt).await.json().await.unwrap();
     assert_eq!(me["email_verified"], true);
     // Once only.
-    let again = app.call_with_link("confirm_email", &[], &cookie, None).await;
+    let again = app
+        .call_with_link("confirm_email", &[], &cookie, None)
+        .await;
     assert_eq!(again.status(), StatusCode::GONE);
 }
 
@@ -378,14 +403,22 @@ async fn a_resend_replaces_the_link_and_is_limited_per_account() {
     ])
     .await;
     let session = app.register_ok("alice", "alice@example.com").await;
-    let first = link_in(&app.verification_mail("alice@example.com").await, "/verify-email");
+    let first = link_in(
+        &app.verification_mail("alice@example.com").await,
+        "/verify-email",
+    );
     let res = app.call("resend_verification", &[], Some(&session)).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let second = link_in(&app.verification_mail("alice@example.com").await, "/verify-email");
+    let second = link_in(
+        &app.verification_mail("alice@example.com").await,
+        "/verify-email",
+    );
     assert_ne!(first, second);
     let old = app.open_link(&first).await;
     assert_eq!(
-        app.call_with_link("confirm_email", &[], &old, None).await.status(),
+        app.call_with_link("confirm_email", &[], &old, None)
+            .await
+            .status(),
         StatusCode::GONE
     );
     // The account's own limit says so (it is the person's own account).
@@ -400,7 +433,10 @@ async fn required_verification_answers_alike_for_a_taken_address_and_tells_its_o
     let new = app.register("alice", "alice@example.com").await;
     assert_eq!(new.status(), StatusCode::OK);
     assert_eq!(header(&new, "location"), Some("/register?sent=1"));
-    assert!(session_token_from(&new, app.cookie_name).is_none(), "no session");
+    assert!(
+        session_token_from(&new, app.cookie_name).is_none(),
+        "no session"
+    );
     let verification = app.verification_mail("alice@example.com").await;
 
     // The same address again (another username): the same answer, byte for byte.
@@ -412,14 +448,23 @@ async fn required_verification_answers_alike_for_a_taken_address_and_tells_its_o
         owner_mail.subject(),
         "Someone tried to sign up with your email address"
     );
-    assert!(owner_mail.text().contains(&format!("{PUBLIC_URL}/forgot-password")));
+    assert!(owner_mail
+        .text()
+        .contains(&format!("{PUBLIC_URL}/forgot-password")));
     assert!(app.stored_user("mallory").await.is_none());
     // The API's answer is alike too.
-    let body = |name: &str, email: &str| {
-        json!({"username": name, "email": email, "password": PASSWORD})
-    };
-    let api_new = fingerprint(app.post_json("/api/v1/users", &body("dave", "dave@example.com")).await).await;
-    let api_taken = fingerprint(app.post_json("/api/v1/users", &body("eve", "alice@example.com")).await).await;
+    let body =
+        |name: &str, email: &str| json!({"username": name, "email": email, "password": PASSWORD});
+    let api_new = fingerprint(
+        app.post_json("/api/v1/users", &body("dave", "dave@example.com"))
+            .await,
+    )
+    .await;
+    let api_taken = fingerprint(
+        app.post_json("/api/v1/users", &body("eve", "alice@example.com"))
+            .await,
+    )
+    .await;
     assert_eq!(api_new.0, StatusCode::ACCEPTED);
     assert_eq!(api_new, api_taken);
     // A taken username may still be said.
@@ -445,15 +490,22 @@ async fn required_verification_answers_alike_for_a_taken_address_and_tells_its_o
     );
 
     // Following the link signs the new account in.
-    let cookie = app.open_link(&link_in(&verification, "/verify-email")).await;
-    let res = app.call_with_link("confirm_email", &[], &cookie, None).await;
+    let cookie = app
+        .open_link(&link_in(&verification, "/verify-email"))
+        .await;
+    let res = app
+        .call_with_link("confirm_email", &[], &cookie, None)
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         header(&res, "location"),
         Some("/account?notice=email-confirmed")
     );
     let session = session_token_from(&res, app.cookie_name).expect("signed in");
-    assert_eq!(app.current_username(&session).await.as_deref(), Some("alice"));
+    assert_eq!(
+        app.current_username(&session).await.as_deref(),
+        Some("alice")
+    );
     assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);
 }
 
@@ -474,7 +526,9 @@ async fn a_new_link_by_address_answers_alike_and_goes_only_to_an_unconfirmed_acc
     let mail = app.verification_mail("alice@example.com").await;
     let cookie = app.open_link(&link_in(&mail, "/verify-email")).await;
     assert_eq!(
-        app.call_with_link("confirm_email", &[], &cookie, None).await.status(),
+        app.call_with_link("confirm_email", &[], &cookie, None)
+            .await
+            .status(),
         StatusCode::OK
     );
     // Confirmed now: no more links for it.
@@ -519,11 +573,17 @@ async fn a_change_of_address_needs_the_password_waits_for_the_new_address_and_te
     // Bob's address: the same answer as a free one, and no mail to anybody.
     let taken = fingerprint(change("bob@example.com", PASSWORD).await).await;
     let free = change("alice@new.example", PASSWORD).await;
-    assert_eq!(header(&free, "location"), Some("/account?notice=email-change-sent"));
+    assert_eq!(
+        header(&free, "location"),
+        Some("/account?notice=email-change-sent")
+    );
     assert_eq!(taken, fingerprint(free).await);
 
     let mail = app.mailbox.next_for("alice@new.example").await;
-    assert_eq!(mail.subject(), "Confirm your new email address for Gatehouse");
+    assert_eq!(
+        mail.subject(),
+        "Confirm your new email address for Gatehouse"
+    );
     assert_eq!(app.mailbox.waiting_for("bob@example.com"), 0);
     // Nothing changes until the link is followed.
     assert_eq!(
@@ -538,7 +598,11 @@ async fn a_change_of_address_needs_the_password_waits_for_the_new_address_and_te
         .send()
         .await
         .unwrap();
-    assert!(page.text().await.unwrap().contains("Confirm your new email address"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Confirm your new email address"));
     let res = app
         .call_with_link("confirm_email", &[], &cookie, Some(&session))
         .await;
@@ -575,7 +639,10 @@ async fn mail_requests_are_limited_per_client_address() {
     let limited = app.request_reset("someone.else@example.com").await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let api = app
-        .post_json("/api/v1/password-reset", &json!({"email": "third@example.com"}))
+        .post_json(
+            "/api/v1/password-reset",
+            &json!({"email": "third@example.com"}),
+        )
         .await;
     assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
 }
@@ -592,7 +659,10 @@ async fn a_reset_form_posted_without_javascript_comes_back_to_its_page_with_the_
         async move {
             app.rpc(
                 "reset_password",
-                &[("new_password", password), ("new_password_confirm", password)],
+                &[
+                    ("new_password", password),
+                    ("new_password_confirm", password),
+                ],
                 None,
             )
             .header(COOKIE, cookie)

@@ -182,7 +182,12 @@ mod tests {
         let user = alice(&f).await;
         let links = &f.auth.email_links;
         let token = links
-            .issue(&user, Purpose::ResetPassword, &user.email, &user.email_canonical)
+            .issue(
+                &user,
+                Purpose::ResetPassword,
+                &user.email,
+                &user.email_canonical,
+            )
             .await
             .unwrap();
         // Only the hash is stored.
@@ -200,15 +205,29 @@ mod tests {
         let taken = links.take(token.expose()).await.unwrap().unwrap();
         assert_eq!(taken.purpose, Purpose::ResetPassword);
         assert_eq!(taken.record.user_id, user.id);
-        assert!(links.take(token.expose()).await.unwrap().is_none(), "used once");
+        assert!(
+            links.take(token.expose()).await.unwrap().is_none(),
+            "used once"
+        );
 
         let token = links
-            .issue(&user, Purpose::VerifyEmail, &user.email, &user.email_canonical)
+            .issue(
+                &user,
+                Purpose::VerifyEmail,
+                &user.email,
+                &user.email_canonical,
+            )
             .await
             .unwrap();
         f.advance(24 * 3600);
-        assert!(links.peek(token.expose()).await.unwrap().is_none(), "expired");
-        assert!(links.take(token.expose()).await.unwrap().is_none(), "expired");
+        assert!(
+            links.peek(token.expose()).await.unwrap().is_none(),
+            "expired"
+        );
+        assert!(
+            links.take(token.expose()).await.unwrap().is_none(),
+            "expired"
+        );
         assert_eq!(links.purge_expired().await.unwrap(), 0, "taken already");
     }
 

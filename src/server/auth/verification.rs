@@ -302,7 +302,11 @@ mod tests {
             .find(|m| m.to == to && m.text.contains(page))
             .unwrap_or_else(|| panic!("no {page} link to {to}"));
         let start = mail.text.find("token=").unwrap() + "token=".len();
-        mail.text[start..].split_whitespace().next().unwrap().to_string()
+        mail.text[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     fn login_form(name: &str) -> LoginForm {
@@ -322,7 +326,11 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(registered, Registered::CheckInbox));
-        let refused = f.auth.sign_in.login(&login_form("alice"), false, &meta()).await;
+        let refused = f
+            .auth
+            .sign_in
+            .login(&login_form("alice"), false, &meta())
+            .await;
         assert!(matches!(
             refused,
             Err(ServiceError::Client(AppError::EmailNotVerified))
@@ -349,7 +357,11 @@ mod tests {
         );
         let token = token_in(&mails, "alice@example.com", "/verify-email");
         assert_eq!(
-            f.auth.verification.pending_confirmation(&token).await.unwrap(),
+            f.auth
+                .verification
+                .pending_confirmation(&token)
+                .await
+                .unwrap(),
             Some(PendingConfirmation::VerifyEmail {
                 address: "alice@example.com".into()
             })
@@ -398,7 +410,11 @@ mod tests {
         let verify = token_in(&mails, "alice@example.com", "/verify-email");
         let move_to = token_in(&mails, "alice@new.example", "/verify-email");
         assert!(matches!(
-            f.auth.verification.confirm(&move_to, &meta()).await.unwrap(),
+            f.auth
+                .verification
+                .confirm(&move_to, &meta())
+                .await
+                .unwrap(),
             Confirmed::EmailChanged
         ));
         let moved = f.store.user_by_id(user.id).await.unwrap().unwrap();
