@@ -271,7 +271,11 @@ test.describe("email verification, required mode", () => {
 
     // What the recipient's mail program shows (the HTML part; no network is needed for it).
     expect(verification.html).not.toBe("");
+    // On a blank page: set into a Gatehouse page, the mail would live under that page's CSP,
+    // which refuses inline styles, and show unstyled.
+    await page.goto("about:blank");
     await page.setContent(verification.html);
+    await expect(page.getByRole("link", { name: "Confirm email address" })).toHaveCSS("background-color", "rgb(29, 78, 216)");
     await screenshot(page, "mail-rendered-verification");
   });
 });

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 /// Every field name a form posts, so the generator reaches past "missing argument".
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "username",
     "email",
     "password",
@@ -31,6 +31,7 @@ const FIELDS: [&str; 16] = [
     "keep_other_sessions",
     "confirm_username",
     "scopes",
+    "new_email",
     "__proto__",
 ];
 
