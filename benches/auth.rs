@@ -2,6 +2,7 @@
 //!
 //!   cargo bench --features ssr --bench auth -- timing   # enumeration: the four failure paths
 //!   cargo bench --features ssr --bench auth -- flood    # 1,000 concurrent sign-ins
+//!   cargo bench --features ssr --bench auth -- answers  # mail requests: known vs unknown address
 //!
 //! Figures go to docs/benchmarks.md. Nothing here asserts a speed: it measures and prints.
 
@@ -47,6 +48,10 @@ async fn start(extra: &[(&str, &str)]) -> Server {
         .env("RATE_LIMIT_LOGIN", "1000000/minute")
         .env("RATE_LIMIT_REGISTER", "1000000/minute")
         .env("RATE_LIMIT_GLOBAL", "1000000/minute")
+        .env("RATE_LIMIT_MAIL", "1000000/minute")
+        .env("RATE_LIMIT_MAIL_RECIPIENT", "1000000/minute")
+        // The development mailbox, in the run's own directory (not the checkout's data/).
+        .env("MAIL_DIR", dir.path().join("mail"))
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -377,6 +382,109 @@ async fn flood() {
     }
 }
 
+/// One request's answer time.
+async fn timed_post_form(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> (u16, Duration) {
+    let start = Instant::now();
+    let res = client.post(url).form(form).send().await.unwrap();
+    let status = res.status().as_u16();
+    let _ = res.bytes().await;
+    (status, start.elapsed())
+}
+
+/// The requests whose answer must not tell whether an address has an account, each timed for
+/// an address that has one and one that does not, interleaved so machine noise hits both
+/// alike: a password reset (browser and API), a new confirmation link, and a sign-up when
+/// verification is required (a new address against a taken one: both hash the password).
+async fn answers() {
+    let samples: usize = std::env::var("BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let server = start(&[("EMAIL_VERIFICATION", "required")]).await;
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    // Accounts whose addresses are "known" below, made by the sign-up being measured later.
+    for i in 0..samples {
+        let (status, _) = timed_post_form(
+            &client,
+            &format!("{base}/rpc/register"),
+            &[
+                ("email", &format!("real{i}@example.com")),
+                ("username", &format!("real{i}")),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    /// (sample, which address, the address) → (path, form).
+    type Request = fn(usize, usize, &str) -> (String, Vec<(&'static str, String)>);
+    let requests: [(&str, Request); 3] = [
+        ("password reset (/rpc)", |_, _, email| {
+            (
+                "/rpc/request_password_reset".into(),
+                vec![("email", email.into())],
+            )
+        }),
+        ("new confirmation link (/rpc)", |_, _, email| {
+            (
+                "/rpc/request_verification_link".into(),
+                vec![("email", email.into())],
+            )
+        }),
+        (
+            "sign-up, verification required (/rpc)",
+            |i, which, email| {
+                (
+                    "/rpc/register".into(),
+                    vec![
+                        ("email", email.into()),
+                        ("username", format!("new{i}_{which}")),
+                        ("password", PASSWORD.into()),
+                        ("password_confirm", PASSWORD.into()),
+                    ],
+                )
+            },
+        ),
+    ];
+    println!("| request | address | samples | status | median | p10 | p90 |");
+    println!("|---|---|---|---|---|---|---|");
+    for (label, request) in requests {
+        let mut timings = [Vec::new(), Vec::new()];
+        let mut statuses = [0u16, 0u16];
+        for i in 0..samples {
+            let addresses = [
+                format!("real{i}@example.com"),
+                format!("ghost{i}.{}@example.com", label.len()),
+            ];
+            for (which, address) in addresses.iter().enumerate() {
+                let (path, form) = request(i, which, address);
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let (status, took) =
+                    timed_post_form(&client, &format!("{base}{path}"), &form).await;
+                statuses[which] = status;
+                timings[which].push(took);
+            }
+        }
+        for (which, name) in ["has an account", "has none"].iter().enumerate() {
+            let timing = &mut timings[which];
+            timing.sort();
+            println!(
+                "| {label} | {name} | {samples} | {} | {} | {} | {} |",
+                statuses[which],
+                ms(percentile(timing, 0.5)),
+                ms(percentile(timing, 0.1)),
+                ms(percentile(timing, 0.9))
+            );
+        }
+    }
+}
+
 fn main() {
     let mode = std::env::args()
         .skip(1)
@@ -389,6 +497,7 @@ fn main() {
     match mode.as_str() {
         "timing" => runtime.block_on(timing()),
         "flood" => runtime.block_on(flood()),
-        other => eprintln!("unknown benchmark {other:?}: use `timing` or `flood`"),
+        "answers" => runtime.block_on(answers()),
+        other => eprintln!("unknown benchmark {other:?}: use `timing`, `flood` or `answers`"),
     }
 }

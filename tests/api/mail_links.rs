@@ -694,3 +694,41 @@ async fn a_reset_form_posted_without_javascript_comes_back_to_its_page_with_the_
         "/login?notice=password-reset"
     );
 }
+
+#[tokio::test]
+async fn a_confirmation_posted_without_javascript_signs_in_and_redirects_to_the_account() {
+    let app = app_in("required").await;
+    app.register("alice", "alice@example.com").await;
+    let mail = app.verification_mail("alice@example.com").await;
+    let cookie = app.open_link(&link_in(&mail, "/verify-email")).await;
+    let res = app
+        .rpc("confirm_email", &[], None)
+        .header(COOKIE, &cookie)
+        .header(reqwest::header::ACCEPT, "text/html")
+        .header(reqwest::header::REFERER, app.url("/verify-email"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(
+        header(&res, "location"),
+        Some("/account?notice=email-confirmed")
+    );
+    let session = session_token_from(&res, app.cookie_name).expect("signed in");
+    let dropped = set_cookie(&res, "gatehouse_email_link").expect("the link cookie dropped");
+    assert!(dropped.contains("Max-Age=0"), "{dropped}");
+    let account = app.get_page("/account", Some(&session)).await;
+    assert_eq!(account.status(), StatusCode::OK);
+    // A second plain post finds the link gone and comes back to its page with the error.
+    let again = app
+        .rpc("confirm_email", &[], None)
+        .header(COOKIE, &cookie)
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(again.status().is_redirection());
+    assert!(header(&again, "location")
+        .unwrap()
+        .starts_with("/verify-email?"));
+}
