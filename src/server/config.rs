@@ -17,6 +17,11 @@ use crate::server::http::settings::HttpSettings;
 use crate::server::limits::client_ip::{ClientIpHeader, TrustedProxies};
 use crate::server::limits::settings::{self as limit_settings, RateLimitSettings, RedisSettings};
 use crate::server::mail::MailSettings;
+use crate::server::metrics::MetricsSettings;
+
+/// Leptos's listen address when `LEPTOS_SITE_ADDR` is unset.
+const DEFAULT_SITE_ADDR: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3000);
 
 use crate::server::env::Env;
 pub use crate::server::env::{ConfigError, Environment};
@@ -51,6 +56,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// Outgoing mail: the relay (or development's mailbox folder), the sender, `PUBLIC_URL`.
     pub mail: MailSettings,
+    /// `METRICS_ADDR`: the operators' `/metrics` listener, if any.
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -83,6 +90,14 @@ impl Settings {
             // Last: a deployment missing several settings hears about the key and cookies
             // first, as it always has.
             mail: MailSettings::from_env(&env)?,
+            metrics: MetricsSettings::from_env(
+                &env,
+                Some(
+                    env.text("LEPTOS_SITE_ADDR")
+                        .and_then(|addr| addr.parse().ok())
+                        .unwrap_or(DEFAULT_SITE_ADDR),
+                ),
+            )?,
         })
     }
 
@@ -297,6 +312,35 @@ mod tests {
         );
         let prod = production(&[("LEPTOS_WATCH", "true")]).unwrap();
         assert_eq!(prod.http.dev_live_reload_port, None);
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_never_on_the_site_port() {
+        assert_eq!(settings(&[]).unwrap().metrics.addr, None);
+        assert_eq!(
+            settings(&[("METRICS_ADDR", "127.0.0.1:9100")])
+                .unwrap()
+                .metrics
+                .addr,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        for (site, metrics) in [("", "127.0.0.1:3000"), ("0.0.0.0:8080", "127.0.0.1:8080")] {
+            let mut vars = vec![("METRICS_ADDR", metrics)];
+            if !site.is_empty() {
+                vars.push(("LEPTOS_SITE_ADDR", site));
+            }
+            assert!(
+                matches!(
+                    settings(&vars),
+                    Err(ConfigError::Invalid {
+                        name: "METRICS_ADDR",
+                        ..
+                    })
+                ),
+                "{site} / {metrics}"
+            );
+        }
+        assert!(settings(&[("METRICS_ADDR", "localhost")]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Server only: configuration, start-up, authentication, storage, outgoing mail, HTTP
-//! plumbing, the command line.
+//! plumbing, operators' metrics, the command line.
 
 pub mod audit;
 pub mod auth;
@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

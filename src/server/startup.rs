@@ -37,6 +37,7 @@ use crate::server::http::{
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
+use crate::server::metrics;
 use crate::server::state::AppState;
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
@@ -70,6 +71,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The operators' listener for `/metrics` (`METRICS_ADDR`), when configured.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     extra_routes: Option<Router<AppState>>,
 }
@@ -132,6 +135,18 @@ impl Application {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
+        // Bound with the site, so a taken port stops the start, not the first scrape.
+        let metrics_listener = match settings.metrics.addr {
+            Some(addr) => {
+                metrics::handle();
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| StartupError::Bind { addr, source })?,
+                )
+            }
+            None => None,
+        };
         let state = AppState {
             leptos_options,
             settings: Arc::new(settings),
@@ -146,6 +161,7 @@ impl Application {
         Ok(Self {
             listener,
             local_addr,
+            metrics_listener,
             state,
             extra_routes: None,
         })
@@ -160,6 +176,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -202,6 +225,22 @@ impl Application {
         });
         let store = self.state.store.clone();
         let mailer = self.state.mailer.clone();
+        if let Some(listener) = self.metrics_listener {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(metrics::SAMPLE_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    sample_levels(&state).await;
+                }
+            });
+            // Stops with the process; a scrape is one small read, nothing to drain.
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, metrics::router()).await {
+                    tracing::error!(%error, "the metrics listener stopped");
+                }
+            });
+        }
         let app = router(self.state, self.extra_routes);
         // Without TCP_NODELAY, streamed bodies (static files) stall ~40 ms on Nagle + delayed
         // ACK (measured in TOOLCHAIN.md: 900 → 16,000 req/s for a CSS file).
@@ -245,6 +284,26 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Reads the levels the metrics sample (sessions, the database pool, mail totals).
+async fn sample_levels(state: &AppState) {
+    let active_sessions = match state.auth.sessions.count_active().await {
+        Ok(count) => Some(count),
+        Err(error) => {
+            tracing::debug!(%error, "active sessions not sampled");
+            None
+        }
+    };
+    metrics::record_levels(&metrics::Levels {
+        active_sessions,
+        pool: state.store.pool_sample().await,
+        mail: [
+            state.mailer.sent(),
+            state.mailer.failed(),
+            state.mailer.dropped(),
+        ],
+    });
 }
 
 async fn shutdown_signal() {
@@ -303,6 +362,9 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
     if let Some(extra) = extra_routes {
         app = app.merge(extra);
     }
+    // Which route template answered, for the metrics (matched routes only: the file
+    // fallback's paths are whatever a client asked for).
+    let app = app.route_layer(axum::middleware::from_fn(metrics::note_route));
     let app = app
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             page_shell,
@@ -345,6 +407,9 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
                 .unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
+        // 3a. Every request counted and timed for the operators' metrics, by the route
+        //     template the router noted (`metrics::note_route`).
+        .layer(axum::middleware::from_fn(metrics::track_http))
         // 3b. The per-IP ceiling on all requests (credential endpoints have tighter ones).
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::global_limit))
         // 4. Bare error responses from the layers below get a proper JSON or HTML body.

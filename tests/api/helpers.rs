@@ -25,6 +25,8 @@ pub const DEV_COOKIE: &str = "gatehouse_session";
 
 pub struct TestApp {
     pub address: String,
+    /// `http://host:port` of the operators' `/metrics` listener, when `METRICS_ADDR` was set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub clock: ManualClock,
@@ -205,6 +207,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         .expect("app builds")
         .with_routes(probe_routes(gate.clone()));
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -216,6 +219,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         .expect("client");
     TestApp {
         address,
+        metrics_address,
         client,
         state,
         clock,

@@ -21,6 +21,7 @@ mod login;
 mod logs;
 mod mail;
 mod mail_links;
+mod metrics;
 mod outage;
 mod pages;
 mod properties;

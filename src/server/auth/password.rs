@@ -17,6 +17,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::server::metrics::name;
+
 use crate::model::password::normalize_password;
 use crate::server::error::ServiceError;
 
@@ -113,13 +115,22 @@ impl PasswordHasher {
         let queued = self.inner.waiting.fetch_add(1, Ordering::SeqCst) + 1;
         let _waiting = Waiting(&self.inner.waiting);
         if queued > self.inner.queue_limit {
+            metrics::counter!(name::HASH_REJECTED).increment(1);
             return Err(HashError::Busy);
         }
-        self.inner
+        metrics::gauge!(name::HASH_WAITING).set(queued as f64);
+        let started = std::time::Instant::now();
+        let permit = self
+            .inner
             .permits
             .acquire()
             .await
-            .map_err(|_| HashError::Closed)
+            .map_err(|_| HashError::Closed);
+        metrics::histogram!(name::HASH_WAIT).record(started.elapsed().as_secs_f64());
+        // This caller leaves the queue (`_waiting` counts it out when dropped, just after).
+        metrics::gauge!(name::HASH_WAITING)
+            .set(self.inner.waiting.load(Ordering::SeqCst).saturating_sub(1) as f64);
+        permit
     }
 
     /// Hashes a new password (NFC-normalised first) into a PHC string.

@@ -13,6 +13,7 @@ use crate::server::clock::Clock;
 use crate::server::db::{NewUser, Store, StoreError, UserRecord};
 use crate::server::error::ServiceError;
 use crate::server::limits::Limits;
+use crate::server::metrics;
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
@@ -106,6 +107,7 @@ impl Registration {
         let taken = self.taken_fields(form).await?;
         if let Some(refused) = refusal(&taken, hides_addresses) {
             tracing::info!(event = "register.rejected", reason = "duplicate");
+            metrics::registration("taken");
             return Err(refused.into());
         }
 
@@ -147,6 +149,7 @@ impl Registration {
             .record(user.id, ActivityKind::AccountCreated, meta, None)
             .await;
         self.verification.send_link(&user, meta).await?;
+        metrics::registration("created");
         Ok(Outcome::Created(user))
     }
 
@@ -159,6 +162,7 @@ impl Registration {
             .record(owner.id, ActivityKind::SignUpAttempted, meta, None)
             .await;
         self.notices.signup_attempt(owner, meta);
+        metrics::registration("address_taken_hidden");
         Outcome::AddressTaken
     }
 

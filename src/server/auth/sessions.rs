@@ -231,6 +231,15 @@ impl Sessions {
         Ok(ended)
     }
 
+    /// Sessions that have not expired (for the metrics).
+    pub async fn count_active(&self) -> Result<u64, ServiceError> {
+        let idle = self.settings.idle_timeout.as_secs() as i64;
+        Ok(self
+            .store
+            .count_active_sessions(self.clock.now(), idle)
+            .await?)
+    }
+
     /// Deletes expired sessions; run periodically by the server.
     pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
         let idle = self.settings.idle_timeout.as_secs() as i64;

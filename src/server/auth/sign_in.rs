@@ -14,6 +14,7 @@ use crate::server::db::{Store, UserRecord};
 use crate::server::error::ServiceError;
 use crate::server::limits::throttle::{AccountThrottle, Attempt};
 use crate::server::limits::Limits;
+use crate::server::metrics;
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
@@ -61,8 +62,14 @@ impl SignIn {
         form: &LoginForm,
         meta: &ClientMeta,
     ) -> Result<UserRecord, ServiceError> {
-        self.limits.check(&self.limits.login, meta.ip_key()).await?;
-        form.check().map_err(AppError::from)?;
+        if let Err(refused) = self.limits.check(&self.limits.login, meta.ip_key()).await {
+            metrics::sign_in("rate_limited");
+            return Err(refused.into());
+        }
+        if let Err(fields) = form.check() {
+            metrics::sign_in("invalid");
+            return Err(AppError::from(fields).into());
+        }
         // From here on a failure depends on the account, so it takes the same time whichever
         // way it failed (`failure_floor`).
         let started = tokio::time::Instant::now();
@@ -88,6 +95,7 @@ impl SignIn {
                     user_id = user.as_ref().map(|u| u.id),
                     wait_secs = wait
                 );
+                metrics::sign_in("throttled");
                 return Err(throttled(wait));
             }
         };
@@ -116,6 +124,7 @@ impl SignIn {
                 self.record_failed_password(attempt, user.as_ref(), meta, None)
                     .await;
                 self.failure_floor.wait_out(started).await;
+                metrics::sign_in("wrong_credentials");
                 return Err(AppError::InvalidCredentials.into());
             }
         };
@@ -128,8 +137,10 @@ impl SignIn {
         if self.verification_mode == VerificationMode::Required && user.email_verified_at.is_none()
         {
             tracing::info!(event = "login.unverified", user_id = user.id);
+            metrics::sign_in("unverified");
             return Err(AppError::EmailNotVerified.into());
         }
+        metrics::sign_in("success");
         Ok(user)
     }
 

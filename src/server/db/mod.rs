@@ -234,6 +234,14 @@ pub struct AuditRecord {
     pub hash: Vec<u8>,
 }
 
+/// A look at the connection pool (`Store::pool_sample`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolSample {
+    pub in_use: u32,
+    pub idle: u32,
+    pub acquire: Option<std::time::Duration>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint refused the write (detected through sqlx's error kind, never by
@@ -368,6 +376,14 @@ pub trait Store: Send + Sync + 'static {
         user_id: i64,
         final_event: &NewAuditEvent,
     ) -> Result<AuditRecord, StoreError>;
+
+    /// Sessions not yet past their absolute lifetime nor idle for `idle_secs` (remembered
+    /// sessions have no idle timeout): the metrics' level of active sessions.
+    async fn count_active_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError>;
+
+    /// The pool's connections in use and idle, and how long one took to get right now
+    /// (`None` when none could be had within the acquire timeout): for the metrics.
+    async fn pool_sample(&self) -> PoolSample;
 
     /// Answers when the database can serve a query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -8,8 +8,8 @@ use sqlx::SqlitePool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewUser, SessionRecord,
-    Store, StoreError, UserRecord,
+    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewUser, PoolSample,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
@@ -525,6 +525,29 @@ impl Store for SqliteStore {
         let record = Self::append_in(&mut tx, final_event, last).await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    async fn count_active_sessions(&self, now: i64, idle_secs: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE expires_at > ? AND (remember = 1 OR last_seen_at + ? > ?)",
+        )
+        .bind(now)
+        .bind(idle_secs)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn pool_sample(&self) -> PoolSample {
+        let (size, idle) = (self.pool.size(), self.pool.num_idle() as u32);
+        let started = std::time::Instant::now();
+        let acquire = self.pool.acquire().await.ok().map(|_| started.elapsed());
+        PoolSample {
+            in_use: size.saturating_sub(idle),
+            idle,
+            acquire,
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

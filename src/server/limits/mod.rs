@@ -159,6 +159,7 @@ impl Limits {
             Decision::Allowed { .. } => Ok(()),
             Decision::Refused { retry_after } => {
                 tracing::warn!(event = "rate_limited", rule = rule.name, client = key);
+                crate::server::metrics::rate_limited(rule.name);
                 Err(rule.refusal(retry_after))
             }
         }

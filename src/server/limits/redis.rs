@@ -165,6 +165,7 @@ impl Health {
     fn answered(&self, url: &str) -> bool {
         let recovered = self.down.swap(false, Ordering::AcqRel);
         if recovered {
+            metrics::gauge!(crate::server::metrics::name::REDIS_FALLBACK).set(0.0);
             tracing::info!(
                 event = "redis.recovered",
                 redis = url,
@@ -182,6 +183,7 @@ impl Health {
         );
         let started = !self.down.swap(true, Ordering::AcqRel);
         if started {
+            metrics::gauge!(crate::server::metrics::name::REDIS_FALLBACK).set(1.0);
             tracing::error!(
                 event = "redis.unavailable",
                 redis = url,
