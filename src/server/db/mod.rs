@@ -242,6 +242,20 @@ pub struct PoolSample {
     pub acquire: Option<std::time::Duration>,
 }
 
+impl PoolSample {
+    /// Reads the pool's counts, then times getting a connection from it.
+    pub(crate) async fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        let (size, idle) = (pool.size(), pool.num_idle() as u32);
+        let started = std::time::Instant::now();
+        let acquire = pool.acquire().await.ok().map(|_| started.elapsed());
+        Self {
+            in_use: size.saturating_sub(idle),
+            idle,
+            acquire,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint refused the write (detected through sqlx's error kind, never by

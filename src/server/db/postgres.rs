@@ -567,14 +567,7 @@ impl Store for PostgresStore {
     }
 
     async fn pool_sample(&self) -> PoolSample {
-        let (size, idle) = (self.pool.size(), self.pool.num_idle() as u32);
-        let started = std::time::Instant::now();
-        let acquire = self.pool.acquire().await.ok().map(|_| started.elapsed());
-        PoolSample {
-            in_use: size.saturating_sub(idle),
-            idle,
-            acquire,
-        }
+        PoolSample::of(&self.pool).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
