@@ -125,6 +125,8 @@ pub fn from_settings(
         prefix = redis_settings.key_prefix,
         "rate limits and the account throttle are kept in Redis"
     );
+    // Shared until Redis first fails to answer (`redis::Health` flips it).
+    metrics::gauge!(crate::server::metrics::name::REDIS_FALLBACK).set(0.0);
     let limiter = RedisRateLimiter::new(redis.clone(), &rules.all());
     let mut limits = Limits::new(rules, Box::new(limiter));
     limits.redis = Some(redis.clone());
