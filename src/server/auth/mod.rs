@@ -134,7 +134,7 @@ impl Auth {
             hasher: hasher.clone(),
             limits: limits.clone(),
             throttle,
-            failure_floor,
+            failure_floor: failure_floor.clone(),
             verification_mode,
             activity: activity.clone(),
             sessions: sessions.clone(),
@@ -181,6 +181,7 @@ impl Auth {
                 sessions: sessions.clone(),
                 verification: verification.clone(),
                 notices: notices.clone(),
+                floor: failure_floor.clone(),
             },
             tokens: Tokens {
                 store: store.clone(),

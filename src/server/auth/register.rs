@@ -17,6 +17,7 @@ use crate::server::metrics;
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
+use super::failure_floor::FailureFloor;
 use super::notices::Notices;
 use super::password::PasswordHasher;
 use super::public_id;
@@ -35,6 +36,10 @@ pub struct Registration {
     pub(super) sessions: Sessions,
     pub(super) verification: EmailVerification,
     pub(super) notices: Notices,
+    /// With verification required, every sign-up past the username check is answered no
+    /// sooner than this floor (the sign-in failure floor), so a new address and a taken one
+    /// take the same time as well as giving the same answer.
+    pub(super) floor: FailureFloor,
 }
 
 /// What a browser sign-up comes to.
@@ -101,7 +106,21 @@ impl Registration {
             .await?;
         form.check(&self.policy).map_err(AppError::from)?;
         let hides_addresses = self.verification.mode().is_required();
+        let started = tokio::time::Instant::now();
+        let outcome = self.create_checked(form, hides_addresses, meta).await;
+        // Only the answers that must not differ wait (a taken username may answer at once).
+        if hides_addresses && matches!(outcome, Ok(_)) {
+            self.floor.wait_out(started).await;
+        }
+        outcome
+    }
 
+    async fn create_checked(
+        &self,
+        form: &RegisterForm,
+        hides_addresses: bool,
+        meta: &ClientMeta,
+    ) -> Result<Outcome, ServiceError> {
         // Checked before hashing so both fields can be reported at once and no argon2 work is
         // spent on a doomed insert. The unique indexes remain the real guard (see below).
         let taken = self.taken_fields(form).await?;

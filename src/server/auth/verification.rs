@@ -426,4 +426,29 @@ mod tests {
             Err(ServiceError::Client(AppError::LinkInvalid))
         ));
     }
+
+    #[tokio::test]
+    async fn required_sign_ups_take_the_floor_whether_or_not_the_address_was_free() {
+        let f = fixture_in(VerificationMode::Required).await;
+        let floor = std::time::Duration::from_millis(300);
+        let mut registration = f.auth.registration.clone();
+        registration.floor = super::super::FailureFloor::fixed(floor);
+        let mut taken = register_form("mallory");
+        taken.email = "alice@example.com".into();
+        for form in [register_form("alice"), taken] {
+            let started = tokio::time::Instant::now();
+            let answer = registration.register(&form, &meta()).await.unwrap();
+            let took = started.elapsed();
+            assert!(matches!(answer, Registered::CheckInbox));
+            assert!(took >= floor, "{}: answered after {took:?}", form.username);
+        }
+        // A taken username is public: it is said (and needs no floor).
+        let mut same_name = register_form("alice");
+        same_name.email = "other@example.com".into();
+        let refused = registration.register(&same_name, &meta()).await;
+        let Err(ServiceError::Client(AppError::Validation(fields))) = refused else {
+            panic!("not a field error");
+        };
+        assert!(fields.get("username").is_some());
+    }
 }
