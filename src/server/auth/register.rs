@@ -109,7 +109,7 @@ impl Registration {
         let started = tokio::time::Instant::now();
         let outcome = self.create_checked(form, hides_addresses, meta).await;
         // Only the answers that must not differ wait (a taken username may answer at once).
-        if hides_addresses && matches!(outcome, Ok(_)) {
+        if hides_addresses && outcome.is_ok() {
             self.floor.wait_out(started).await;
         }
         outcome
