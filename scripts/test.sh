@@ -114,6 +114,10 @@ step "end-to-end tests (Playwright, Chromium) against the release binary"
   MAILDIR="$E2E_MAILDIR" npx playwright test)
 echo "screenshots: end2end/screenshots/"
 
+# Its own server, on the same release binary, a database of its own and a free port.
+step "crash consistency: kill -9 in the middle of sign-ups and password changes (SQLite)"
+scripts/crash-check.py --rounds 3
+
 step "two instances on PostgreSQL + Redis behind nginx with TLS (docs/deploy.md)"
 # Inherits TEST_POSTGRES_URL / TEST_REDIS_URL, so it uses the same servers and starts none.
 scripts/multi-instance.sh
