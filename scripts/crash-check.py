@@ -26,90 +26,20 @@ bounded by --rounds and --clients.
 """
 
 import argparse
-import http.cookiejar
 import os
 import random
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
-PASSWORD = "correct horse battery staple"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from gatehouse_proc import BINARY, PASSWORD, Client, Server, require_binary, sign_in_works  # noqa: E402
+
 NEW_PASSWORD = "a completely new passphrase"
-BINARY = "target/release/gatehouse"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """The release binary, configured as `scripts/run.sh` would, with the limits lifted (the
-    burst comes from one address) and the failure floor off (nothing here fails on purpose)."""
-
-    def __init__(self, database_url, workdir):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ)
-        env.update({
-            "APP_ENV": "development",
-            "DATABASE_URL": database_url,
-            "LEPTOS_SITE_ADDR": f"127.0.0.1:{self.port}",
-            "MAIL_DIR": os.path.join(workdir, "mail"),
-            "RATE_LIMIT_LOGIN": "1000000/minute",
-            "RATE_LIMIT_REGISTER": "1000000/minute",
-            "RATE_LIMIT_GLOBAL": "1000000/minute",
-            "SIGN_IN_FAILURE_FLOOR_MS": "0",
-            "RUST_LOG": "warn",
-        })
-        self.log = open(os.path.join(workdir, f"server-{self.port}.log"), "w")
-        self.process = subprocess.Popen([BINARY], env=env, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited at start-up; see {self.log.name}")
-            try:
-                urllib.request.urlopen(self.base + "/healthz", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("the server did not answer /healthz within 60 s")
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=60)
-
-
-class Client:
-    """One browser: a cookie jar, form posts to the server functions."""
-
-    def __init__(self, base):
-        self.base = base
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def post(self, endpoint, fields):
-        data = urllib.parse.urlencode(fields).encode()
-        request = urllib.request.Request(f"{self.base}/rpc/{endpoint}", data=data)
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
 
 
 def burst(base, prefix, clients, stop, results, lock):
@@ -149,10 +79,6 @@ def burst(base, prefix, clients, stop, results, lock):
     return threads
 
 
-def sign_in_works(base, name, password):
-    return Client(base).post("login", {"username": name, "password": password}) == 200
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -161,8 +87,7 @@ def main():
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    if not os.access(BINARY, os.X_OK):
-        raise SystemExit(f"{BINARY} is missing: run `cargo leptos build --release` first")
+    require_binary()
 
     workdir = tempfile.mkdtemp(prefix="gatehouse-crash-")
     database_url = os.environ.get("DATABASE_URL") or \
