@@ -24,6 +24,7 @@ mod mail_links;
 mod metrics;
 mod outage;
 mod pages;
+mod payloads;
 mod properties;
 mod redis_limits;
 mod register;
