@@ -36,6 +36,9 @@ from gatehouse_proc import PASSWORD, Client, Server, require_binary, sign_in_wor
 # How a client picks its next step: sign-ups are rarer than the rest, as in real traffic.
 STEPS = ["sign_up"] * 1 + ["sign_in"] * 3 + ["wrong_password"] * 2 + ["page"] * 6 + \
     ["me_token"] * 3 + ["me_key"] * 3 + ["sign_out"] * 1
+# No answer may take longer than the server's request timeout (30 s) and a margin: a request
+# stuck on a dead database must be answered 503, not hang.
+SLOWEST_ALLOWED = 35.0
 # Memory may settle a little higher after the first run (caches, pool connections); growth
 # beyond this from the first run to the last counts as a leak.
 RSS_GROWTH_ALLOWED = 1.15
@@ -48,11 +51,13 @@ class Tally:
         self.steps = collections.Counter()
         self.accounts = []
         self.server_errors = []
+        self.slowest = 0.0
 
-    def note(self, step, status):
+    def note(self, step, status, took):
         with self.lock:
             self.steps[step] += 1
             self.statuses[status] += 1
+            self.slowest = max(self.slowest, took)
             if status >= 500 and status != 503:
                 self.server_errors.append((step, status))
 
@@ -70,6 +75,7 @@ def client_loop(bases, index, run, deadline, tally, rng):
         client = Client(base)
         if browser is not None:
             client.opener = browser
+        started = time.monotonic()
         try:
             if step == "sign_up":
                 name = f"soak{run}_{index}_{len(mine)}_{rng.randrange(1 << 20)}"
@@ -103,7 +109,7 @@ def client_loop(bases, index, run, deadline, tally, rng):
                 browser = None
         except OSError:
             status = 599  # no answer at all: counted as a server error
-        tally.note(step, status)
+        tally.note(step, status, time.monotonic() - started)
 
 
 def metric_sum(text, name, label_filter=""):
@@ -166,6 +172,8 @@ def main():
         problems += [f"run {run}: {name} was acknowledged but cannot sign in" for name in lost]
         problems += [f"run {run}: {step} answered {status}" for step, status in
                      tally.server_errors[:10]]
+        if tally.slowest > SLOWEST_ALLOWED:
+            problems.append(f"run {run}: an answer took {tally.slowest:.1f} s")
         rss = [server.rss_kib() for server in servers]
         rss_after.append(rss)
         requests = sum(tally.steps.values())
@@ -174,6 +182,7 @@ def main():
         in_flight = metric_sum(mid_run, "gatehouse_password_hash_waiting")
         print(f"  run {run}: {requests} requests ({requests / elapsed:.0f}/s), "
               f"{len(tally.accounts)} sign-ups, statuses {dict(sorted(tally.statuses.items()))}, "
+              f"slowest answer {tally.slowest:.2f} s, "
               f"RSS {', '.join(f'{r // 1024} MiB' for r in rss)}; mid-run scrape: "
               f"{metric_sum(mid_run, 'gatehouse_http_requests_total'):.0f} requests counted, "
               f"{metric_sum(mid_run, 'gatehouse_active_sessions'):.0f} active sessions, "

@@ -1,6 +1,7 @@
 """The release binary and a browser-like client, for the scripts that drive Gatehouse as a
 process (crash-check.py, soak.py). Standard library only."""
 
+import atexit
 import http.cookiejar
 import json
 import os
@@ -52,6 +53,8 @@ class Server:
         env.update(extra or {})
         self.log = open(os.path.join(workdir, f"server-{self.port}.log"), "w")
         self.process = subprocess.Popen([BINARY], env=env, stdout=self.log, stderr=self.log)
+        # A script that stops on an exception must not leave its servers running.
+        atexit.register(self._reap)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -77,6 +80,11 @@ class Server:
             return ""
         with urllib.request.urlopen(self.metrics + "/metrics", timeout=10) as response:
             return response.read().decode()
+
+    def _reap(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def kill(self):
         self.process.kill()
