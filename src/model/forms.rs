@@ -169,15 +169,12 @@ impl ChangePasswordForm {
         username: &str,
         email: &str,
     ) -> Result<(), FieldErrors> {
-        let mut errors = match self.validate_with_args(policy) {
-            Ok(()) => FieldErrors::default(),
-            Err(e) => FieldErrors::from(&e),
-        };
-        if let Err(e) = validate_password_not_identity(self.new_password.expose(), username, email)
-        {
-            let message = e.message.as_deref().unwrap_or("Choose another password.");
-            errors.insert("new_password", message);
-        }
+        let mut errors = new_password_errors(
+            self.validate_with_args(policy),
+            &self.new_password,
+            username,
+            email,
+        );
         if !self.new_password.is_empty() && self.new_password == self.current_password {
             errors.insert(
                 "new_password",
@@ -257,21 +254,38 @@ impl ResetPasswordForm {
         username: &str,
         email: &str,
     ) -> Result<(), FieldErrors> {
-        let mut errors = match self.validate_with_args(policy) {
-            Ok(()) => FieldErrors::default(),
-            Err(e) => FieldErrors::from(&e),
-        };
-        if let Err(e) = validate_password_not_identity(self.new_password.expose(), username, email)
-        {
-            let message = e.message.as_deref().unwrap_or("Choose another password.");
-            errors.insert("new_password", message);
-        }
+        let errors = new_password_errors(
+            self.validate_with_args(policy),
+            &self.new_password,
+            username,
+            email,
+        );
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
     }
+}
+
+/// The field errors of a form choosing a new password for a known account (a change, a
+/// reset): its own rules' outcome, plus the rule that needs the account, that `new_password`
+/// must not contain the username or the email's name.
+fn new_password_errors(
+    rules: Result<(), validator::ValidationErrors>,
+    new_password: &Password,
+    username: &str,
+    email: &str,
+) -> FieldErrors {
+    let mut errors = match rules {
+        Ok(()) => FieldErrors::default(),
+        Err(e) => FieldErrors::from(&e),
+    };
+    if let Err(e) = validate_password_not_identity(new_password.expose(), username, email) {
+        let message = e.message.as_deref().unwrap_or("Choose another password.");
+        errors.insert("new_password", message);
+    }
+    errors
 }
 
 /// Moving the account to another address: the new address, and the current password.

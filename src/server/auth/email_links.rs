@@ -13,7 +13,22 @@ use crate::server::clock::Clock;
 use crate::server::db::{EmailLinkRecord, Store, UserRecord};
 use crate::server::error::ServiceError;
 
+use super::client::ClientMeta;
 use super::session::SessionToken;
+
+/// Runs `work` (a lookup and the mail of a link) after the answer, so the answer cannot tell
+/// whether it found an account. A failure is logged as `event`, with the request id.
+pub(super) fn after_the_answer<F>(event: &'static str, meta: &ClientMeta, work: F)
+where
+    F: std::future::Future<Output = Result<(), ServiceError>> + Send + 'static,
+{
+    let request_id = meta.request_id.clone().unwrap_or_else(|| "-".to_string());
+    tokio::spawn(async move {
+        if let Err(error) = work.await {
+            tracing::error!(event, request_id, %error);
+        }
+    });
+}
 
 /// What a link is for; the string form is what the database stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use crate::server::limits::{recipient_key, Limits};
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
-use super::email_links::{EmailLinks, Purpose};
+use super::email_links::{after_the_answer, EmailLinks, Purpose};
 use super::notices::Notices;
 use super::password::PasswordHasher;
 
@@ -49,12 +49,9 @@ impl PasswordReset {
     ) -> Result<(), ServiceError> {
         self.limits.check(&self.limits.mail, meta.ip_key()).await?;
         form.check().map_err(AppError::from)?;
-        let (this, address, meta) = (self.clone(), form.canonical_email(), meta.clone());
-        tokio::spawn(async move {
-            if let Err(error) = this.send_link(&address, &meta).await {
-                let request_id = meta.request_id.as_deref().unwrap_or("-");
-                tracing::error!(event = "password_reset.send_failed", request_id, %error);
-            }
+        let (this, address, client) = (self.clone(), form.canonical_email(), meta.clone());
+        after_the_answer("password_reset.send_failed", meta, async move {
+            this.send_link(&address, &client).await
         });
         Ok(())
     }

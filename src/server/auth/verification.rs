@@ -17,7 +17,7 @@ use crate::server::limits::{recipient_key, Limits};
 
 use super::activity::ActivityLog;
 use super::client::ClientMeta;
-use super::email_links::{EmailLinks, LiveLink, Purpose};
+use super::email_links::{after_the_answer, EmailLinks, LiveLink, Purpose};
 use super::notices::Notices;
 use super::sessions::{CurrentSession, Sessions, SignedIn};
 use super::settings::VerificationMode;
@@ -101,12 +101,9 @@ impl EmailVerification {
     ) -> Result<(), ServiceError> {
         self.limits.check(&self.limits.mail, meta.ip_key()).await?;
         form.check().map_err(AppError::from)?;
-        let (this, address, meta) = (self.clone(), form.canonical_email(), meta.clone());
-        tokio::spawn(async move {
-            if let Err(error) = this.resend_by_address(&address, &meta).await {
-                let request_id = meta.request_id.as_deref().unwrap_or("-");
-                tracing::error!(event = "verification.resend_failed", request_id, %error);
-            }
+        let (this, address, client) = (self.clone(), form.canonical_email(), meta.clone());
+        after_the_answer("verification.resend_failed", meta, async move {
+            this.resend_by_address(&address, &client).await
         });
         Ok(())
     }
