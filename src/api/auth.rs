@@ -54,15 +54,71 @@ pub async fn login(
     use crate::model::LoginForm;
     let state = app_state()?;
     let form = LoginForm { username, password };
-    let signed_in = state
+    let outcome = state
         .auth
         .sign_in
         .login(&form, remember.is_some(), &client_meta())
         .await
         .map_err(fail)?;
+    let next = safe_next(next.as_deref());
+    match outcome {
+        LoginOutcome::SignedIn(signed_in) => {
+            replace_session(&state, &signed_in).await?;
+            leptos_axum::redirect(&next);
+        }
+        LoginOutcome::SecondFactor(token) => {
+            set_challenge_cookie(&state, &token);
+            leptos_axum::redirect(&two_factor_step_url(&next));
+        }
+    }
+    Ok(())
+}
+
+/// The second step of signing in to an account with two-factor on: `code` is a code from the
+/// authenticator app or a recovery code. The session starts only now; then goes to `next`
+/// when it is a local path.
+#[server(prefix = "/rpc", endpoint = "two_factor_sign_in")]
+pub async fn two_factor_sign_in(code: String, next: Option<String>) -> Result<(), AppError> {
+    use super::ssr::*;
+    use crate::model::two_factor::SecondFactorForm;
+    let state = app_state()?;
+    let Some(token) = challenge_token(&state) else {
+        return Err(AppError::SignInExpired);
+    };
+    let finished = state
+        .auth
+        .two_factor
+        .finish_sign_in(&token, &SecondFactorForm { code }, &client_meta())
+        .await
+        .map_err(fail);
+    let signed_in = match finished {
+        Ok(signed_in) => signed_in,
+        Err(AppError::SignInExpired) => {
+            clear_challenge_cookie(&state);
+            return Err(AppError::SignInExpired);
+        }
+        Err(other) => return Err(other),
+    };
+    clear_challenge_cookie(&state);
     replace_session(&state, &signed_in).await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
+}
+
+/// Does this browser have a sign-in waiting for its code? (The code step's page.)
+#[server(prefix = "/rpc", endpoint = "sign_in_waiting")]
+pub async fn sign_in_waiting() -> Result<bool, AppError> {
+    use super::ssr::*;
+    let state = app_state()?;
+    let Some(token) = challenge_token(&state) else {
+        return Ok(false);
+    };
+    state
+        .auth
+        .two_factor
+        .sign_in_waiting(&token)
+        .await
+        .map_err(fail)
 }
 
 /// Ends the session on the server, removes the cookie, and asks the browser to drop

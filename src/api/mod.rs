@@ -11,6 +11,7 @@ pub mod auth;
 pub mod email;
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr;
+pub mod two_factor;
 
 pub use account::{
     change_password, delete_account, list_sessions, revoke_other_sessions, revoke_session,
@@ -22,8 +23,9 @@ pub use auth::{
     LogoutEverywhere, RevokeApiKey,
 };
 pub use auth::{
-    get_current_user, get_password_policy, login, logout, register, GetCurrentUser,
-    GetPasswordPolicy, Login, Logout, Register,
+    get_current_user, get_password_policy, login, logout, register, sign_in_waiting,
+    two_factor_sign_in, GetCurrentUser, GetPasswordPolicy, Login, Logout, Register, SignInWaiting,
+    TwoFactorSignIn,
 };
 pub use email::{
     cancel_email_change, change_email, confirm_email, email_confirmation, password_reset_link,
@@ -31,4 +33,10 @@ pub use email::{
     reset_password, CancelEmailChange, ChangeEmail, ConfirmEmail, EmailConfirmation,
     PasswordResetLink, PendingEmailChange, RequestPasswordReset, RequestVerificationLink,
     ResendVerification, ResetPassword,
+};
+pub use two_factor::{
+    cancel_two_factor, confirm_two_factor, disable_two_factor, fresh_recovery_codes,
+    get_two_factor_status, regenerate_recovery_codes, start_two_factor, CancelTwoFactor,
+    ConfirmTwoFactor, DisableTwoFactor, FreshRecoveryCodes, GetTwoFactorStatus,
+    RegenerateRecoveryCodes, StartTwoFactor,
 };

@@ -12,9 +12,12 @@ use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
 pub use crate::model::AppError;
-use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
+use crate::server::auth::session::{
+    challenge_cookie, challenge_from_cookie_header, challenge_removal_cookie, removal_cookie,
+    session_cookie, token_from_cookie_header,
+};
 use crate::server::auth::SessionToken;
-pub use crate::server::auth::{ClientMeta, CurrentSession, SignedIn};
+pub use crate::server::auth::{ClientMeta, CurrentSession, LoginOutcome, SignedIn};
 use crate::server::error::ServiceError;
 use crate::server::http::extract::{self, RequestId};
 pub use crate::server::http::link_pages::LinkPage;
@@ -58,6 +61,27 @@ pub fn session_token(state: &AppState) -> Option<SessionToken> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(|header| token_from_cookie_header(settings, header))
+}
+
+/// The token of the sign-in this browser has waiting for a two-factor code, if any.
+pub fn challenge_token(state: &AppState) -> Option<SessionToken> {
+    let parts = parts()?;
+    let settings = &state.settings.session;
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|header| challenge_from_cookie_header(settings, header))
+}
+
+/// Binds a sign-in waiting for its code to this browser.
+pub fn set_challenge_cookie(state: &AppState, token: &SessionToken) {
+    append_set_cookie(challenge_cookie(&state.settings.session, token).to_string());
+}
+
+pub fn clear_challenge_cookie(state: &AppState) {
+    append_set_cookie(challenge_removal_cookie(&state.settings.session).to_string());
 }
 
 /// The session behind the request's cookie and its account, if any.
@@ -148,6 +172,17 @@ pub fn clear_session_cookie(state: &AppState) {
 /// request id. The HTTP status follows from the error (`server_fn_status`).
 pub fn fail(err: ServiceError) -> AppError {
     err.into_app_error(request_id().as_str())
+}
+
+/// The sign-in step that asks for the code, carrying `next` on when it is not `/`.
+pub fn two_factor_step_url(next: &str) -> String {
+    if next == "/" {
+        return "/login/two-factor".to_string();
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    format!("/login/two-factor?{query}")
 }
 
 /// A `next=` target is followed only when it is a local path: `/account` yes;

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::api::{
     get_current_user, ConfirmEmail, DeleteAccount, Login, Logout, LogoutEverywhere, Register,
-    ResendVerification, ResetPassword,
+    ResendVerification, ResetPassword, TwoFactorSignIn,
 };
 use crate::model::{AppError, PublicUser};
 
@@ -12,6 +12,8 @@ use crate::model::{AppError, PublicUser};
 pub struct Auth {
     pub register: ServerAction<Register>,
     pub login: ServerAction<Login>,
+    /// The code step after the password, for an account with two-factor on.
+    pub two_factor_sign_in: ServerAction<TwoFactorSignIn>,
     pub logout: ServerAction<Logout>,
     pub logout_everywhere: ServerAction<LogoutEverywhere>,
     pub delete_account: ServerAction<DeleteAccount>,
@@ -28,6 +30,7 @@ pub struct Auth {
 pub fn provide_auth() {
     let register = ServerAction::<Register>::new();
     let login = ServerAction::<Login>::new();
+    let two_factor_sign_in = ServerAction::<TwoFactorSignIn>::new();
     let logout = ServerAction::<Logout>::new();
     let logout_everywhere = ServerAction::<LogoutEverywhere>::new();
     let delete_account = ServerAction::<DeleteAccount>::new();
@@ -41,6 +44,7 @@ pub fn provide_auth() {
             (
                 register.version().get(),
                 login.version().get(),
+                two_factor_sign_in.version().get(),
                 logout.version().get(),
                 logout_everywhere.version().get(),
                 delete_account.version().get(),
@@ -53,6 +57,7 @@ pub fn provide_auth() {
     provide_context(Auth {
         register,
         login,
+        two_factor_sign_in,
         logout,
         logout_everywhere,
         delete_account,

@@ -4,16 +4,24 @@
 use leptos::server_fn::ServerFn;
 
 use crate::api::{
-    CancelEmailChange, ChangeEmail, ChangePassword, ConfirmEmail, CreateApiKey, DeleteAccount,
-    Login, Logout, LogoutEverywhere, Register, RequestPasswordReset, RequestVerificationLink,
-    ResendVerification, ResetPassword, RevokeApiKey, RevokeOtherSessions, RevokeSession,
+    CancelEmailChange, CancelTwoFactor, ChangeEmail, ChangePassword, ConfirmEmail,
+    ConfirmTwoFactor, CreateApiKey, DeleteAccount, DisableTwoFactor, Login, Logout,
+    LogoutEverywhere, RegenerateRecoveryCodes, Register, RequestPasswordReset,
+    RequestVerificationLink, ResendVerification, ResetPassword, RevokeApiKey, RevokeOtherSessions,
+    RevokeSession, StartTwoFactor, TwoFactorSignIn,
 };
 
 /// The page holding the form that posts to the server function at `path` (`/rpc/…`), or
 /// `None` for a path no form posts to.
 pub fn form_page(path: &str) -> Option<&'static str> {
-    let pages: [(&str, &'static str); 17] = [
+    let pages: [(&str, &'static str); 23] = [
         (Login::PATH, "/login"),
+        (TwoFactorSignIn::PATH, "/login/two-factor"),
+        (StartTwoFactor::PATH, "/account/two-factor"),
+        (ConfirmTwoFactor::PATH, "/account/two-factor"),
+        (CancelTwoFactor::PATH, "/account"),
+        (RegenerateRecoveryCodes::PATH, "/account"),
+        (DisableTwoFactor::PATH, "/account"),
         (Register::PATH, "/register"),
         (RequestPasswordReset::PATH, "/forgot-password"),
         (ResetPassword::PATH, "/reset-password"),

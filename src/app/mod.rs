@@ -14,8 +14,8 @@ use leptos_router::{path, SsrMode};
 use self::auth::{provide_auth, AuthNav};
 use self::components::VerifyEmailBanner;
 use self::pages::{
-    AccountPage, ForgotPasswordPage, HomePage, LoginPage, NotFound, RegisterPage,
-    ResetPasswordPage, VerifyEmailPage,
+    AccountPage, ForgotPasswordPage, HomePage, LoginPage, NotFound, RecoveryCodesPage,
+    RegisterPage, ResetPasswordPage, TwoFactorSetupPage, TwoFactorSignInPage, VerifyEmailPage,
 };
 
 /// The document around the app. Server-only in practice: it is rendered once per page
@@ -81,7 +81,10 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login/two-factor") view=TwoFactorSignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/two-factor") view=TwoFactorSetupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async/>
                     <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>

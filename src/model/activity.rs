@@ -25,10 +25,15 @@ pub enum ActivityKind {
     PasswordReset,
     EmailChangeRequested,
     EmailChanged,
+    SecondFactorFailed,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
 }
 
 impl ActivityKind {
-    pub const ALL: [ActivityKind; 19] = [
+    pub const ALL: [ActivityKind; 24] = [
         Self::AccountCreated,
         Self::SignedIn,
         Self::SignInFailed,
@@ -48,6 +53,11 @@ impl ActivityKind {
         Self::PasswordReset,
         Self::EmailChangeRequested,
         Self::EmailChanged,
+        Self::SecondFactorFailed,
+        Self::TwoFactorEnabled,
+        Self::TwoFactorDisabled,
+        Self::RecoveryCodesRegenerated,
+        Self::RecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +81,11 @@ impl ActivityKind {
             Self::PasswordReset => "password_reset.completed",
             Self::EmailChangeRequested => "email_change.requested",
             Self::EmailChanged => "email.changed",
+            Self::SecondFactorFailed => "login.second_factor_failed",
+            Self::TwoFactorEnabled => "two_factor.enabled",
+            Self::TwoFactorDisabled => "two_factor.disabled",
+            Self::RecoveryCodesRegenerated => "recovery_codes.regenerated",
+            Self::RecoveryCodeUsed => "recovery_code.used",
         }
     }
 
@@ -100,6 +115,11 @@ impl ActivityKind {
             Self::PasswordReset => "Password reset by email link",
             Self::EmailChangeRequested => "Change of email address requested",
             Self::EmailChanged => "Email address changed",
+            Self::SecondFactorFailed => "Failed sign-in (wrong two-factor code)",
+            Self::TwoFactorEnabled => "Two-factor authentication turned on",
+            Self::TwoFactorDisabled => "Two-factor authentication turned off",
+            Self::RecoveryCodesRegenerated => "New recovery codes made",
+            Self::RecoveryCodeUsed => "Recovery code used",
         }
     }
 
@@ -107,7 +127,12 @@ impl ActivityKind {
     pub fn is_warning(self) -> bool {
         matches!(
             self,
-            Self::SignInFailed | Self::SignInThrottled | Self::SignUpAttempted
+            Self::SignInFailed
+                | Self::SignInThrottled
+                | Self::SignUpAttempted
+                | Self::SecondFactorFailed
+                | Self::TwoFactorDisabled
+                | Self::RecoveryCodeUsed
         )
     }
 }

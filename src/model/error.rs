@@ -77,6 +77,14 @@ pub enum AppError {
         "This link no longer works: it has expired, was already used, or a newer one was sent."
     )]
     LinkInvalid,
+    /// 401: the sign-in step that asks for a code has no pending sign-in to finish: it timed
+    /// out, was finished already, or ended after too many wrong codes.
+    #[error("Your sign-in timed out. Sign in again with your password.")]
+    SignInExpired,
+    /// 400 (OAuth2 `invalid_grant`): the password was right, but the account signs in with a
+    /// second factor, which the password grant cannot carry.
+    #[error("This account uses two-factor authentication, so the password grant cannot sign it in. Use an API key (created on the account page) instead.")]
+    SecondFactorRequired,
     /// 401: the request needs a signed-in session.
     #[error("Please sign in to continue.")]
     Unauthenticated,
@@ -122,7 +130,10 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::Validation(_) => 422,
-            AppError::InvalidCredentials | AppError::Unauthenticated => 401,
+            AppError::InvalidCredentials | AppError::Unauthenticated | AppError::SignInExpired => {
+                401
+            }
+            AppError::SecondFactorRequired => 400,
             AppError::Forbidden | AppError::EmailNotVerified => 403,
             AppError::LinkInvalid => 410,
             AppError::RateLimited { .. } => 429,
@@ -145,6 +156,8 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::EmailNotVerified => "email_not_verified",
             AppError::LinkInvalid => "link_invalid",
+            AppError::SignInExpired => "sign_in_expired",
+            AppError::SecondFactorRequired => "second_factor_required",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
             AppError::BadRequest => "bad_request",

@@ -8,6 +8,7 @@ pub mod error;
 pub mod forms;
 pub mod password;
 pub mod strength;
+pub mod two_factor;
 pub mod user;
 pub mod username;
 

@@ -9,6 +9,8 @@ pub struct PublicUser {
     pub created_at: i64,
     /// The owner has confirmed `email` (followed a link mailed to it).
     pub email_verified: bool,
+    /// Signing in needs a second factor.
+    pub two_factor_enabled: bool,
 }
 
 /// What a confirmation link will do, for the page that asks "confirm?" before doing it.

@@ -26,7 +26,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
-use crate::server::auth::{Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher};
+use crate::server::auth::secret_box::SecretBox;
+use crate::server::auth::{two_factor, Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
@@ -128,6 +129,7 @@ impl Application {
             verification_mode: settings.email_verification,
             mailer: mailer.clone(),
             public_url: settings.mail.public_url.clone(),
+            sealer: SecretBox::new(&settings.secret_key, two_factor::SEALING_LABEL),
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -220,6 +222,11 @@ impl Application {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(event = "email_link.purged", count = n),
                     Err(error) => tracing::warn!(%error, "email link purge failed"),
+                }
+                match state.auth.two_factor.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(event = "two_factor.purged", count = n),
+                    Err(error) => tracing::warn!(%error, "two-factor purge failed"),
                 }
             }
         });

@@ -32,7 +32,7 @@ async fn the_password_grant_issues_a_bearer_token_that_works_on_me() {
     let me: Value = me.json().await.unwrap();
     assert_eq!(
         me,
-        json!({ "username": "alice", "email": "alice@example.com", "created_at": START_TIME, "email_verified": false })
+        json!({ "username": "alice", "email": "alice@example.com", "created_at": START_TIME, "email_verified": false, "two_factor_enabled": false })
     );
 }
 
@@ -264,7 +264,7 @@ async fn json_registration_returns_201_or_field_errors_and_ignores_extra_fields(
     let body: Value = res.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"username": "apiuser", "email": "a@example.com", "created_at": START_TIME, "email_verified": false})
+        json!({"username": "apiuser", "email": "a@example.com", "created_at": START_TIME, "email_verified": false, "two_factor_enabled": false})
     );
     assert!(!body.to_string().contains("argon2"));
 

@@ -31,3 +31,4 @@ mod register;
 mod rpc_fuzz;
 mod sessions;
 mod shutdown;
+mod two_factor;

@@ -49,7 +49,7 @@ const RAW_FORM_VALUES: [(&str, &str); 3] = [
 ];
 
 /// Every field name any form posts.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "username",
     "email",
     "password",
@@ -66,6 +66,7 @@ const FIELDS: [&str; 16] = [
     "remember",
     "keep_other_sessions",
     "scopes",
+    "code",
 ];
 
 /// What no answer may contain: database and library messages, or a file the traversal
@@ -223,6 +224,8 @@ async fn the_query_parameters_pages_read_answer_every_payload_cleanly() {
         let value = form_urlencoded(&payload);
         for path in [
             format!("/login?next={value}"),
+            format!("/login/two-factor?next={value}&method={value}"),
+            format!("/account/recovery-codes?notice={value}"),
             format!("/?notice={value}"),
             format!("/register?sent={value}"),
             format!("/forgot-password?sent={value}"),

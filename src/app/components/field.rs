@@ -25,6 +25,9 @@ pub fn Field(
     #[prop(optional)]
     id: Option<&'static str>,
     #[prop(optional)] maxlength: Option<usize>,
+    /// The keyboard a phone shows (`numeric` for one-time codes).
+    #[prop(optional)]
+    inputmode: Option<&'static str>,
 ) -> impl IntoView {
     let value = form.value(name);
     let error = Signal::derive(move || form.message(name));
@@ -56,6 +59,7 @@ pub fn Field(
                     aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                     aria-describedby=described_by
                     maxlength=maxlength
+                    inputmode=inputmode
                     bind:value=value
                     on:blur=move |_| form.touch(name)
                 />

@@ -23,6 +23,16 @@ pub fn Notice() -> impl IntoView {
             ),
             Some("email-change-cancelled") => Some("The change of email address was cancelled."),
             Some("verification-sent") => Some("A new link is on its way."),
+            Some("two-factor-on") => Some(
+                "Two-factor authentication is on. Save your recovery codes now: they are shown only once.",
+            ),
+            Some("recovery-codes-renewed") => {
+                Some("New recovery codes are ready; the old ones no longer work.")
+            }
+            Some("two-factor-off") => Some("Two-factor authentication is off."),
+            Some("two-factor-cancelled") => {
+                Some("The setup of two-factor authentication was cancelled.")
+            }
             _ => None,
         })
     };

@@ -5,6 +5,7 @@ mod login;
 mod not_found;
 mod register;
 mod reset_password;
+mod two_factor;
 mod verify_email;
 
 pub use account::AccountPage;
@@ -14,4 +15,5 @@ pub use login::LoginPage;
 pub use not_found::NotFound;
 pub use register::RegisterPage;
 pub use reset_password::ResetPasswordPage;
+pub use two_factor::{RecoveryCodesPage, TwoFactorSetupPage, TwoFactorSignInPage};
 pub use verify_email::VerifyEmailPage;

@@ -5,8 +5,9 @@
 //! `account`, `activity`) rather than one service with every method: each holds only what
 //! it uses (the store, the clock, the hasher, the limits…, all built once in `startup` and
 //! shared), so what a concern can touch is visible in its fields, and the features still to
-//! come (two-factor, passkeys) land as services of their own, as mail did (`notices`,
-//! `verification`, `password_reset`, over `email_links`). Services that build on
+//! come (passkeys) land as services of their own, as mail did (`notices`,
+//! `verification`, `password_reset`, over `email_links`) and two-factor did (`two_factor`, over
+//! `totp`, `recovery_codes` and `secret_box`). Services that build on
 //! another hold a clone of it (they are cheap handles): `account` and `api_keys` confirm
 //! passwords through `sign_in`, which starts sessions through `sessions`.
 
@@ -23,7 +24,9 @@ pub mod notices;
 pub mod password;
 pub mod password_reset;
 pub mod public_id;
+pub mod recovery_codes;
 pub mod register;
+pub mod secret_box;
 pub mod session;
 pub mod sessions;
 pub mod settings;
@@ -31,6 +34,8 @@ pub mod sign_in;
 #[cfg(test)]
 mod test_support;
 pub mod tokens;
+pub mod totp;
+pub mod two_factor;
 pub mod verification;
 mod views;
 
@@ -42,6 +47,8 @@ use crate::server::db::Store;
 use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::Limits;
 use crate::server::mail::{Mailer, PublicUrl};
+
+use self::secret_box::SecretBox;
 
 pub use self::account::AccountSecurity;
 pub use self::activity::ActivityLog;
@@ -57,8 +64,9 @@ pub use self::register::{CreatedAccount, Registered, Registration};
 pub use self::session::SessionToken;
 pub use self::sessions::{CurrentSession, Sessions, SignedIn};
 pub use self::settings::{SessionSettings, VerificationMode};
-pub use self::sign_in::SignIn;
+pub use self::sign_in::{LoginOutcome, SignIn};
 pub use self::tokens::{Credential, IssuedToken, Principal, Tokens};
+pub use self::two_factor::TwoFactor;
 pub use self::verification::{Confirmed, EmailVerification};
 
 /// The infrastructure the auth services are built on. `startup` makes each piece once; the
@@ -80,6 +88,8 @@ pub struct AuthParts {
     pub mailer: Mailer,
     /// The base of every link in a mail.
     pub public_url: PublicUrl,
+    /// Seals TOTP secrets (and recovery codes waiting to be shown) before they are stored.
+    pub sealer: SecretBox,
 }
 
 /// Every auth service, wired together once.
@@ -96,6 +106,7 @@ pub struct Auth {
     pub verification: EmailVerification,
     pub password_reset: PasswordReset,
     pub email_links: EmailLinks,
+    pub two_factor: TwoFactor,
 }
 
 impl Auth {
@@ -113,6 +124,7 @@ impl Auth {
             verification_mode,
             mailer,
             public_url,
+            sealer,
         } = parts;
         let activity = ActivityLog {
             store: store.clone(),
@@ -131,9 +143,10 @@ impl Auth {
         };
         let sign_in = SignIn {
             store: store.clone(),
+            clock: clock.clone(),
             hasher: hasher.clone(),
             limits: limits.clone(),
-            throttle,
+            throttle: throttle.clone(),
             failure_floor: failure_floor.clone(),
             verification_mode,
             activity: activity.clone(),
@@ -162,6 +175,18 @@ impl Auth {
             hasher: hasher.clone(),
             policy: password_policy,
             activity: activity.clone(),
+            notices: notices.clone(),
+        };
+        let two_factor = TwoFactor {
+            store: store.clone(),
+            clock: clock.clone(),
+            hasher: hasher.clone(),
+            limits: limits.clone(),
+            throttle,
+            sealer,
+            activity: activity.clone(),
+            sessions: sessions.clone(),
+            sign_in: sign_in.clone(),
             notices: notices.clone(),
         };
         let api_keys = ApiKeys {
@@ -208,6 +233,7 @@ impl Auth {
             verification,
             password_reset,
             email_links,
+            two_factor,
         }
     }
 }

@@ -11,12 +11,52 @@ use std::sync::Arc;
 use crate::server::clock::Clock;
 use crate::server::db::UserRecord;
 use crate::server::mail::templates::{
-    device_and_address, utc_date_time, LinkMail, LinkMailKind, PasswordChanged,
+    device_and_address, utc_date_time, LinkMail, LinkMailKind, PasswordChanged, TwoFactorChanged,
 };
 use crate::server::mail::{Mailer, OutgoingMail, PublicUrl, RenderedMail};
 
 use super::client::ClientMeta;
 use super::email_links::{LinkToken, Purpose};
+
+/// What changed about an account's second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactorChange {
+    Enabled,
+    Disabled,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed { left: u64 },
+}
+
+impl TwoFactorChange {
+    /// Subject, what happened, and what followed from it.
+    fn words(self) -> (&'static str, &'static str, String) {
+        match self {
+            Self::Enabled => (
+                "Two-factor authentication is on for your Gatehouse account",
+                "Two-factor authentication was turned on for your Gatehouse account",
+                "Signing in now needs a code from the authenticator app as well as the password, and your other devices were signed out.".into(),
+            ),
+            Self::Disabled => (
+                "Two-factor authentication is off for your Gatehouse account",
+                "Two-factor authentication was turned off for your Gatehouse account",
+                "Your password alone now signs you in, and your other devices were signed out.".into(),
+            ),
+            Self::RecoveryCodesRegenerated => (
+                "New recovery codes for your Gatehouse account",
+                "New recovery codes were made for your Gatehouse account",
+                "The old codes no longer work, and your other devices were signed out.".into(),
+            ),
+            Self::RecoveryCodeUsed { left } => (
+                "A recovery code was used to sign in to your Gatehouse account",
+                "A recovery code was used for your Gatehouse account",
+                format!(
+                    "It cannot be used again; {left} of your recovery codes {} left. If you are running low, make new ones (Account, Two-factor authentication).",
+                    if left == 1 { "is" } else { "are" }
+                ),
+            ),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Notices {
@@ -43,6 +83,27 @@ impl Notices {
             site: self.public_url.origin(),
         };
         self.queue(user, meta, "password_changed", notice.render());
+    }
+
+    /// A change to the account's second factor, to the account's address.
+    pub fn two_factor_changed(
+        &self,
+        user: &UserRecord,
+        change: TwoFactorChange,
+        meta: &ClientMeta,
+    ) {
+        let (subject, what_happened, consequence) = change.words();
+        let notice = TwoFactorChanged {
+            subject: subject.to_string(),
+            username: user.username.clone(),
+            what_happened: what_happened.to_string(),
+            consequence,
+            at: utc_date_time(self.clock.now()),
+            from: device_and_address(meta.device().as_deref(), meta.ip.as_deref()),
+            login_link: self.public_url.link("/login", &[]),
+            site: self.public_url.origin(),
+        };
+        self.queue(user, meta, "two_factor_changed", notice.render());
     }
 
     /// "Confirm your email address", to the account's address.

@@ -175,6 +175,21 @@ impl PasswordHasher {
         Ok(account_exists && matched)
     }
 
+    /// A raw argon2id digest (32 bytes) of a short secret under `salt`, at the password
+    /// parameters and through the same bounded pool: recovery codes (`recovery_codes`).
+    pub async fn digest(&self, secret: SecretString, salt: Vec<u8>) -> Result<Vec<u8>, HashError> {
+        let _permit = self.permit().await?;
+        let params = self.inner.params.clone();
+        self.run(move || {
+            let mut out = vec![0u8; 32];
+            argon2(&params)
+                .hash_password_into(secret.expose_secret().as_bytes(), &salt, &mut out)
+                .map(|()| out)
+                .map_err(|e| HashError::Argon2(e.to_string()))
+        })
+        .await?
+    }
+
     /// Runs `job` on the hashing pool and waits for its answer without blocking the runtime.
     async fn run<T: Send + 'static>(
         &self,

@@ -14,6 +14,10 @@ use super::settings::SessionSettings;
 
 pub const TOKEN_BYTES: usize = 32;
 
+/// How long a sign-in waits for its two-factor code after the password was right (the
+/// challenge row and its cookie).
+pub const CHALLENGE_LIFETIME_SECS: i64 = 5 * 60;
+
 /// The secret the browser holds. Deliberately not `Debug`/`Display`: it must never be logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken(String);
@@ -74,6 +78,39 @@ fn base_cookie(settings: &SessionSettings, value: String) -> Cookie<'static> {
         .same_site(SameSite::Lax)
         .secure(settings.cookie_secure)
         .build()
+}
+
+/// `Set-Cookie` for a sign-in that waits for its two-factor code: the token that binds the
+/// waiting sign-in to this browser. Strict: the code step is reached from our own sign-in
+/// page, never from another site. It lasts as long as the challenge, and grants nothing but
+/// the right to try a code for it.
+pub fn challenge_cookie(settings: &SessionSettings, token: &SessionToken) -> Cookie<'static> {
+    let mut cookie = Cookie::build((settings.challenge_cookie_name(), token.expose().to_string()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(settings.cookie_secure)
+        .build();
+    cookie.set_max_age(cookie::time::Duration::seconds(CHALLENGE_LIFETIME_SECS));
+    cookie
+}
+
+/// `Set-Cookie` that makes the browser drop the challenge cookie.
+pub fn challenge_removal_cookie(settings: &SessionSettings) -> Cookie<'static> {
+    let mut cookie = challenge_cookie(settings, &SessionToken(String::new()));
+    cookie.make_removal();
+    cookie
+}
+
+/// Finds the challenge cookie in a `Cookie` request header.
+pub fn challenge_from_cookie_header(
+    settings: &SessionSettings,
+    header: &str,
+) -> Option<SessionToken> {
+    Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == settings.challenge_cookie_name())
+        .and_then(|c| SessionToken::parse(c.value()))
 }
 
 /// Finds our session cookie in a `Cookie` request header.
@@ -151,6 +188,32 @@ mod tests {
         let header = removal_cookie(&settings(true)).to_string();
         assert!(header.starts_with("__Host-gatehouse_session=;"), "{header}");
         assert!(header.contains("Max-Age=0"), "{header}");
+    }
+
+    #[test]
+    fn the_challenge_cookie_is_strict_short_lived_and_host_only() {
+        let token = SessionToken::generate();
+        let header = challenge_cookie(&settings(true), &token).to_string();
+        assert!(header.starts_with("__Host-gatehouse_sign_in="), "{header}");
+        for flag in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/",
+            "Max-Age=300",
+        ] {
+            assert!(header.contains(flag), "{flag} missing in {header}");
+        }
+        let found = challenge_from_cookie_header(
+            &settings(true),
+            &format!(
+                "__Host-gatehouse_session=x; __Host-gatehouse_sign_in={}",
+                token.expose()
+            ),
+        );
+        assert!(found == Some(token));
+        let removal = challenge_removal_cookie(&settings(true)).to_string();
+        assert!(removal.contains("Max-Age=0"), "{removal}");
     }
 
     #[test]

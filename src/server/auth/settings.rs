@@ -21,6 +21,15 @@ pub struct SessionSettings {
 }
 
 impl SessionSettings {
+    /// The cookie of a sign-in waiting for its two-factor code (`session::challenge_cookie`).
+    pub fn challenge_cookie_name(&self) -> &'static str {
+        if self.cookie_secure {
+            "__Host-gatehouse_sign_in"
+        } else {
+            "gatehouse_sign_in"
+        }
+    }
+
     pub fn cookie_name(&self) -> &'static str {
         if self.cookie_secure {
             // `__Host-`: the browser only accepts it with Secure, Path=/ and no Domain, so a

@@ -10,7 +10,8 @@ use secrecy::SecretString;
 use crate::model::activity::ActivityKind;
 use crate::model::forms::{LoginIdentifier, WRONG_CURRENT_PASSWORD};
 use crate::model::{AppError, FieldErrors, LoginForm, Password};
-use crate::server::db::{Store, UserRecord};
+use crate::server::clock::Clock;
+use crate::server::db::{SignInChallengeRecord, Store, UserRecord};
 use crate::server::error::ServiceError;
 use crate::server::limits::throttle::{AccountThrottle, Attempt};
 use crate::server::limits::Limits;
@@ -20,12 +21,23 @@ use super::activity::ActivityLog;
 use super::client::ClientMeta;
 use super::failure_floor::FailureFloor;
 use super::password::PasswordHasher;
+use super::session::{SessionToken, CHALLENGE_LIFETIME_SECS};
 use super::sessions::{Sessions, SignedIn};
 use super::settings::VerificationMode;
+
+/// What the right password leads to.
+pub enum LoginOutcome {
+    /// A session: the account has one factor.
+    SignedIn(SignedIn),
+    /// The account has two-factor on: no session yet. The token (for this browser's
+    /// challenge cookie) names the sign-in that waits for a code (`TwoFactor::finish_sign_in`).
+    SecondFactor(SessionToken),
+}
 
 #[derive(Clone)]
 pub struct SignIn {
     pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<dyn Clock>,
     pub(super) hasher: PasswordHasher,
     pub(super) limits: Arc<Limits>,
     pub(super) throttle: Arc<AccountThrottle>,
@@ -44,14 +56,51 @@ impl SignIn {
         form: &LoginForm,
         remember: bool,
         meta: &ClientMeta,
-    ) -> Result<SignedIn, ServiceError> {
+    ) -> Result<LoginOutcome, ServiceError> {
         let user = self.authenticate(form, meta).await?;
+        if user.two_factor_enabled {
+            // The password alone never makes a session for this account: a challenge waits
+            // for the code, server-side, named by a token only this browser holds.
+            let token = SessionToken::generate();
+            let now = self.clock.now();
+            self.store
+                .insert_sign_in_challenge(&SignInChallengeRecord {
+                    token_hash: token.hash(),
+                    user_id: user.id,
+                    remember,
+                    created_at: now,
+                    expires_at: now + CHALLENGE_LIFETIME_SECS,
+                    token_version: user.token_version,
+                    failures: 0,
+                })
+                .await?;
+            tracing::info!(event = "login.second_factor_required", user_id = user.id);
+            return Ok(LoginOutcome::SecondFactor(token));
+        }
         let signed_in = self.sessions.start(&user, remember, meta).await?;
-        let detail = remember.then(|| "remembered on this device".to_string());
+        self.record_signed_in(&user, remember, None, meta).await;
+        Ok(LoginOutcome::SignedIn(signed_in))
+    }
+
+    /// "Signed in" in the activity log, saying how when it is worth saying.
+    pub(super) async fn record_signed_in(
+        &self,
+        user: &UserRecord,
+        remember: bool,
+        second_factor: Option<&str>,
+        meta: &ClientMeta,
+    ) {
+        let parts: Vec<&str> = [
+            second_factor,
+            remember.then_some("remembered on this device"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let detail = (!parts.is_empty()).then(|| parts.join(", "));
         self.activity
             .record(user.id, ActivityKind::SignedIn, meta, detail)
             .await;
-        Ok(signed_in)
     }
 
     /// Checks credentials under the per-IP limit and the per-account throttle: the one path
@@ -140,7 +189,12 @@ impl SignIn {
             metrics::sign_in("unverified");
             return Err(AppError::EmailNotVerified.into());
         }
-        metrics::sign_in("success");
+        // An account with two-factor on is not in yet: its code step counts the outcome.
+        metrics::sign_in(if user.two_factor_enabled {
+            "second_factor_required"
+        } else {
+            "success"
+        });
         Ok(user)
     }
 
@@ -184,7 +238,7 @@ impl SignIn {
     /// this failure starts one (not once per refused attempt: an attacker hammering a
     /// throttled account must not turn each try into a database write). Failures for names
     /// without an account are only in the tracing log.
-    async fn record_failed_password(
+    pub(super) async fn record_failed_password(
         &self,
         attempt: Attempt,
         user: Option<&UserRecord>,
@@ -225,13 +279,14 @@ impl SignIn {
     }
 }
 
-/// The throttle key of an existing account: sign-in and password confirmation share it.
-fn account_throttle_key(user: &UserRecord) -> String {
+/// The throttle key of an existing account: sign-in, password confirmation and two-factor
+/// codes share it.
+pub(super) fn account_throttle_key(user: &UserRecord) -> String {
     format!("user:{}", user.id)
 }
 
 /// The refusal while an account's throttle makes the next attempt wait `wait` seconds.
-fn throttled(wait: u64) -> ServiceError {
+pub(super) fn throttled(wait: u64) -> ServiceError {
     AppError::RateLimited {
         retry_after_secs: wait,
         limit: 0,

@@ -78,6 +78,7 @@ pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
             global: rule("global"),
             mail: rule("mail"),
             mail_recipient: rule("mail_recipient"),
+            two_factor: rule("two_factor"),
         })),
         throttle: Arc::new(AccountThrottle::new(shared_clock)),
         jwt: Arc::new(JwtKeys::new(
@@ -95,6 +96,10 @@ pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
         verification_mode,
         mailer: mailer.clone(),
         public_url,
+        sealer: super::secret_box::SecretBox::new(
+            &SecretString::from("0123456789abcdef0123456789abcdef"),
+            super::two_factor::SEALING_LABEL,
+        ),
     });
     Fixture {
         auth,
@@ -145,11 +150,16 @@ impl Fixture {
             username: name.into(),
             password: PASSWORD.into(),
         };
-        self.auth
+        match self
+            .auth
             .sign_in
             .login(&form, remember, &meta())
             .await
             .unwrap()
+        {
+            super::LoginOutcome::SignedIn(signed_in) => signed_in,
+            super::LoginOutcome::SecondFactor(_) => panic!("{name} has two-factor on"),
+        }
     }
 
     /// The signed-in person behind `signed_in`'s cookie (which must still be valid).

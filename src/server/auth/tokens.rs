@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::model::activity::ActivityKind;
-use crate::model::{LoginForm, PublicUser};
+use crate::model::{AppError, LoginForm, PublicUser};
 use crate::server::clock::Clock;
 use crate::server::db::Store;
 use crate::server::error::ServiceError;
@@ -74,6 +74,12 @@ impl Tokens {
         meta: &ClientMeta,
     ) -> Result<IssuedToken, ServiceError> {
         let user = self.sign_in.authenticate(form, meta).await?;
+        // Said only after the password was right, so it tells a guesser nothing. The grant has
+        // no field for a code: such an account uses an API key instead.
+        if user.two_factor_enabled {
+            tracing::info!(event = "token.second_factor_required", user_id = user.id);
+            return Err(AppError::SecondFactorRequired.into());
+        }
         let access_token = self
             .jwt
             .issue(
@@ -246,6 +252,7 @@ mod tests {
                 email: "alice@example.com".into(),
                 created_at: 0,
                 email_verified: true,
+                two_factor_enabled: false,
             },
             via,
         };

@@ -183,9 +183,13 @@ impl EmailVerification {
         self.activity
             .record(user.id, ActivityKind::EmailVerified, meta, None)
             .await;
+        // The link proves the address, not the person: an account with two-factor on (it
+        // could have enrolled before verification became required) signs in with its code.
         let signed_in = match self.mode {
-            VerificationMode::Required => Some(self.sessions.start(user, false, meta).await?),
-            VerificationMode::Optional => None,
+            VerificationMode::Required if !user.two_factor_enabled => {
+                Some(self.sessions.start(user, false, meta).await?)
+            }
+            _ => None,
         };
         Ok(Confirmed::Verified { signed_in })
     }

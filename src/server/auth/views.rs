@@ -14,6 +14,7 @@ pub fn public_user(user: &UserRecord) -> PublicUser {
         email: user.email.clone(),
         created_at: user.created_at,
         email_verified: user.email_verified_at.is_some(),
+        two_factor_enabled: user.two_factor_enabled,
     }
 }
 

@@ -10,7 +10,9 @@
 macro_rules! select_user {
     ($where:literal) => {
         concat!(
-            "SELECT id, public_id, username, email, email_canonical, password_hash, created_at, token_version, email_verified_at FROM users ",
+            "SELECT id, public_id, username, email, email_canonical, password_hash, created_at, token_version, email_verified_at, \
+             EXISTS (SELECT 1 FROM two_factor t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor_enabled \
+             FROM users ",
             $where
         )
     };
@@ -35,6 +37,22 @@ macro_rules! select_email_link {
     ($where:literal) => {
         concat!(
             "SELECT token_hash, user_id, purpose, email, email_canonical, created_at, expires_at, token_version FROM email_links ",
+            $where
+        )
+    };
+}
+macro_rules! select_two_factor {
+    ($where:literal) => {
+        concat!(
+            "SELECT user_id, secret, created_at, enabled_at, last_step, recovery_salt FROM two_factor ",
+            $where
+        )
+    };
+}
+macro_rules! select_challenge {
+    ($where:literal) => {
+        concat!(
+            "SELECT token_hash, user_id, remember, created_at, expires_at, token_version, failures FROM sign_in_challenges ",
             $where
         )
     };
@@ -81,6 +99,45 @@ pub struct UserRecord {
     pub token_version: i64,
     /// When the owner last proved they read mail sent to `email`; `None`: not yet.
     pub email_verified_at: Option<i64>,
+    /// Sign-in needs a second factor (enrolment finished; see `two_factor`).
+    pub two_factor_enabled: bool,
+}
+
+/// An account's authenticator enrolment (see the `two_factor` migration).
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TwoFactorRecord {
+    pub user_id: i64,
+    /// Sealed (`auth::secret_box`): never the secret itself.
+    pub secret: Vec<u8>,
+    pub created_at: i64,
+    /// `None` while enrolment waits for its first code.
+    pub enabled_at: Option<i64>,
+    /// The time step of the last accepted code.
+    pub last_step: Option<i64>,
+    pub recovery_salt: Option<Vec<u8>>,
+}
+
+/// New recovery codes as stored: their salt and digests, and the codes themselves sealed for
+/// the one session that may see them once.
+#[derive(Clone)]
+pub struct NewRecoveryCodes {
+    pub salt: Vec<u8>,
+    pub digests: Vec<Vec<u8>>,
+    pub reveal_to_session: String,
+    pub sealed_codes: Vec<u8>,
+    pub reveal_until: i64,
+}
+
+/// A sign-in waiting for its second step (see the `sign_in_challenges` migration).
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SignInChallengeRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: i64,
+    pub remember: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub token_version: i64,
+    pub failures: i64,
 }
 
 /// A link mailed to someone (see the `email_links` migration). Only the token's hash is here.
@@ -157,6 +214,7 @@ impl std::fmt::Debug for UserRecord {
             .field("created_at", &self.created_at)
             .field("token_version", &self.token_version)
             .field("email_verified_at", &self.email_verified_at)
+            .field("two_factor_enabled", &self.two_factor_enabled)
             .finish()
     }
 }
@@ -168,6 +226,36 @@ impl std::fmt::Debug for EmailLinkRecord {
             .field("user_id", &self.user_id)
             .field("purpose", &self.purpose)
             .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TwoFactorRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoFactorRecord")
+            .field("user_id", &self.user_id)
+            .field("secret", &REDACTED)
+            .field("enabled_at", &self.enabled_at)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewRecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRecoveryCodes")
+            .field("count", &self.digests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SignInChallengeRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInChallengeRecord")
+            .field("token_hash", &REDACTED)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
 }
@@ -364,6 +452,67 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes links past their lifetime.
     async fn delete_expired_email_links(&self, now: i64) -> Result<u64, StoreError>;
 
+    /// The account's authenticator enrolment, finished or not.
+    async fn two_factor_of(&self, user_id: i64) -> Result<Option<TwoFactorRecord>, StoreError>;
+    /// Starts (or restarts) enrolment with a new sealed secret, unless two-factor is already on
+    /// (`false` then: an enabled secret is never replaced this way).
+    async fn begin_two_factor(
+        &self,
+        user_id: i64,
+        sealed_secret: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Finishes enrolment (the first code, of `step`, was right) and stores the first recovery
+    /// codes, in one transaction; `false` when there was no unfinished enrolment.
+    async fn enable_two_factor(
+        &self,
+        user_id: i64,
+        step: i64,
+        now: i64,
+        codes: &NewRecoveryCodes,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the account's recovery codes (the old ones stop working) in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: i64,
+        codes: &NewRecoveryCodes,
+    ) -> Result<(), StoreError>;
+    /// Records that a code of `step` was accepted, only if no code of that step or a later one
+    /// was: `false` means a replay (or two-factor is off).
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError>;
+    /// Deletes the recovery code with this digest: `true` for the one request that used it.
+    async fn use_recovery_code(&self, user_id: i64, digest: &[u8]) -> Result<bool, StoreError>;
+    async fn count_recovery_codes(&self, user_id: i64) -> Result<u64, StoreError>;
+    /// Takes the sealed recovery codes waiting to be shown to `session_id` (deleting them) if
+    /// they have not expired.
+    async fn take_recovery_code_reveal(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Turns two-factor off (or drops an unfinished enrolment): the secret, the recovery codes
+    /// and any waiting reveal, in one transaction. `false` when there was nothing.
+    async fn delete_two_factor(&self, user_id: i64) -> Result<bool, StoreError>;
+
+    async fn insert_sign_in_challenge(
+        &self,
+        challenge: &SignInChallengeRecord,
+    ) -> Result<(), StoreError>;
+    async fn sign_in_challenge(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<SignInChallengeRecord>, StoreError>;
+    /// Counts a wrong code against the challenge and answers its failures so far.
+    async fn fail_sign_in_challenge(&self, token_hash: &[u8]) -> Result<i64, StoreError>;
+    /// Deletes the challenge and answers it: of two requests racing with one, only one gets it.
+    async fn take_sign_in_challenge(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<SignInChallengeRecord>, StoreError>;
+    /// Deletes challenges and recovery-code reveals past their lifetime.
+    async fn delete_expired_two_factor_state(&self, now: i64) -> Result<u64, StoreError>;
+
     /// Appends an event to its user's chain: reads the chain's last row and inserts the next
     /// one (`seq + 1`, hash over the previous hash) in one transaction. Concurrent appends for
     /// one user wait their turn (SQLite's write lock, PostgreSQL's per-user advisory lock);
@@ -488,6 +637,7 @@ mod tests {
             created_at: 0,
             token_version: 0,
             email_verified_at: None,
+            two_factor_enabled: false,
         };
         let new_user = NewUser {
             public_id: "0f".repeat(16),

@@ -8,8 +8,9 @@ use sqlx::SqlitePool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewUser, PoolSample,
-    SessionRecord, Store, StoreError, UserRecord,
+    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
+    NewUser, PoolSample, SessionRecord, SignInChallengeRecord, Store, StoreError, TwoFactorRecord,
+    UserRecord,
 };
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
@@ -98,6 +99,36 @@ impl SqliteStore {
         .fetch_optional(&mut **tx)
         .await?)
     }
+
+    /// Replaces the account's recovery codes and their waiting reveal inside `tx`.
+    async fn store_recovery_codes(
+        tx: &mut SqliteTx,
+        user_id: i64,
+        codes: &NewRecoveryCodes,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        for digest in &codes.digests {
+            sqlx::query("INSERT INTO recovery_codes (user_id, digest) VALUES (?, ?)")
+                .bind(user_id)
+                .bind(digest)
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO recovery_code_reveals (user_id, session_id, codes, expires_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET session_id = excluded.session_id, codes = excluded.codes, expires_at = excluded.expires_at",
+        )
+        .bind(user_id)
+        .bind(&codes.reveal_to_session)
+        .bind(&codes.sealed_codes)
+        .bind(codes.reveal_until)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -127,6 +158,7 @@ impl Store for SqliteStore {
             created_at: user.created_at,
             token_version: 0,
             email_verified_at: None,
+            two_factor_enabled: false,
         })
     }
 
@@ -463,6 +495,206 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn two_factor_of(&self, user_id: i64) -> Result<Option<TwoFactorRecord>, StoreError> {
+        Ok(sqlx::query_as(select_two_factor!("WHERE user_id = ?"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn begin_two_factor(
+        &self,
+        user_id: i64,
+        sealed_secret: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO two_factor (user_id, secret, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
+             WHERE two_factor.enabled_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(sealed_secret)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enable_two_factor(
+        &self,
+        user_id: i64,
+        step: i64,
+        now: i64,
+        codes: &NewRecoveryCodes,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE two_factor SET enabled_at = ?, last_step = ?, recovery_salt = ?
+             WHERE user_id = ? AND enabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(step)
+        .bind(&codes.salt)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Self::store_recovery_codes(&mut tx, user_id, codes).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: i64,
+        codes: &NewRecoveryCodes,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE two_factor SET recovery_salt = ? WHERE user_id = ?")
+            .bind(&codes.salt)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        Self::store_recovery_codes(&mut tx, user_id, codes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE two_factor SET last_step = ?
+             WHERE user_id = ? AND enabled_at IS NOT NULL AND (last_step IS NULL OR last_step < ?)",
+        )
+        .bind(step)
+        .bind(user_id)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_recovery_code(&self, user_id: i64, digest: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = ? AND digest = ?")
+            .bind(user_id)
+            .bind(digest)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_recovery_codes(&self, user_id: i64) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn take_recovery_code_reveal(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM recovery_code_reveals WHERE user_id = ? AND session_id = ? AND expires_at > ?
+             RETURNING codes",
+        )
+        .bind(user_id)
+        .bind(session_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_two_factor(&self, user_id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_code_reveals WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM two_factor WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_sign_in_challenge(
+        &self,
+        challenge: &SignInChallengeRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sign_in_challenges (token_hash, user_id, remember, created_at, expires_at, token_version, failures)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&challenge.token_hash)
+        .bind(challenge.user_id)
+        .bind(challenge.remember)
+        .bind(challenge.created_at)
+        .bind(challenge.expires_at)
+        .bind(challenge.token_version)
+        .bind(challenge.failures)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn sign_in_challenge(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<SignInChallengeRecord>, StoreError> {
+        Ok(sqlx::query_as(select_challenge!("WHERE token_hash = ?"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn fail_sign_in_challenge(&self, token_hash: &[u8]) -> Result<i64, StoreError> {
+        let failures: Option<i64> = sqlx::query_scalar(
+            "UPDATE sign_in_challenges SET failures = failures + 1 WHERE token_hash = ? RETURNING failures",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        // Gone meanwhile (taken or purged): as good as used up.
+        Ok(failures.unwrap_or(i64::MAX))
+    }
+
+    async fn take_sign_in_challenge(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<SignInChallengeRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "DELETE FROM sign_in_challenges WHERE token_hash = ?
+             RETURNING token_hash, user_id, remember, created_at, expires_at, token_version, failures",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_expired_two_factor_state(&self, now: i64) -> Result<u64, StoreError> {
+        let challenges = sqlx::query("DELETE FROM sign_in_challenges WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let reveals = sqlx::query("DELETE FROM recovery_code_reveals WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(challenges.rows_affected() + reveals.rows_affected())
     }
 
     async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError> {

@@ -87,6 +87,7 @@ pub struct Limits {
     pub global: Rule,
     pub mail: Rule,
     pub mail_recipient: Rule,
+    pub two_factor: Rule,
     limiter: Box<dyn RateLimiter>,
     /// Set when the counters are in Redis, for `ping`.
     redis: Option<Arc<RedisConnection>>,
@@ -143,6 +144,7 @@ impl Limits {
             global: rules.global,
             mail: rules.mail,
             mail_recipient: rules.mail_recipient,
+            two_factor: rules.two_factor,
             limiter,
             redis: None,
         }

@@ -19,6 +19,9 @@ pub struct RateLimitSettings {
     /// The same requests per recipient: per address (or per account, for a signed-in
     /// resend), so nobody can flood one mailbox from many client addresses.
     pub mail_recipient: Rule,
+    /// The sign-in step that asks for a two-factor code, per client address (on top of the
+    /// per-account throttle that every wrong code counts against).
+    pub two_factor: Rule,
 }
 
 #[derive(Debug, Clone)]
@@ -48,17 +51,19 @@ impl RateLimitSettings {
             global: rule("global", "RATE_LIMIT_GLOBAL", "600/minute")?,
             mail: rule("mail", "RATE_LIMIT_MAIL", "10/hour")?,
             mail_recipient: rule("mail_recipient", "RATE_LIMIT_MAIL_RECIPIENT", "3/hour")?,
+            two_factor: rule("two_factor", "RATE_LIMIT_TWO_FACTOR", "10/minute")?,
         })
     }
 
     /// Every rule, for limiters that set up a counter per rule.
-    pub fn all(&self) -> [&Rule; 5] {
+    pub fn all(&self) -> [&Rule; 6] {
         [
             &self.login,
             &self.register,
             &self.global,
             &self.mail,
             &self.mail_recipient,
+            &self.two_factor,
         ]
     }
 }

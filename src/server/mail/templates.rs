@@ -19,6 +19,46 @@ pub struct RenderedMail {
     pub link: Option<String>,
 }
 
+/// A change to an account's second factor (turned on or off, new recovery codes, a recovery
+/// code used): sent to the account's address every time (ASVS 4.0.3 2.5.5).
+#[derive(Debug, Clone)]
+pub struct TwoFactorChanged {
+    pub subject: String,
+    pub username: String,
+    /// "Two-factor authentication was turned on for your Gatehouse account"…
+    pub what_happened: String,
+    /// What followed from it, in a sentence.
+    pub consequence: String,
+    /// When and from where, in words (`utc_date_time`, `device_and_address`).
+    pub at: String,
+    pub from: String,
+    pub login_link: String,
+    pub site: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/two_factor_changed.txt")]
+struct TwoFactorChangedText<'a> {
+    mail: &'a TwoFactorChanged,
+}
+
+#[derive(Template)]
+#[template(path = "mail/two_factor_changed.html")]
+struct TwoFactorChangedHtml<'a> {
+    mail: &'a TwoFactorChanged,
+}
+
+impl TwoFactorChanged {
+    pub fn render(&self) -> Result<RenderedMail, askama::Error> {
+        Ok(RenderedMail {
+            subject: self.subject.clone(),
+            text: TwoFactorChangedText { mail: self }.render()?,
+            html: TwoFactorChangedHtml { mail: self }.render()?,
+            link: Some(self.login_link.clone()),
+        })
+    }
+}
+
 /// "Your password was changed": sent to the account's address after every change.
 #[derive(Debug, Clone)]
 pub struct PasswordChanged {

@@ -8,14 +8,15 @@ mod delete;
 mod email;
 mod password;
 mod sessions;
+mod two_factor;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::api::{
-    CancelEmailChange, ChangeEmail, ChangePassword, CreateApiKey, RevokeApiKey,
-    RevokeOtherSessions, RevokeSession,
+    CancelEmailChange, CancelTwoFactor, ChangeEmail, ChangePassword, CreateApiKey,
+    DisableTwoFactor, RegenerateRecoveryCodes, RevokeApiKey, RevokeOtherSessions, RevokeSession,
 };
 use crate::app::auth::{use_auth, SignOutButton};
 use crate::app::components::{LoadError, Notice};
@@ -27,6 +28,7 @@ use self::delete::DeleteAccountSection;
 use self::email::EmailSection;
 use self::password::ChangePasswordSection;
 use self::sessions::SessionsSection;
+use self::two_factor::TwoFactorSection;
 
 /// The page's actions, shared so the activity log (and the session list) refresh after any
 /// of them.
@@ -39,6 +41,9 @@ pub(crate) struct AccountActions {
     pub revoke_key: ServerAction<RevokeApiKey>,
     pub change_email: ServerAction<ChangeEmail>,
     pub cancel_email_change: ServerAction<CancelEmailChange>,
+    pub regenerate_codes: ServerAction<RegenerateRecoveryCodes>,
+    pub disable_two_factor: ServerAction<DisableTwoFactor>,
+    pub cancel_two_factor: ServerAction<CancelTwoFactor>,
 }
 
 impl AccountActions {
@@ -51,6 +56,9 @@ impl AccountActions {
             revoke_key: ServerAction::new(),
             change_email: ServerAction::new(),
             cancel_email_change: ServerAction::new(),
+            regenerate_codes: ServerAction::new(),
+            disable_two_factor: ServerAction::new(),
+            cancel_two_factor: ServerAction::new(),
         }
     }
 
@@ -63,6 +71,9 @@ impl AccountActions {
             + self.revoke_key.version().get()
             + self.change_email.version().get()
             + self.cancel_email_change.version().get()
+            + self.regenerate_codes.version().get()
+            + self.disable_two_factor.version().get()
+            + self.cancel_two_factor.version().get()
     }
 }
 
@@ -108,6 +119,7 @@ pub fn AccountPage() -> impl IntoView {
                                 </section>
                                 <EmailSection user=user.clone()/>
                                 <ChangePasswordSection user=user.clone()/>
+                                <TwoFactorSection/>
                                 <SessionsSection/>
                                 <ApiKeysSection/>
                                 <ActivitySection/>

@@ -56,6 +56,9 @@ pub struct TokenResponse {
     pub expires_in: i64,
 }
 
+/// `invalid_grant` for an account with two-factor on (its password was right).
+pub const SECOND_FACTOR_REQUIRED: &str = "This account uses two-factor authentication, so the password grant cannot sign it in. Use an API key (created on the account page) instead.";
+
 /// An error answer in the shape RFC 6749 §5.2 prescribes: `{"error", "error_description"}`.
 pub struct OAuthError {
     status: StatusCode,
@@ -118,7 +121,7 @@ impl IntoResponse for TokenRefusal {
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Access token issued", body = TokenResponse),
-        (status = 400, description = "RFC 6749 §5.2 error JSON (`{\"error\", \"error_description\"}`): `invalid_request` (not form-encoded, a parameter missing or repeated, a malformed `client_id`), `unsupported_grant_type`, or `invalid_grant` (wrong username or password)"),
+        (status = 400, description = "RFC 6749 §5.2 error JSON (`{\"error\", \"error_description\"}`): `invalid_request` (not form-encoded, a parameter missing or repeated, a malformed `client_id`), `unsupported_grant_type`, or `invalid_grant` (wrong username or password, or an account with two-factor authentication on, which uses an API key instead)"),
         (status = 429, description = "Too many attempts; see Retry-After"),
         (status = 503, description = "Busy; see Retry-After"),
     )
@@ -173,6 +176,11 @@ pub async fn token(
                 status: StatusCode::BAD_REQUEST,
                 error: "invalid_grant",
                 description: "Incorrect username or password",
+            }),
+            AppError::SecondFactorRequired => TokenRefusal::OAuth(OAuthError {
+                status: StatusCode::BAD_REQUEST,
+                error: "invalid_grant",
+                description: SECOND_FACTOR_REQUIRED,
             }),
             AppError::Validation(_) => TokenRefusal::OAuth(invalid_request(
                 "username and password must be present and at most 128 characters.",

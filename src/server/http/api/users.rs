@@ -33,6 +33,8 @@ pub struct UserResponse {
     pub created_at: i64,
     /// The owner has confirmed `email` by following a link mailed to it.
     pub email_verified: bool,
+    /// Signing in needs a second factor (an authenticator code or a recovery code).
+    pub two_factor_enabled: bool,
 }
 
 impl From<PublicUser> for UserResponse {
@@ -42,6 +44,7 @@ impl From<PublicUser> for UserResponse {
             email: user.email,
             created_at: user.created_at,
             email_verified: user.email_verified,
+            two_factor_enabled: user.two_factor_enabled,
         }
     }
 }

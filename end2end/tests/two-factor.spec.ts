@@ -1,0 +1,158 @@
+import { readFile } from "node:fs/promises";
+import { expect, type Page } from "@playwright/test";
+import {
+  newClientIp,
+  newUser,
+  PASSWORD,
+  registerInBrowser,
+  screenshot,
+  signOut,
+  test,
+  watchConsole,
+} from "./helpers";
+import { Authenticator } from "./totp";
+
+/** From the account page to two-factor on: the password, the secret read off the page, the
+ * first code. Answers the authenticator and the ten recovery codes shown. */
+async function enrol(page: Page, shots?: string) {
+  await page.goto("/account");
+  await page.getByTestId("set-up-two-factor").click();
+  await expect(page).toHaveURL(/\/account\/two-factor$/);
+  await page.getByLabel("Current password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await expect(page.locator(".qr svg")).toBeVisible();
+  await page.getByText("Can't scan it? Type this key instead").click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  expect(secret).toMatch(/^[A-Z2-7]{4}( [A-Z2-7]{4})+$/);
+  if (shots) await screenshot(page, `${shots}-two-factor-setup`);
+  const app = new Authenticator(secret);
+  await page.getByLabel("Authentication code").fill(app.freshCode());
+  await page.getByRole("button", { name: "Turn on two-factor" }).click();
+  await expect(page).toHaveURL(/\/account\/recovery-codes/);
+  const codes = await page.getByTestId("recovery-codes").locator("code").allTextContents();
+  expect(codes).toHaveLength(10);
+  for (const code of codes) expect(code).toMatch(/^[a-z0-9]{5}-[a-z0-9]{5}$/);
+  if (shots) await screenshot(page, `${shots}-recovery-codes`);
+  return { app, codes };
+}
+
+async function passwordStep(page: Page, username: string) {
+  await page.goto("/login");
+  await page.getByLabel("Username or email").fill(username);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/login\/two-factor/);
+  // The password alone signed nobody in.
+  await expect(page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" })).toBeVisible();
+}
+
+async function codeStep(page: Page, code: string) {
+  await page.getByLabel(/Authentication code|Recovery code/).fill(code);
+  await page.getByRole("button", { name: "Verify" }).click();
+}
+
+test("enrol, sign in with a code, replay refused, a recovery code once, turn it off", async ({ page, context }) => {
+  const errors = watchConsole(page);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  const user = newUser("totp");
+  await registerInBrowser(page, user);
+  const { app, codes } = await enrol(page, "desktop");
+
+  // Download and copy give the same ten codes.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("download-codes").click()]);
+  expect(download.suggestedFilename()).toBe("gatehouse-recovery-codes.txt");
+  const file = await readFile((await download.path())!, "utf8");
+  for (const code of codes) expect(file).toContain(`${code}\n`);
+  await page.getByRole("button", { name: "Copy" }).click();
+  await expect(page.getByRole("button", { name: "Copied" })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toContain(codes[9]);
+  // Shown once: a reload no longer has them.
+  await page.reload();
+  await expect(page.getByRole("heading", { name: "Recovery codes are shown once" })).toBeVisible();
+
+  await page.goto("/account");
+  await expect(page.getByTestId("two-factor-status")).toHaveText("On");
+  await expect(page.getByTestId("recovery-codes-left")).toHaveText("10 recovery codes left");
+  await signOut(page);
+
+  // Sign in: password, then a code from the app.
+  await passwordStep(page, user.username);
+  await screenshot(page, "desktop-two-factor-code-step");
+  await codeStep(page, app.freshCode());
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await signOut(page);
+
+  // The same code again is refused; then a recovery code signs in, once.
+  await passwordStep(page, user.username);
+  await codeStep(page, app.lastCode());
+  await expect(page.getByText("That code was already used.")).toBeVisible();
+  await page.getByTestId("switch-code-method").click();
+  await expect(page.getByLabel("Recovery code")).toBeVisible();
+  await codeStep(page, codes[0]);
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await signOut(page);
+  await passwordStep(page, user.username);
+  await page.getByTestId("switch-code-method").click();
+  await codeStep(page, codes[0]);
+  await expect(page.getByText("That code is not right.")).toBeVisible();
+  await codeStep(page, codes[1].toUpperCase());
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+
+  // The account page counts them; turning off needs the password and a code.
+  await page.goto("/account");
+  await expect(page.getByTestId("recovery-codes-left")).toHaveText("8 recovery codes left");
+  await page.getByText("Turn off two-factor authentication").click();
+  await page.locator("#disable-two-factor-password").fill(PASSWORD);
+  await page.locator("#disable-two-factor-code").fill(codes[2]);
+  await page.getByRole("button", { name: "Turn off", exact: true }).click();
+  await expect(page.getByText("Two-factor authentication is off.")).toBeVisible();
+  await expect(page.getByTestId("two-factor-status")).toHaveText("Off");
+  const activity = page.getByTestId("activity-list");
+  await expect(activity).toContainText("Two-factor authentication turned off");
+  await expect(activity).toContainText("Recovery code used");
+  await signOut(page);
+
+  // The password alone signs in again.
+  await page.goto("/login");
+  await page.getByLabel("Username or email").fill(user.username);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test("without JavaScript, on a phone: enrol, the code step, a wrong code, then in", async ({ browser, baseURL }) => {
+  const context = await browser.newContext({
+    baseURL,
+    javaScriptEnabled: false,
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    extraHTTPHeaders: { "X-Forwarded-For": newClientIp() },
+  });
+  const page = await context.newPage();
+  const user = newUser("totpnojs");
+  await page.goto("/register");
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Username").fill(user.username);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByLabel("Confirm password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+
+  const { app } = await enrol(page, "phone");
+  await page.goto("/account");
+  await screenshot(page, "phone-account-two-factor");
+  await page.getByRole("button", { name: "Sign out" }).first().click();
+
+  await passwordStep(page, user.username);
+  await screenshot(page, "phone-two-factor-code-step");
+  // Five steps ahead: outside the one-step window.
+  await codeStep(page, app.codeAt(Authenticator.currentStep() + 5));
+  await expect(page).toHaveURL(/\/login\/two-factor/);
+  await expect(page.getByText("That code is not right.")).toBeVisible();
+  await screenshot(page, "phone-two-factor-wrong-code");
+  await codeStep(page, app.freshCode());
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await context.close();
+});
