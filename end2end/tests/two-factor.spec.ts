@@ -8,6 +8,7 @@ import {
   screenshot,
   signOut,
   test,
+  waitForHydration,
   watchConsole,
 } from "./helpers";
 import { Authenticator } from "./totp";
@@ -36,8 +37,15 @@ async function enrol(page: Page, shots?: string) {
   return { app, codes };
 }
 
-async function passwordStep(page: Page, username: string) {
+/** The account page's two-factor card. */
+function twoFactorCard(page: Page) {
+  return page.locator("section").filter({ has: page.getByRole("heading", { name: "Two-factor authentication", exact: true }) });
+}
+
+async function passwordStep(page: Page, username: string, javascript = true) {
   await page.goto("/login");
+  // Typed before hydration, a value can be reset by it.
+  if (javascript) await waitForHydration(page);
   await page.getByLabel("Username or email").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -73,6 +81,7 @@ test("enrol, sign in with a code, replay refused, a recovery code once, turn it 
   await page.goto("/account");
   await expect(page.getByTestId("two-factor-status")).toHaveText("On");
   await expect(page.getByTestId("recovery-codes-left")).toHaveText("10 recovery codes left");
+  await twoFactorCard(page).screenshot({ path: "screenshots/desktop-account-two-factor.png" });
   await signOut(page);
 
   // Sign in: password, then a code from the app.
@@ -114,11 +123,15 @@ test("enrol, sign in with a code, replay refused, a recovery code once, turn it 
 
   // The password alone signs in again.
   await page.goto("/login");
+  await waitForHydration(page);
   await page.getByLabel("Username or email").fill(user.username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
-  expect(errors).toEqual([]);
+  // The refused codes (a replay, a used recovery code) are answered 422, which Chromium logs;
+  // nothing else may have gone wrong.
+  expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
+  expect(errors.filter((e) => e.includes("status of 422"))).toHaveLength(2);
 });
 
 test("without JavaScript, on a phone: enrol, the code step, a wrong code, then in", async ({ browser, baseURL }) => {
@@ -142,10 +155,10 @@ test("without JavaScript, on a phone: enrol, the code step, a wrong code, then i
 
   const { app } = await enrol(page, "phone");
   await page.goto("/account");
-  await screenshot(page, "phone-account-two-factor");
+  await twoFactorCard(page).screenshot({ path: "screenshots/phone-account-two-factor.png" });
   await page.getByRole("button", { name: "Sign out" }).first().click();
 
-  await passwordStep(page, user.username);
+  await passwordStep(page, user.username, false);
   await screenshot(page, "phone-two-factor-code-step");
   // Five steps ahead: outside the one-step window.
   await codeStep(page, app.codeAt(Authenticator.currentStep() + 5));
