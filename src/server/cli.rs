@@ -58,6 +58,24 @@ Environment:
     /// The security activity log
     #[command(subcommand, after_help = DATABASE_ENVIRONMENT)]
     Audit(AuditCommand),
+    /// Two-factor authentication, for operators
+    #[command(subcommand, after_help = DATABASE_ENVIRONMENT)]
+    TwoFactor(TwoFactorCommand),
+}
+
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+enum TwoFactorCommand {
+    /// Turn two-factor off for an account whose owner lost the app and the recovery codes
+    ///
+    /// Check who is asking first. Every session and access token of the account ends, the
+    /// activity log records it, and the owner is mailed. Exit status 0 when it was reset; 1
+    /// when there is no such account or two-factor was not on.
+    #[command(after_help = MAIL_ENVIRONMENT)]
+    Reset {
+        /// The account's username or email address
+        #[arg(value_name = "ACCOUNT")]
+        account: String,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -75,6 +93,13 @@ Environment:
   Reads DATABASE_URL (and DATABASE_MAX_CONNECTIONS, DATABASE_ACQUIRE_TIMEOUT_SECS); the other
   settings are checked as for `serve` (so in production SECRET_KEY, SMTP_URL and PUBLIC_URL must
   be set). Every variable is listed in README.md, section \"Configuration\".";
+
+/// The environment of the commands that also send mail.
+const MAIL_ENVIRONMENT: &str = "\
+Environment:
+  Reads DATABASE_URL, and the mail settings (SMTP_URL, MAIL_FROM, PUBLIC_URL, MAIL_DIR) for the
+  notice to the account's owner; the other settings are checked as for `serve`. Every variable
+  is listed in README.md, section \"Configuration\".";
 
 /// Parses the command line (exiting with clap's usage error, or after `--help` /
 /// `--version`) and runs the command.
@@ -96,6 +121,9 @@ impl Cli {
             Command::Serve => serve(settings).await,
             Command::ImportUsers { file } => import_users(&settings, &file).await,
             Command::Audit(AuditCommand::Verify) => verify_audit_log(&settings).await,
+            Command::TwoFactor(TwoFactorCommand::Reset { account }) => {
+                reset_two_factor(&settings, &account).await
+            }
         }
     }
 }
@@ -194,6 +222,57 @@ async fn verify_audit_log(settings: &Settings) -> ExitCode {
     }
 }
 
+/// `gatehouse two-factor reset ACCOUNT`: see `server::auth::two_factor::reset_by_operator`.
+async fn reset_two_factor(settings: &Settings, account: &str) -> ExitCode {
+    use crate::server::auth::two_factor::{reset_by_operator, OperatorReset};
+    use crate::server::auth::Notices;
+    use crate::server::mail::Mailer;
+
+    let Some(store) = open_store(settings).await else {
+        return ExitCode::FAILURE;
+    };
+    let mailer = match Mailer::start(&settings.mail) {
+        Ok(mailer) => mailer,
+        Err(error) => {
+            eprintln!("gatehouse: mail: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let notices = Notices::new(
+        mailer.clone(),
+        settings.mail.public_url.clone(),
+        Arc::new(SystemClock),
+    );
+    let result = reset_by_operator(store.clone(), Arc::new(SystemClock), notices, account).await;
+    // The notice is queued: wait for it before the process ends.
+    mailer.drain(std::time::Duration::from_secs(30)).await;
+    store.close().await;
+    match result {
+        Ok(OperatorReset::Reset {
+            username,
+            sessions_ended,
+        }) => {
+            println!(
+                "two-factor authentication is off for {username}; {sessions_ended} session(s) ended; the owner was mailed"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(OperatorReset::NotEnabled) => {
+            println!("two-factor authentication is not on for that account: nothing to do");
+            ExitCode::FAILURE
+        }
+        Ok(OperatorReset::NoSuchAccount) => {
+            println!("no account has that username or email address");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            // The operator's own terminal: the details help, and reach no client.
+            eprintln!("gatehouse: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `gatehouse import-users FILE`: see `server::auth::import`.
 async fn import_users(settings: &Settings, file: &Path) -> ExitCode {
     let Some(store) = open_store(settings).await else {
@@ -265,6 +344,12 @@ mod tests {
             parse(&["audit", "verify"]),
             Ok(Some(Command::Audit(AuditCommand::Verify)))
         );
+        assert_eq!(
+            parse(&["two-factor", "reset", "alice"]),
+            Ok(Some(Command::TwoFactor(TwoFactorCommand::Reset {
+                account: "alice".into()
+            })))
+        );
     }
 
     #[test]
@@ -274,6 +359,8 @@ mod tests {
             &["import-users", "a.csv", "b.csv"],
             &["audit"],
             &["audit", "repair"],
+            &["two-factor", "reset"],
+            &["two-factor", "disable", "alice"],
             &["serve", "now"],
             &["bogus"],
         ] {

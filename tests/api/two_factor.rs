@@ -343,3 +343,50 @@ async fn turning_off_needs_password_and_code_and_the_password_alone_signs_in_aga
     let res = app.login("alice", PASSWORD).await;
     assert!(session_token_from(&res, app.cookie_name).is_some());
 }
+
+#[tokio::test]
+async fn an_operator_can_reset_two_factor_and_the_owner_is_told() {
+    let app = spawn_app().await;
+    let (session, _, _) = app.enrol("alice").await;
+    let mail_dir = tempfile::tempdir().unwrap();
+    let mail_dir_text = mail_dir.path().display().to_string();
+    let run = |account: &str| {
+        run_gatehouse(
+            &["two-factor", "reset", account],
+            &[
+                ("DATABASE_URL", &app.database_url),
+                ("MAIL_DIR", &mail_dir_text),
+            ],
+        )
+    };
+    let nobody = run("nobody");
+    assert_eq!(nobody.status.code(), Some(1));
+    // By email address, in any case.
+    let reset = run("ALICE@example.com");
+    let stdout = String::from_utf8_lossy(&reset.stdout);
+    assert!(
+        reset.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(
+        stdout.contains("two-factor authentication is off for alice"),
+        "{stdout}"
+    );
+    // Every session ended; the password alone signs in again; a second reset has nothing to do.
+    assert_eq!(app.current_username(&session).await, None);
+    assert!(!app.stored_user("alice").await.unwrap().two_factor_enabled);
+    let res = app.login("alice", PASSWORD).await;
+    assert!(session_token_from(&res, app.cookie_name).is_some());
+    assert_eq!(run("alice").status.code(), Some(1));
+    let mails: Vec<String> = std::fs::read_dir(mail_dir.path())
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("Two-factor authentication was reset"),
+        "{}",
+        mails[0]
+    );
+}

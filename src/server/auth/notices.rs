@@ -24,7 +24,11 @@ pub enum TwoFactorChange {
     Enabled,
     Disabled,
     RecoveryCodesRegenerated,
-    RecoveryCodeUsed { left: u64 },
+    RecoveryCodeUsed {
+        left: u64,
+    },
+    /// Turned off by an operator (`gatehouse two-factor reset`).
+    ResetByOperator,
 }
 
 impl TwoFactorChange {
@@ -46,6 +50,11 @@ impl TwoFactorChange {
                 "New recovery codes were made for your Gatehouse account",
                 "The old codes no longer work, and your other devices were signed out.".into(),
             ),
+            Self::ResetByOperator => (
+                "Two-factor authentication was reset for your Gatehouse account",
+                "The people who run Gatehouse turned off two-factor authentication for your account",
+                "Every device was signed out. Sign in with your password and set up two-factor authentication again (Account, Two-factor authentication).".into(),
+            ),
             Self::RecoveryCodeUsed { left } => (
                 "A recovery code was used to sign in to your Gatehouse account",
                 "A recovery code was used for your Gatehouse account",
@@ -66,6 +75,15 @@ pub struct Notices {
 }
 
 impl Notices {
+    /// Notices outside the running server (the command line's operator actions).
+    pub fn new(mailer: Mailer, public_url: PublicUrl, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            mailer,
+            public_url,
+            clock,
+        }
+    }
+
     /// "Your password was changed", to the account's address: when, from which device and
     /// address, and where to sign in if it was not them.
     pub fn password_changed(

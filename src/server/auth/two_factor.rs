@@ -545,6 +545,71 @@ impl TwoFactor {
     }
 }
 
+/// What `gatehouse two-factor reset` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorReset {
+    NoSuchAccount,
+    NotEnabled,
+    Reset {
+        username: String,
+        sessions_ended: u64,
+    },
+}
+
+/// Turns two-factor off for an account whose owner lost both the authenticator and the
+/// recovery codes (or after `SECRET_KEY` changed): the support path, run by an operator once
+/// they have checked who is asking. Every session and access token of the account ends, the
+/// activity log says an operator did it, and the owner is told by mail, so a reset they did
+/// not ask for does not go unnoticed.
+pub async fn reset_by_operator(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    notices: Notices,
+    account: &str,
+) -> Result<OperatorReset, ServiceError> {
+    let form = crate::model::LoginForm {
+        username: account.to_string(),
+        password: Default::default(),
+    };
+    let user = match form.identifier() {
+        crate::model::forms::LoginIdentifier::Email(email) => store.user_by_email(&email).await?,
+        crate::model::forms::LoginIdentifier::Username(name) => {
+            store.user_by_username(&name).await?
+        }
+    };
+    let Some(user) = user else {
+        return Ok(OperatorReset::NoSuchAccount);
+    };
+    if !user.two_factor_enabled {
+        return Ok(OperatorReset::NotEnabled);
+    }
+    store.delete_two_factor(user.id).await?;
+    store.bump_token_version(user.id).await?;
+    let sessions_ended = store.delete_user_sessions(user.id).await?;
+    let meta = ClientMeta {
+        ip: None,
+        user_agent: None,
+        request_id: Some("gatehouse two-factor reset".into()),
+    };
+    ActivityLog { store, clock }
+        .record(
+            user.id,
+            ActivityKind::TwoFactorDisabled,
+            &meta,
+            Some(format!(
+                "reset by an operator; {} ended, access tokens revoked",
+                count_of(sessions_ended, "session")
+            )),
+        )
+        .await;
+    notices.two_factor_changed(&user, TwoFactorChange::ResetByOperator, &meta);
+    tracing::warn!(event = "two_factor.reset_by_operator", user_id = user.id);
+    Ok(OperatorReset::Reset {
+        username: user.username,
+        sessions_ended,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
