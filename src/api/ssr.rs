@@ -16,8 +16,8 @@ use crate::server::auth::session::{
     challenge_cookie, challenge_from_cookie_header, challenge_removal_cookie, removal_cookie,
     session_cookie, token_from_cookie_header,
 };
-use crate::server::auth::SessionToken;
 pub use crate::server::auth::{ClientMeta, CurrentSession, LoginOutcome, SignedIn};
+use crate::server::auth::{SessionSettings, SessionToken};
 use crate::server::error::ServiceError;
 use crate::server::http::extract::{self, RequestId};
 pub use crate::server::http::link_pages::LinkPage;
@@ -53,6 +53,14 @@ pub fn client_meta() -> ClientMeta {
 
 /// The session token from the request's cookie, if it has a well-formed one.
 pub fn session_token(state: &AppState) -> Option<SessionToken> {
+    from_cookies(state, token_from_cookie_header)
+}
+
+/// The first value `read` finds in the request's `Cookie` headers.
+fn from_cookies<T>(
+    state: &AppState,
+    read: impl Fn(&SessionSettings, &str) -> Option<T>,
+) -> Option<T> {
     let parts = parts()?;
     let settings = &state.settings.session;
     parts
@@ -60,19 +68,12 @@ pub fn session_token(state: &AppState) -> Option<SessionToken> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|header| token_from_cookie_header(settings, header))
+        .find_map(|header| read(settings, header))
 }
 
 /// The token of the sign-in this browser has waiting for a two-factor code, if any.
 pub fn challenge_token(state: &AppState) -> Option<SessionToken> {
-    let parts = parts()?;
-    let settings = &state.settings.session;
-    parts
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|header| challenge_from_cookie_header(settings, header))
+    from_cookies(state, challenge_from_cookie_header)
 }
 
 /// Binds a sign-in waiting for its code to this browser.
@@ -102,14 +103,9 @@ pub async fn require_session(state: &AppState) -> Result<CurrentSession, AppErro
 /// The token of the mailed link this browser opened on `page` (kept in a cookie by
 /// `link_pages`), if any.
 pub fn link_token(state: &AppState, page: LinkPage) -> Option<String> {
-    let parts = parts()?;
-    let settings = &state.settings.session;
-    parts
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|header| page.token_from_cookie_header(settings, header))
+    from_cookies(state, |settings, header| {
+        page.token_from_cookie_header(settings, header)
+    })
 }
 
 /// Drops the link token of `page`: the link has done its work.

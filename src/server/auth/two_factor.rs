@@ -230,18 +230,13 @@ impl TwoFactor {
             // Finished by another request meanwhile (a double submit).
             return Err(code_error(ALREADY_ON));
         }
-        let ended = self.end_other_sessions(current).await?;
-        self.activity
-            .record(
-                user.id,
-                ActivityKind::TwoFactorEnabled,
-                meta,
-                Some(format!("{} ended", count_of(ended, "other session"))),
-            )
-            .await;
-        self.notices
-            .two_factor_changed(user, TwoFactorChange::Enabled, meta);
-        Ok(())
+        self.changed(
+            current,
+            ActivityKind::TwoFactorEnabled,
+            TwoFactorChange::Enabled,
+            meta,
+        )
+        .await
     }
 
     /// New recovery codes after the current password: the old ones stop working, the new ones
@@ -262,18 +257,13 @@ impl TwoFactor {
             .await?;
         let stored = self.new_recovery_codes(current).await?;
         self.store.replace_recovery_codes(user.id, &stored).await?;
-        let ended = self.end_other_sessions(current).await?;
-        self.activity
-            .record(
-                user.id,
-                ActivityKind::RecoveryCodesRegenerated,
-                meta,
-                Some(format!("{} ended", count_of(ended, "other session"))),
-            )
-            .await;
-        self.notices
-            .two_factor_changed(user, TwoFactorChange::RecoveryCodesRegenerated, meta);
-        Ok(())
+        self.changed(
+            current,
+            ActivityKind::RecoveryCodesRegenerated,
+            TwoFactorChange::RecoveryCodesRegenerated,
+            meta,
+        )
+        .await
     }
 
     /// Turns two-factor off after the password and a code (an authenticator code or a
@@ -295,18 +285,13 @@ impl TwoFactor {
         self.check_code(user, &code, "turning off two-factor", meta)
             .await?;
         self.store.delete_two_factor(user.id).await?;
-        let ended = self.end_other_sessions(current).await?;
-        self.activity
-            .record(
-                user.id,
-                ActivityKind::TwoFactorDisabled,
-                meta,
-                Some(format!("{} ended", count_of(ended, "other session"))),
-            )
-            .await;
-        self.notices
-            .two_factor_changed(user, TwoFactorChange::Disabled, meta);
-        Ok(())
+        self.changed(
+            current,
+            ActivityKind::TwoFactorDisabled,
+            TwoFactorChange::Disabled,
+            meta,
+        )
+        .await
     }
 
     /// The recovery codes made by this session, the first time it asks (then never again).
@@ -529,11 +514,30 @@ impl TwoFactor {
         })
     }
 
-    async fn end_other_sessions(&self, current: &CurrentSession) -> Result<u64, ServiceError> {
-        Ok(self
+    /// What follows every change to the second factor: the other sessions end, the activity
+    /// log says so, and the owner gets a notice.
+    async fn changed(
+        &self,
+        current: &CurrentSession,
+        kind: ActivityKind,
+        change: TwoFactorChange,
+        meta: &ClientMeta,
+    ) -> Result<(), ServiceError> {
+        let user = &current.user;
+        let ended = self
             .store
-            .delete_other_sessions(current.user.id, &current.session.token_hash)
-            .await?)
+            .delete_other_sessions(user.id, &current.session.token_hash)
+            .await?;
+        self.activity
+            .record(
+                user.id,
+                kind,
+                meta,
+                Some(format!("{} ended", count_of(ended, "other session"))),
+            )
+            .await;
+        self.notices.two_factor_changed(user, change, meta);
+        Ok(())
     }
 
     /// Deletes sign-ins that waited too long and recovery codes nobody came to see.
