@@ -23,13 +23,21 @@ test_services_start
 step "unit tests of the shared models (browser side: no ssr feature)"
 cargo test --lib --no-default-features --features hydrate
 
+# Compiled with `--cfg erase_components`, exactly as `cargo leptos watch` compiles its debug
+# server (cargo-leptos adds it to RUSTFLAGS there): with the same flags and feature set
+# (Cargo.toml lines up the dev-dependencies' features), the watch check at the end reuses every
+# dependency compiled here instead of building the web stack again; Leptos views also compile
+# faster this way. The pages render the same HTML but for more hydration markers (`<!>`) after
+# dynamic text; the release build, which the end-to-end tests drive, has no such cfg.
+TEST_RUSTFLAGS="--cfg erase_components"
+
 step "unit and integration tests (server)"
-cargo test --features ssr
+RUSTFLAGS="$TEST_RUSTFLAGS" cargo test --features ssr
 
 # The same integration tests on PostgreSQL: each test makes and drops its own database on
 # TEST_POSTGRES_URL (set above). The test binary is already built, so this costs run time only.
 step "integration tests again, on PostgreSQL"
-GATEHOUSE_TEST_BACKEND=postgres cargo test --features ssr --test api
+RUSTFLAGS="$TEST_RUSTFLAGS" GATEHOUSE_TEST_BACKEND=postgres cargo test --features ssr --test api
 
 step "release build (server + wasm, wasm-opt $(wasm-opt --version | grep -o 'version [0-9]*'))"
 cargo leptos build --release
@@ -70,13 +78,15 @@ $smtp_up || { cat "$E2E_DIR/smtp.log"; echo "the SMTP server did not come up on 
 # by environment variables only.
 # Playwright sends a made-up X-Forwarded-For per test and the server trusts 127.0.0.1 as a
 # proxy, so each test is its own client for the per-IP limits (5 sign-ins a minute).
-# Links in mail are built from PUBLIC_URL, so each instance names its own address.
+# Links in mail are built from PUBLIC_URL, so each instance names its own address, as
+# `localhost` (the same listener): WebAuthn refuses an IP address as a passkey's
+# relying-party id, and the browser must be on the origin passkeys are made for.
 start_server() { # log-name address email-verification database-file
   APP_ENV=development \
   TRUSTED_PROXIES=127.0.0.1 \
   DATABASE_URL="sqlite://$E2E_DIR/$4?mode=rwc" \
   SMTP_URL="smtp://127.0.0.1:$E2E_SMTP_PORT" \
-  PUBLIC_URL="http://$2" \
+  PUBLIC_URL="http://${2/127.0.0.1/localhost}" \
   EMAIL_VERIFICATION="$3" \
   LEPTOS_SITE_ADDR="$2" \
   RUST_LOG="${RUST_LOG:-warn,gatehouse=info}" \
@@ -110,7 +120,8 @@ step "API fuzzing (schemathesis from the OpenAPI document: no 5xx allowed)"
 scripts/schemathesis.sh "http://$E2E_ADDR"
 
 step "end-to-end tests (Playwright, Chromium) against the release binary"
-(cd end2end && BASE_URL="http://$E2E_ADDR" BASE_URL_REQUIRED="http://$E2E_REQUIRED_ADDR" \
+(cd end2end && BASE_URL="http://${E2E_ADDR/127.0.0.1/localhost}" \
+  BASE_URL_REQUIRED="http://${E2E_REQUIRED_ADDR/127.0.0.1/localhost}" \
   MAILDIR="$E2E_MAILDIR" npx playwright test)
 echo "screenshots: end2end/screenshots/"
 

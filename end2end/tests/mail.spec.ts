@@ -15,7 +15,7 @@ import { linkIn, nextMail, type Mail } from "./mailbox";
 // Every mail here goes through a real SMTP server (aiosmtpd, started by scripts/test.sh) into
 // a Maildir that ./mailbox reads. BASE_URL is the server with EMAIL_VERIFICATION=optional,
 // BASE_URL_REQUIRED the one with `required`; both send to the same SMTP server.
-const REQUIRED_URL = process.env.BASE_URL_REQUIRED ?? "http://127.0.0.1:3101";
+const REQUIRED_URL = process.env.BASE_URL_REQUIRED ?? "http://localhost:3101";
 const NEW_PASSWORD = "a completely new passphrase";
 
 const SUBJECT = {

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::model::api_key::{ApiKeyView, CreatedApiKey};
+use crate::model::two_factor::WaitingSignIn;
 use crate::model::{AppError, Password, PasswordPolicy, PublicUser};
 
 /// Creates an account and signs it in (a new session cookie), then goes to `/`; when
@@ -67,7 +68,7 @@ pub async fn login(
             leptos_axum::redirect(&next);
         }
         LoginOutcome::SecondFactor(token) => {
-            set_challenge_cookie(&state, &token);
+            set_step_cookie(&state, StepCookie::SignInChallenge, &token);
             leptos_axum::redirect(&two_factor_step_url(&next));
         }
     }
@@ -82,7 +83,7 @@ pub async fn two_factor_sign_in(code: String, next: Option<String>) -> Result<()
     use super::ssr::*;
     use crate::model::two_factor::SecondFactorForm;
     let state = app_state()?;
-    let Some(token) = challenge_token(&state) else {
+    let Some(token) = step_token(&state, StepCookie::SignInChallenge) else {
         return Err(AppError::SignInExpired);
     };
     let finished = state
@@ -94,31 +95,36 @@ pub async fn two_factor_sign_in(code: String, next: Option<String>) -> Result<()
     let signed_in = match finished {
         Ok(signed_in) => signed_in,
         Err(AppError::SignInExpired) => {
-            clear_challenge_cookie(&state);
+            clear_step_cookie(&state, StepCookie::SignInChallenge);
             return Err(AppError::SignInExpired);
         }
         Err(other) => return Err(other),
     };
-    clear_challenge_cookie(&state);
+    clear_step_cookie(&state, StepCookie::SignInChallenge);
     replace_session(&state, &signed_in).await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
 
-/// Does this browser have a sign-in waiting for its code? (The code step's page.)
+/// The sign-in this browser has waiting for its second step, if any (the code step's page),
+/// and whether a passkey can answer it.
 #[server(prefix = "/rpc", endpoint = "sign_in_waiting")]
-pub async fn sign_in_waiting() -> Result<bool, AppError> {
+pub async fn sign_in_waiting() -> Result<Option<WaitingSignIn>, AppError> {
     use super::ssr::*;
     let state = app_state()?;
-    let Some(token) = challenge_token(&state) else {
-        return Ok(false);
+    let Some(token) = step_token(&state, StepCookie::SignInChallenge) else {
+        return Ok(None);
     };
-    state
-        .auth
-        .two_factor
-        .sign_in_waiting(&token)
+    let auth = &state.auth;
+    if !auth.two_factor.sign_in_waiting(&token).await.map_err(fail)? {
+        return Ok(None);
+    }
+    let passkey = auth
+        .passkeys
+        .offered_for_second_step(&token)
         .await
-        .map_err(fail)
+        .map_err(fail)?;
+    Ok(Some(WaitingSignIn { passkey }))
 }
 
 /// Ends the session on the server, removes the cookie, and asks the browser to drop

@@ -12,10 +12,8 @@ use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
 pub use crate::model::AppError;
-use crate::server::auth::session::{
-    challenge_cookie, challenge_from_cookie_header, challenge_removal_cookie, removal_cookie,
-    session_cookie, token_from_cookie_header,
-};
+use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
+pub use crate::server::auth::session::StepCookie;
 pub use crate::server::auth::{ClientMeta, CurrentSession, LoginOutcome, SignedIn};
 use crate::server::auth::{SessionSettings, SessionToken};
 use crate::server::error::ServiceError;
@@ -71,18 +69,21 @@ fn from_cookies<T>(
         .find_map(|header| read(settings, header))
 }
 
-/// The token of the sign-in this browser has waiting for a two-factor code, if any.
-pub fn challenge_token(state: &AppState) -> Option<SessionToken> {
-    from_cookies(state, challenge_from_cookie_header)
+/// The token of the step this browser has in progress (`step`), if any.
+pub fn step_token(state: &AppState, step: StepCookie) -> Option<SessionToken> {
+    from_cookies(state, |settings, header| {
+        step.token_from_header(settings, header)
+    })
 }
 
-/// Binds a sign-in waiting for its code to this browser.
-pub fn set_challenge_cookie(state: &AppState, token: &SessionToken) {
-    append_set_cookie(challenge_cookie(&state.settings.session, token).to_string());
+/// Binds a step in progress (a sign-in waiting for its code, a passkey ceremony) to this
+/// browser.
+pub fn set_step_cookie(state: &AppState, step: StepCookie, token: &SessionToken) {
+    append_set_cookie(step.cookie(&state.settings.session, token).to_string());
 }
 
-pub fn clear_challenge_cookie(state: &AppState) {
-    append_set_cookie(challenge_removal_cookie(&state.settings.session).to_string());
+pub fn clear_step_cookie(state: &AppState, step: StepCookie) {
+    append_set_cookie(step.removal(&state.settings.session).to_string());
 }
 
 /// The session behind the request's cookie and its account, if any.

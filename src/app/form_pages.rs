@@ -7,14 +7,14 @@ use crate::api::{
     CancelEmailChange, CancelTwoFactor, ChangeEmail, ChangePassword, ConfirmEmail,
     ConfirmTwoFactor, CreateApiKey, DeleteAccount, DisableTwoFactor, Login, Logout,
     LogoutEverywhere, RegenerateRecoveryCodes, Register, RequestPasswordReset,
-    RequestVerificationLink, ResendVerification, ResetPassword, RevokeApiKey, RevokeOtherSessions,
+    RemovePasskey, RenamePasskey, RequestVerificationLink, ResendVerification, ResetPassword, RevokeApiKey, RevokeOtherSessions,
     RevokeSession, StartTwoFactor, TwoFactorSignIn,
 };
 
 /// The page holding the form that posts to the server function at `path` (`/rpc/…`), or
 /// `None` for a path no form posts to.
 pub fn form_page(path: &str) -> Option<&'static str> {
-    let pages: [(&str, &'static str); 23] = [
+    let pages: [(&str, &'static str); 25] = [
         (Login::PATH, "/login"),
         (TwoFactorSignIn::PATH, "/login/two-factor"),
         (StartTwoFactor::PATH, "/account/two-factor"),
@@ -22,6 +22,8 @@ pub fn form_page(path: &str) -> Option<&'static str> {
         (CancelTwoFactor::PATH, "/account"),
         (RegenerateRecoveryCodes::PATH, "/account"),
         (DisableTwoFactor::PATH, "/account"),
+        (RenamePasskey::PATH, "/account"),
+        (RemovePasskey::PATH, "/account"),
         (Register::PATH, "/register"),
         (RequestPasswordReset::PATH, "/forgot-password"),
         (ResetPassword::PATH, "/reset-password"),

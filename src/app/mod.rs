@@ -5,6 +5,7 @@ pub mod components;
 #[cfg(feature = "ssr")]
 pub mod form_pages;
 pub mod pages;
+pub mod webauthn;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Title};

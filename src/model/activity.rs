@@ -30,10 +30,14 @@ pub enum ActivityKind {
     TwoFactorDisabled,
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyRefused,
 }
 
 impl ActivityKind {
-    pub const ALL: [ActivityKind; 24] = [
+    pub const ALL: [ActivityKind; 28] = [
         Self::AccountCreated,
         Self::SignedIn,
         Self::SignInFailed,
@@ -58,6 +62,10 @@ impl ActivityKind {
         Self::TwoFactorDisabled,
         Self::RecoveryCodesRegenerated,
         Self::RecoveryCodeUsed,
+        Self::PasskeyAdded,
+        Self::PasskeyRenamed,
+        Self::PasskeyRemoved,
+        Self::PasskeyRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +94,10 @@ impl ActivityKind {
             Self::TwoFactorDisabled => "two_factor.disabled",
             Self::RecoveryCodesRegenerated => "recovery_codes.regenerated",
             Self::RecoveryCodeUsed => "recovery_code.used",
+            Self::PasskeyAdded => "passkey.added",
+            Self::PasskeyRenamed => "passkey.renamed",
+            Self::PasskeyRemoved => "passkey.removed",
+            Self::PasskeyRefused => "login.passkey_refused",
         }
     }
 
@@ -120,6 +132,10 @@ impl ActivityKind {
             Self::TwoFactorDisabled => "Two-factor authentication turned off",
             Self::RecoveryCodesRegenerated => "New recovery codes made",
             Self::RecoveryCodeUsed => "Recovery code used",
+            Self::PasskeyAdded => "Passkey added",
+            Self::PasskeyRenamed => "Passkey renamed",
+            Self::PasskeyRemoved => "Passkey removed",
+            Self::PasskeyRefused => "Failed sign-in (passkey refused)",
         }
     }
 
@@ -133,6 +149,8 @@ impl ActivityKind {
                 | Self::SecondFactorFailed
                 | Self::TwoFactorDisabled
                 | Self::RecoveryCodeUsed
+                | Self::PasskeyRemoved
+                | Self::PasskeyRefused
         )
     }
 }

@@ -23,6 +23,13 @@ pub const WRONG_CODE: &str =
 pub const CODE_ALREADY_USED: &str =
     "That code was already used. Wait for the next one in your app.";
 
+/// A sign-in waiting for its second step, as its page needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingSignIn {
+    /// The account has a passkey, which can answer the step instead of a code.
+    pub passkey: bool,
+}
+
 /// A code as typed, read: spaces, dashes and case do not matter where they cannot change it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecondFactorCode {

@@ -10,7 +10,8 @@ use secrecy::SecretString;
 
 use crate::model::PasswordPolicy;
 use crate::server::auth::settings::{
-    self as auth_settings, HasherSettings, JwtSettings, SessionSettings, VerificationMode,
+    self as auth_settings, HasherSettings, JwtSettings, PasskeySettings, SessionSettings,
+    VerificationMode,
 };
 use crate::server::db::DatabaseSettings;
 use crate::server::http::settings::HttpSettings;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `METRICS_ADDR`: the operators' `/metrics` listener, if any.
     pub metrics: MetricsSettings,
+    /// Passkeys' relying party (`WEBAUTHN_RP_ID`, `PUBLIC_URL`), or why they are off.
+    pub passkeys: PasskeySettings,
 }
 
 impl Settings {
@@ -71,7 +74,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&lookup)?;
         let (secret_key, secret_key_is_ephemeral) = auth_settings::secret_key(&env)?;
-        Ok(Settings {
+        let mut settings = Settings {
             environment: env.environment,
             environment_is_explicit: env.text("APP_ENV").is_some(),
             database: DatabaseSettings::from_env(&env)?,
@@ -90,6 +93,10 @@ impl Settings {
             // Last: a deployment missing several settings hears about the key and cookies
             // first, as it always has.
             mail: MailSettings::from_env(&env)?,
+            // Filled in below, from PUBLIC_URL.
+            passkeys: PasskeySettings::Unavailable {
+                reason: String::new(),
+            },
             metrics: MetricsSettings::from_env(
                 &env,
                 Some(
@@ -98,7 +105,9 @@ impl Settings {
                         .unwrap_or(DEFAULT_SITE_ADDR),
                 ),
             )?,
-        })
+        };
+        settings.passkeys = PasskeySettings::from_env(&env, &settings.mail.public_url)?;
+        Ok(settings)
     }
 
     pub fn is_production(&self) -> bool {
@@ -398,6 +407,45 @@ mod tests {
     }
 
     #[test]
+    fn passkeys_belong_to_the_public_host_or_a_parent_domain_and_production_needs_a_domain() {
+        let enabled = |s: Settings| match s.passkeys {
+            PasskeySettings::Enabled { rp_id, origin } => (rp_id, origin.to_string()),
+            other => panic!("passkeys off: {other:?}"),
+        };
+        assert_eq!(
+            enabled(production(&[]).unwrap()),
+            (
+                "auth.example.com".into(),
+                "https://auth.example.com/".into()
+            )
+        );
+        let parent = production(&[("WEBAUTHN_RP_ID", "Example.com")]).unwrap();
+        assert_eq!(enabled(parent).0, "example.com");
+        for foreign in ["other.com", "ample.com", "auth.example.com.evil", "https://example.com"] {
+            assert!(
+                matches!(
+                    production(&[("WEBAUTHN_RP_ID", foreign)]),
+                    Err(ConfigError::Invalid {
+                        name: "WEBAUTHN_RP_ID",
+                        ..
+                    })
+                ),
+                "{foreign}"
+            );
+        }
+        let ip = production(&[("PUBLIC_URL", "https://192.0.2.10")]).unwrap_err();
+        assert!(matches!(ip, ConfigError::Insecure(_)), "{ip}");
+        assert!(ip.to_string().contains("domain name"), "{ip}");
+        // Development: `localhost` by default; on an IP address, off with the reason.
+        assert_eq!(enabled(settings(&[]).unwrap()).0, "localhost");
+        let on_ip = settings(&[("PUBLIC_URL", "http://127.0.0.1:3000")]).unwrap();
+        assert!(matches!(
+            on_ip.passkeys,
+            PasskeySettings::Unavailable { reason } if reason.contains("localhost")
+        ));
+    }
+
+    #[test]
     fn development_writes_mail_to_files_and_links_to_the_listen_address_by_default() {
         use crate::server::mail::TransportSettings;
 
@@ -407,7 +455,7 @@ mod tests {
             TransportSettings::Mailbox { dir } if dir.as_path() == std::path::Path::new("data/mail")
         ));
         assert_eq!(s.mail.transport.describe_for_logs(), "files in data/mail");
-        assert_eq!(s.mail.public_url.origin(), "http://127.0.0.1:3000");
+        assert_eq!(s.mail.public_url.origin(), "http://localhost:3000");
         assert_eq!(s.mail.from.to_string(), "Gatehouse <no-reply@localhost>");
         let s = settings(&[
             ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),

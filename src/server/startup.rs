@@ -27,7 +27,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
 use crate::server::auth::secret_box::SecretBox;
-use crate::server::auth::{two_factor, Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher};
+use crate::server::auth::{
+    two_factor, Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher, RelyingParty,
+};
+use crate::server::error::ServiceError;
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
@@ -47,6 +50,15 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// How often expired sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
+/// Logs what one purge of expired rows did (`what`: the kind of row, as in `session.purged`).
+fn purged(what: &'static str, outcome: Result<u64, ServiceError>) {
+    match outcome {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(event = "purged", what, count),
+        Err(error) => tracing::warn!(%error, what, "purge of expired rows failed"),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("database: {0}")]
@@ -55,6 +67,8 @@ pub enum StartupError {
     Hasher(#[from] crate::server::auth::password::HashError),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("passkeys: {0}")]
+    Passkeys(String),
     #[error(
         "APP_ENV is not set and {addr} is not a loopback address: development settings \
          (cookies without Secure, no HSTS, a per-process key) would face the network. \
@@ -130,6 +144,7 @@ impl Application {
             mailer: mailer.clone(),
             public_url: settings.mail.public_url.clone(),
             sealer: SecretBox::new(&settings.secret_key, two_factor::SEALING_LABEL),
+            relying_party: RelyingParty::new(&settings.passkeys).map_err(StartupError::Passkeys)?,
         });
         let listener = TcpListener::bind(addr)
             .await
@@ -213,21 +228,11 @@ impl Application {
                 // Forget rate-limit and throttle state that has expired.
                 state.limits.prune();
                 state.throttle.prune().await;
-                match state.auth.sessions.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(event = "session.purged", count = n),
-                    Err(error) => tracing::warn!(%error, "session purge failed"),
-                }
-                match state.auth.email_links.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(event = "email_link.purged", count = n),
-                    Err(error) => tracing::warn!(%error, "email link purge failed"),
-                }
-                match state.auth.two_factor.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(event = "two_factor.purged", count = n),
-                    Err(error) => tracing::warn!(%error, "two-factor purge failed"),
-                }
+                let auth = &state.auth;
+                purged("session", auth.sessions.purge_expired().await);
+                purged("email_link", auth.email_links.purge_expired().await);
+                purged("two_factor", auth.two_factor.purge_expired().await);
+                purged("passkey_ceremony", auth.passkeys.purge_expired().await);
             }
         });
         let store = self.state.store.clone();

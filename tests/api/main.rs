@@ -31,4 +31,5 @@ mod register;
 mod rpc_fuzz;
 mod sessions;
 mod shutdown;
+mod passkeys;
 mod two_factor;

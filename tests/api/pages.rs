@@ -83,11 +83,11 @@ async fn home_says_who_is_signed_in() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
     let html = app.get_page("/", Some(&token)).await.text().await.unwrap();
+    let text = without_hydration_markers(&html);
     assert!(
-        html.contains("Signed in as <!>") || html.contains("Signed in as "),
+        text.contains("Signed in as <strong>alice</strong>"),
         "{html}"
     );
-    assert!(html.contains("<strong>alice</strong>"));
 }
 
 #[tokio::test]
@@ -113,7 +113,10 @@ async fn without_javascript_a_successful_sign_up_redirects_home_with_a_session()
     assert_eq!(res.headers()["location"], "/");
     let token = session_token_from(&res, app.cookie_name).expect("session cookie");
     let html = app.get_page("/", Some(&token)).await.text().await.unwrap();
-    assert!(html.contains("<strong>nojs</strong>"));
+    assert!(
+        without_hydration_markers(&html).contains("Signed in as <strong>nojs</strong>"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -266,4 +269,10 @@ async fn error_text_in_a_url_the_server_did_not_sign_is_never_shown() {
     let res = app.get_page(&signed, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains(bait));
+}
+
+/// The page without the empty comments (`<!>`) Leptos puts after dynamic text for hydration
+/// (more of them in the `erase_components` build the tests use: see scripts/test.sh).
+fn without_hydration_markers(html: &str) -> String {
+    html.replace("<!>", "")
 }

@@ -43,7 +43,7 @@ impl TestApp {
 
     /// Registers `name`, turns two-factor on through the server functions and the pages the
     /// browser sees, and answers the session, the secret and the recovery codes.
-    async fn enrol(&self, name: &str) -> (String, TotpSecret, Vec<String>) {
+    pub(crate) async fn enrol(&self, name: &str) -> (String, TotpSecret, Vec<String>) {
         let session = self.register_ok(name, &format!("{name}@example.com")).await;
         let started = self
             .call(
@@ -85,7 +85,7 @@ impl TestApp {
     }
 
     /// The password step: answers the challenge token (and checks no session was made).
-    async fn password_step(&self, name: &str) -> String {
+    pub(crate) async fn password_step(&self, name: &str) -> String {
         let res = self.login(name, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(header(&res, "location"), Some("/login/two-factor"));

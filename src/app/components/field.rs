@@ -21,9 +21,10 @@ pub fn Field(
     /// Show a "Show / Hide" toggle (password fields).
     #[prop(optional)]
     reveal: bool,
-    /// The input's id, when the page needs another one than `field-{name}`.
-    #[prop(optional)]
-    id: Option<&'static str>,
+    /// The input's id, when the page needs another one than `field-{name}` (two forms with
+    /// the same field, or one form per item of a list).
+    #[prop(optional, into)]
+    id: Option<String>,
     #[prop(optional)] maxlength: Option<usize>,
     /// The keyboard a phone shows (`numeric` for one-time codes).
     #[prop(optional)]
@@ -31,7 +32,7 @@ pub fn Field(
 ) -> impl IntoView {
     let value = form.value(name);
     let error = Signal::derive(move || form.message(name));
-    let input_id = id.map_or_else(|| format!("field-{name}"), str::to_string);
+    let input_id = id.unwrap_or_else(|| format!("field-{name}"));
     let error_id = format!("{input_id}-error");
     let hint_id = format!("{input_id}-hint");
     let described_by = match hint {

@@ -30,6 +30,10 @@ pub fn Notice() -> impl IntoView {
                 Some("New recovery codes are ready; the old ones no longer work.")
             }
             Some("two-factor-off") => Some("Two-factor authentication is off."),
+            Some("passkey-renamed") => Some("The passkey was renamed."),
+            Some("passkey-removed") => Some(
+                "The passkey was removed: it no longer signs you in. Delete it from your device too.",
+            ),
             Some("two-factor-cancelled") => {
                 Some("The setup of two-factor authentication was cancelled.")
             }

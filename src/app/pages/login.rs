@@ -2,8 +2,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use crate::api::{finish_passkey_sign_in, start_passkey_sign_in};
 use crate::app::auth::use_auth;
 use crate::app::components::{action_error, Field, FormBanner, FormFields, Notice, SubmitButton};
+use crate::app::webauthn::{self, Failure};
+use crate::model::passkey::passkey_error;
 use crate::model::{AppError, LoginForm};
 
 #[component]
@@ -20,6 +23,8 @@ pub fn LoginPage() -> impl IntoView {
         }
         .check()
     });
+
+    let remember = RwSignal::new(false);
 
     // The right password for an account whose address waits for confirmation.
     let unconfirmed = move || matches!(server_error.get(), Some(AppError::EmailNotVerified));
@@ -38,7 +43,8 @@ pub fn LoginPage() -> impl IntoView {
             </Show>
             <ActionForm action=action attr:novalidate=true attr:class="form">
                 <input type="hidden" name="next" prop:value=next value=next/>
-                <Field form=fields name="username" label="Username or email" autocomplete="username"/>
+                // `webauthn`: the browser may offer passkeys in this field's autofill.
+                <Field form=fields name="username" label="Username or email" autocomplete="username webauthn"/>
                 <Field
                     form=fields
                     name="password"
@@ -49,12 +55,96 @@ pub fn LoginPage() -> impl IntoView {
                 />
                 <a class="field-link" href="/forgot-password">"Forgot password?"</a>
                 <label class="checkbox">
-                    <input type="checkbox" name="remember" value="on"/>
+                    <input type="checkbox" name="remember" value="on" bind:checked=remember/>
                     "Remember me on this device"
                 </label>
                 <SubmitButton form=fields label="Sign in" busy_label="Signing in…" pending=action.pending()/>
             </ActionForm>
+            <PasskeySignIn next=Signal::derive(next) remember/>
             <p class="card-footer">"New here? " <a href="/register">"Create an account"</a></p>
         </section>
     }
+}
+
+/// Signing in with a passkey: a button, and the browser's autofill on the username field
+/// where it offers passkeys there (conditional mediation). Both need JavaScript: until the
+/// page has hydrated, a line says so and the password form is the way in.
+#[component]
+fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    let supported = RwSignal::new(false);
+    let error = RwSignal::new(None::<AppError>);
+    let pending = RwSignal::new(false);
+    let run = move |conditional: bool| {
+        leptos::task::spawn_local(async move {
+            if !conditional {
+                pending.set(true);
+                error.set(None);
+            }
+            let outcome = sign_in_with_passkey(conditional, remember, next).await;
+            pending.set(false);
+            match outcome {
+                // A full load: every part of the page learns about the new session.
+                Ok(Some(target)) => {
+                    let _ = window().location().assign(&target);
+                }
+                Ok(None) => {}
+                Err(failure) => error.set(Some(failure)),
+            }
+        });
+    };
+    Effect::new(move |_| {
+        let able = webauthn::supported();
+        supported.set(able);
+        hydrated.set(true);
+        if able {
+            leptos::task::spawn_local(async move {
+                if webauthn::conditional_mediation_available().await {
+                    run(true);
+                }
+            });
+        }
+    });
+    on_cleanup(webauthn::abort_pending);
+    let message = move || error.get().map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()));
+    view! {
+        <div class="alternative" hidden=move || !hydrated.get() || !supported.get()>
+            <p class="divider"><span>"or"</span></p>
+            <button
+                type="button"
+                class="button button-block"
+                data-testid="passkey-sign-in"
+                disabled=move || pending.get()
+                on:click=move |_| run(false)
+            >
+                {move || if pending.get() { "Waiting for your passkey…" } else { "Sign in with a passkey" }}
+            </button>
+            <p class="field-error" role="alert" hidden=move || message().is_none() data-testid="passkey-error">
+                {message}
+            </p>
+        </div>
+        <p class="muted" hidden=move || hydrated.get() data-testid="passkeys-need-js">
+            "Signing in with a passkey needs JavaScript, which is off or still loading."
+        </p>
+    }
+}
+
+/// The two requests of a passkey sign-in around the browser's prompt: where to go once signed
+/// in, or `None` when the prompt was replaced by another (or, for the autofill, dismissed).
+async fn sign_in_with_passkey(
+    conditional: bool,
+    remember: RwSignal<bool>,
+    next: Signal<String>,
+) -> Result<Option<String>, AppError> {
+    let options = start_passkey_sign_in().await?;
+    let credential = match webauthn::get(&options, conditional).await {
+        Ok(credential) => credential,
+        Err(Failure::Aborted) => return Ok(None),
+        Err(Failure::Message(_)) if conditional => return Ok(None),
+        Err(Failure::Message(message)) => return Err(passkey_error(message)),
+    };
+    let next = Some(next.get_untracked()).filter(|n| !n.is_empty());
+    finish_passkey_sign_in(credential, remember.get_untracked(), next)
+        .await
+        .map(Some)
 }

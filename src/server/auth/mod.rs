@@ -5,9 +5,10 @@
 //! `account`, `activity`) rather than one service with every method: each holds only what
 //! it uses (the store, the clock, the hasher, the limits…, all built once in `startup` and
 //! shared), so what a concern can touch is visible in its fields, and the features still to
-//! come (passkeys) land as services of their own, as mail did (`notices`,
+//! came later land as services of their own, as mail did (`notices`,
 //! `verification`, `password_reset`, over `email_links`) and two-factor did (`two_factor`, over
-//! `totp`, `recovery_codes` and `secret_box`). Services that build on
+//! `totp`, `recovery_codes` and `secret_box`) and passkeys did (`passkeys`, over webauthn-rs).
+//! Services that build on
 //! another hold a clone of it (they are cheap handles): `account` and `api_keys` confirm
 //! passwords through `sign_in`, which starts sessions through `sessions`.
 
@@ -21,6 +22,7 @@ pub mod failure_floor;
 pub mod import;
 pub mod jwt;
 pub mod notices;
+pub mod passkeys;
 pub mod password;
 pub mod password_reset;
 pub mod public_id;
@@ -58,6 +60,7 @@ pub use self::email_links::EmailLinks;
 pub use self::failure_floor::FailureFloor;
 pub use self::jwt::{ClientId, JwtKeys};
 pub use self::notices::Notices;
+pub use self::passkeys::{Passkeys, RelyingParty};
 pub use self::password::PasswordHasher;
 pub use self::password_reset::PasswordReset;
 pub use self::register::{CreatedAccount, Registered, Registration};
@@ -90,6 +93,8 @@ pub struct AuthParts {
     pub public_url: PublicUrl,
     /// Seals TOTP secrets (and recovery codes waiting to be shown) before they are stored.
     pub sealer: SecretBox,
+    /// Passkeys' relying party (or why passkeys are off).
+    pub relying_party: RelyingParty,
 }
 
 /// Every auth service, wired together once.
@@ -107,6 +112,7 @@ pub struct Auth {
     pub password_reset: PasswordReset,
     pub email_links: EmailLinks,
     pub two_factor: TwoFactor,
+    pub passkeys: Passkeys,
 }
 
 impl Auth {
@@ -125,6 +131,7 @@ impl Auth {
             mailer,
             public_url,
             sealer,
+            relying_party,
         } = parts;
         let activity = ActivityLog {
             store: store.clone(),
@@ -189,6 +196,17 @@ impl Auth {
             sign_in: sign_in.clone(),
             notices: notices.clone(),
         };
+        let passkeys = Passkeys {
+            store: store.clone(),
+            clock: clock.clone(),
+            relying_party,
+            limits: limits.clone(),
+            activity: activity.clone(),
+            notices: notices.clone(),
+            sessions: sessions.clone(),
+            sign_in: sign_in.clone(),
+            two_factor: two_factor.clone(),
+        };
         let api_keys = ApiKeys {
             store: store.clone(),
             clock: clock.clone(),
@@ -234,6 +252,7 @@ impl Auth {
             password_reset,
             email_links,
             two_factor,
+            passkeys,
         }
     }
 }

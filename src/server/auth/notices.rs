@@ -18,9 +18,16 @@ use crate::server::mail::{Mailer, OutgoingMail, PublicUrl, RenderedMail};
 use super::client::ClientMeta;
 use super::email_links::{LinkToken, Purpose};
 
-/// What changed about an account's second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What changed about the ways an account signs in beyond its password: the second factor,
+/// and passkeys (named by their owner).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TwoFactorChange {
+    PasskeyAdded {
+        name: String,
+    },
+    PasskeyRemoved {
+        name: String,
+    },
     Enabled,
     Disabled,
     RecoveryCodesRegenerated,
@@ -35,6 +42,16 @@ impl TwoFactorChange {
     /// Subject, what happened, and what followed from it.
     fn words(self) -> (&'static str, &'static str, String) {
         match self {
+            Self::PasskeyAdded { name } => (
+                "A passkey was added to your Gatehouse account",
+                "A passkey was added to your Gatehouse account",
+                format!("It is named \u{201c}{name}\u{201d}, and it signs you in without a password."),
+            ),
+            Self::PasskeyRemoved { name } => (
+                "A passkey was removed from your Gatehouse account",
+                "A passkey was removed from your Gatehouse account",
+                format!("The passkey named \u{201c}{name}\u{201d} no longer signs you in."),
+            ),
             Self::Enabled => (
                 "Two-factor authentication is on for your Gatehouse account",
                 "Two-factor authentication was turned on for your Gatehouse account",

@@ -18,6 +18,9 @@ pub const TOKEN_BYTES: usize = 32;
 /// challenge row and its cookie).
 pub const CHALLENGE_LIFETIME_SECS: i64 = 5 * 60;
 
+/// How long a passkey ceremony waits for the browser's answer (its row and its cookie).
+pub const PASSKEY_CEREMONY_LIFETIME_SECS: i64 = 5 * 60;
+
 /// The secret the browser holds. Deliberately not `Debug`/`Display`: it must never be logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken(String);
@@ -80,37 +83,61 @@ fn base_cookie(settings: &SessionSettings, value: String) -> Cookie<'static> {
         .build()
 }
 
-/// `Set-Cookie` for a sign-in that waits for its two-factor code: the token that binds the
-/// waiting sign-in to this browser. Strict: the code step is reached from our own sign-in
-/// page, never from another site. It lasts as long as the challenge, and grants nothing but
-/// the right to try a code for it.
-pub fn challenge_cookie(settings: &SessionSettings, token: &SessionToken) -> Cookie<'static> {
-    let mut cookie = Cookie::build((settings.challenge_cookie_name(), token.expose().to_string()))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(settings.cookie_secure)
-        .build();
-    cookie.set_max_age(cookie::time::Duration::seconds(CHALLENGE_LIFETIME_SECS));
-    cookie
+/// The short-lived, single-purpose cookies that bind a step in progress to the browser that
+/// started it. Each holds a token whose hash names a server-side row; none grants anything
+/// but the right to finish that step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepCookie {
+    /// A sign-in whose password was right, waiting for its two-factor code.
+    SignInChallenge,
+    /// A passkey ceremony waiting for the browser's answer (`passkeys`).
+    PasskeyCeremony,
 }
 
-/// `Set-Cookie` that makes the browser drop the challenge cookie.
-pub fn challenge_removal_cookie(settings: &SessionSettings) -> Cookie<'static> {
-    let mut cookie = challenge_cookie(settings, &SessionToken(String::new()));
-    cookie.make_removal();
-    cookie
-}
+impl StepCookie {
+    pub fn name(self, settings: &SessionSettings) -> &'static str {
+        match (self, settings.cookie_secure) {
+            (Self::SignInChallenge, true) => "__Host-gatehouse_sign_in",
+            (Self::SignInChallenge, false) => "gatehouse_sign_in",
+            (Self::PasskeyCeremony, true) => "__Host-gatehouse_passkey",
+            (Self::PasskeyCeremony, false) => "gatehouse_passkey",
+        }
+    }
 
-/// Finds the challenge cookie in a `Cookie` request header.
-pub fn challenge_from_cookie_header(
-    settings: &SessionSettings,
-    header: &str,
-) -> Option<SessionToken> {
-    Cookie::split_parse(header)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == settings.challenge_cookie_name())
-        .and_then(|c| SessionToken::parse(c.value()))
+    fn lifetime_secs(self) -> i64 {
+        match self {
+            Self::SignInChallenge => CHALLENGE_LIFETIME_SECS,
+            Self::PasskeyCeremony => PASSKEY_CEREMONY_LIFETIME_SECS,
+        }
+    }
+
+    /// `Set-Cookie` for the step's token. Strict: each step is reached from our own pages,
+    /// never from another site. It lasts as long as the step's row.
+    pub fn cookie(self, settings: &SessionSettings, token: &SessionToken) -> Cookie<'static> {
+        let mut cookie = Cookie::build((self.name(settings), token.expose().to_string()))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(settings.cookie_secure)
+            .build();
+        cookie.set_max_age(cookie::time::Duration::seconds(self.lifetime_secs()));
+        cookie
+    }
+
+    /// `Set-Cookie` that makes the browser drop the step's cookie.
+    pub fn removal(self, settings: &SessionSettings) -> Cookie<'static> {
+        let mut cookie = self.cookie(settings, &SessionToken(String::new()));
+        cookie.make_removal();
+        cookie
+    }
+
+    /// Finds the step's cookie in a `Cookie` request header.
+    pub fn token_from_header(self, settings: &SessionSettings, header: &str) -> Option<SessionToken> {
+        Cookie::split_parse(header)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == self.name(settings))
+            .and_then(|c| SessionToken::parse(c.value()))
+    }
 }
 
 /// Finds our session cookie in a `Cookie` request header.
@@ -191,29 +218,37 @@ mod tests {
     }
 
     #[test]
-    fn the_challenge_cookie_is_strict_short_lived_and_host_only() {
-        let token = SessionToken::generate();
-        let header = challenge_cookie(&settings(true), &token).to_string();
-        assert!(header.starts_with("__Host-gatehouse_sign_in="), "{header}");
-        for flag in [
-            "HttpOnly",
-            "SameSite=Strict",
-            "Secure",
-            "Path=/",
-            "Max-Age=300",
+    fn step_cookies_are_strict_short_lived_host_only_and_distinct() {
+        for (step, name) in [
+            (StepCookie::SignInChallenge, "__Host-gatehouse_sign_in"),
+            (StepCookie::PasskeyCeremony, "__Host-gatehouse_passkey"),
         ] {
-            assert!(header.contains(flag), "{flag} missing in {header}");
+            let token = SessionToken::generate();
+            let header = step.cookie(&settings(true), &token).to_string();
+            assert!(header.starts_with(&format!("{name}=")), "{header}");
+            for flag in [
+                "HttpOnly",
+                "SameSite=Strict",
+                "Secure",
+                "Path=/",
+                "Max-Age=300",
+            ] {
+                assert!(header.contains(flag), "{flag} missing in {header}");
+            }
+            let found = step.token_from_header(
+                &settings(true),
+                &format!("__Host-gatehouse_session=x; {name}={}", token.expose()),
+            );
+            assert!(found == Some(token));
+            let removal = step.removal(&settings(true)).to_string();
+            assert!(removal.contains("Max-Age=0"), "{removal}");
         }
-        let found = challenge_from_cookie_header(
-            &settings(true),
-            &format!(
-                "__Host-gatehouse_session=x; __Host-gatehouse_sign_in={}",
-                token.expose()
-            ),
-        );
-        assert!(found == Some(token));
-        let removal = challenge_removal_cookie(&settings(true)).to_string();
-        assert!(removal.contains("Max-Age=0"), "{removal}");
+        // One step's token is never read as the other's.
+        let token = SessionToken::generate();
+        let header = format!("__Host-gatehouse_sign_in={}", token.expose());
+        assert!(StepCookie::PasskeyCeremony
+            .token_from_header(&settings(true), &header)
+            .is_none());
     }
 
     #[test]

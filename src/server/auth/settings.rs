@@ -6,8 +6,11 @@ use base64::Engine;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
+use url::{Host, Url};
+
 use crate::model::PasswordPolicy;
 use crate::server::env::{invalid, ConfigError, Env};
+use crate::server::mail::PublicUrl;
 
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -21,15 +24,6 @@ pub struct SessionSettings {
 }
 
 impl SessionSettings {
-    /// The cookie of a sign-in waiting for its two-factor code (`session::challenge_cookie`).
-    pub fn challenge_cookie_name(&self) -> &'static str {
-        if self.cookie_secure {
-            "__Host-gatehouse_sign_in"
-        } else {
-            "gatehouse_sign_in"
-        }
-    }
-
     pub fn cookie_name(&self) -> &'static str {
         if self.cookie_secure {
             // `__Host-`: the browser only accepts it with Secure, Path=/ and no Domain, so a
@@ -182,4 +176,64 @@ pub fn password_policy(env: &Env) -> Result<PasswordPolicy, ConfigError> {
         PasswordPolicy::from_name,
         "expected `nist` or `seed`",
     )
+}
+
+/// Passkeys' relying party (WebAuthn): the id credentials are bound to, a domain, and the one
+/// origin whose pages may use them. Both come from `PUBLIC_URL`; `WEBAUTHN_RP_ID` may widen the
+/// id to a parent domain (`example.com` for `https://auth.example.com`), so passkeys keep
+/// working if the app moves to another sub-domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasskeySettings {
+    Enabled { rp_id: String, origin: Url },
+    /// Development served from an IP address: browsers refuse an IP as relying-party id, so
+    /// passkeys are off and the pages say why (and how to turn them on).
+    Unavailable { reason: String },
+}
+
+/// Why development's passkeys can be off, as the pages show it.
+pub const PASSKEYS_NEED_A_DOMAIN: &str = "Passkeys need the site to be opened by a domain name, \
+     not an IP address: set PUBLIC_URL=http://localhost:3000 and open that address.";
+
+impl PasskeySettings {
+    /// From `WEBAUTHN_RP_ID` and `PUBLIC_URL`. Production refuses to start when they cannot
+    /// work together: an id that is not the public host or a parent domain of it, or a public
+    /// address that is an IP (WebAuthn accepts only domains; plain http is already refused
+    /// there). Development without a domain runs with passkeys off.
+    pub fn from_env(env: &Env, public_url: &PublicUrl) -> Result<Self, ConfigError> {
+        let origin = public_url.url().clone();
+        let host = match origin.host() {
+            Some(Host::Domain(domain)) => domain.to_ascii_lowercase(),
+            _ if env.is_production() => {
+                return Err(ConfigError::Insecure(
+                    "PUBLIC_URL names an IP address: passkeys (WebAuthn) need a domain name, \
+                     e.g. PUBLIC_URL=https://auth.example.com"
+                        .into(),
+                ))
+            }
+            _ => {
+                return Ok(Self::Unavailable {
+                    reason: PASSKEYS_NEED_A_DOMAIN.into(),
+                })
+            }
+        };
+        let rp_id = match env.text("WEBAUTHN_RP_ID") {
+            None => host,
+            Some(raw) => {
+                let id = raw.trim_end_matches('.').to_ascii_lowercase();
+                let suffix_of_host = host == id || host.ends_with(&format!(".{id}"));
+                if id.is_empty() || id.contains(['/', ':']) || !suffix_of_host {
+                    // In either environment: a mismatch makes every passkey ceremony fail in
+                    // the browser, which is better said once at start-up.
+                    return Err(invalid(
+                        "WEBAUTHN_RP_ID",
+                        format!(
+                            "`{raw}` must be PUBLIC_URL's host ({host}) or a parent domain of it"
+                        ),
+                    ));
+                }
+                id
+            }
+        };
+        Ok(Self::Enabled { rp_id, origin })
+    }
 }

@@ -183,12 +183,7 @@ impl SignIn {
         }
         // After the password: only someone who knows it learns that the address waits for
         // confirmation (and is offered a new link).
-        if self.verification_mode == VerificationMode::Required && user.email_verified_at.is_none()
-        {
-            tracing::info!(event = "login.unverified", user_id = user.id);
-            metrics::sign_in("unverified");
-            return Err(AppError::EmailNotVerified.into());
-        }
+        self.check_may_sign_in(&user)?;
         // An account with two-factor on is not in yet: its code step counts the outcome.
         metrics::sign_in(if user.two_factor_enabled {
             "second_factor_required"
@@ -196,6 +191,18 @@ impl SignIn {
             "success"
         });
         Ok(user)
+    }
+
+    /// Refuses an account that may not sign in yet, whatever proved who they are: in
+    /// `EMAIL_VERIFICATION=required`, one whose address waits for confirmation.
+    pub(super) fn check_may_sign_in(&self, user: &UserRecord) -> Result<(), ServiceError> {
+        if self.verification_mode == VerificationMode::Required && user.email_verified_at.is_none()
+        {
+            tracing::info!(event = "login.unverified", user_id = user.id);
+            metrics::sign_in("unverified");
+            return Err(AppError::EmailNotVerified.into());
+        }
+        Ok(())
     }
 
     /// Checks the current password of a signed-in person (password change, account

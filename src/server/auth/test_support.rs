@@ -15,7 +15,8 @@ use crate::server::limits::throttle::AccountThrottle;
 use crate::server::limits::{Limits, Rule};
 use crate::server::mail::{MailSettings, Mailer, PublicUrl, TransportSettings};
 
-use super::settings::{SessionSettings, VerificationMode};
+use super::passkeys::RelyingParty;
+use super::settings::{PasskeySettings, SessionSettings, VerificationMode};
 use super::{
     Auth, AuthParts, ClientMeta, CurrentSession, FailureFloor, JwtKeys, PasswordHasher, SignedIn,
 };
@@ -95,6 +96,11 @@ pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
         password_policy: PasswordPolicy::Nist,
         verification_mode,
         mailer: mailer.clone(),
+        relying_party: RelyingParty::new(&PasskeySettings::Enabled {
+            rp_id: "auth.example.com".into(),
+            origin: public_url.url().clone(),
+        })
+        .unwrap(),
         public_url,
         sealer: super::secret_box::SecretBox::new(
             &SecretString::from("0123456789abcdef0123456789abcdef"),

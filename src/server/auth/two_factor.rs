@@ -341,20 +341,7 @@ impl TwoFactor {
             .await?;
         let code = form.check().map_err(AppError::from)?;
         let hash = token.hash();
-        let challenge = self
-            .store
-            .sign_in_challenge(&hash)
-            .await?
-            .filter(|challenge| self.clock.now() < challenge.expires_at)
-            .ok_or(AppError::SignInExpired)?;
-        let user = self.store.user_by_id(challenge.user_id).await?;
-        // The password changed (or two-factor went off) since it was checked: start over.
-        let Some(user) = user.filter(|user| {
-            user.token_version == challenge.token_version && user.two_factor_enabled
-        }) else {
-            self.store.take_sign_in_challenge(&hash).await?;
-            return Err(AppError::SignInExpired.into());
-        };
+        let user = self.waiting_sign_in(&hash).await?;
         let used = match self.check_code(&user, &code, "at sign-in", meta).await {
             Ok(used) => used,
             Err(ServiceError::Client(AppError::Validation(fields))) => {
@@ -368,20 +355,57 @@ impl TwoFactor {
             }
             Err(other) => return Err(other),
         };
-        // Taken in one statement: of two requests racing with one challenge, one gets it.
-        let challenge = self
-            .store
-            .take_sign_in_challenge(&hash)
-            .await?
-            .ok_or(AppError::SignInExpired)?;
-        let signed_in = self.sessions.start(&user, challenge.remember, meta).await?;
-        metrics::sign_in("success");
         let how = match used {
             UsedFactor::Authenticator => "with an authenticator code",
             UsedFactor::Recovery => "with a recovery code",
         };
+        self.complete_sign_in(&hash, &user, how, meta).await
+    }
+
+    /// The account of the sign-in waiting for its second step under this challenge token
+    /// hash, while it is live and still stands: a password change (or two-factor going off)
+    /// since the password was checked drops it, and the person starts over.
+    pub(super) async fn waiting_sign_in(
+        &self,
+        challenge_hash: &[u8],
+    ) -> Result<UserRecord, ServiceError> {
+        let challenge = self
+            .store
+            .sign_in_challenge(challenge_hash)
+            .await?
+            .filter(|challenge| self.clock.now() < challenge.expires_at)
+            .ok_or(AppError::SignInExpired)?;
+        let user = self.store.user_by_id(challenge.user_id).await?;
+        match user.filter(|user| {
+            user.token_version == challenge.token_version && user.two_factor_enabled
+        }) {
+            Some(user) => Ok(user),
+            None => {
+                self.store.take_sign_in_challenge(challenge_hash).await?;
+                Err(AppError::SignInExpired.into())
+            }
+        }
+    }
+
+    /// Ends a waiting sign-in whose second step was right (`how`: which factor, for the
+    /// activity log): the session starts, with the "remember me" choice of the first step.
+    pub(super) async fn complete_sign_in(
+        &self,
+        challenge_hash: &[u8],
+        user: &UserRecord,
+        how: &str,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ServiceError> {
+        // Taken in one statement: of two requests racing with one challenge, one gets it.
+        let challenge = self
+            .store
+            .take_sign_in_challenge(challenge_hash)
+            .await?
+            .ok_or(AppError::SignInExpired)?;
+        let signed_in = self.sessions.start(user, challenge.remember, meta).await?;
+        metrics::sign_in("success");
         self.sign_in
-            .record_signed_in(&user, challenge.remember, Some(how), meta)
+            .record_signed_in(user, challenge.remember, Some(how), meta)
             .await;
         Ok(signed_in)
     }

@@ -57,6 +57,14 @@ macro_rules! select_challenge {
         )
     };
 }
+macro_rules! select_passkey {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, user_id, credential_id, name, credential, backed_up, created_at, last_used_at FROM passkeys ",
+            $where
+        )
+    };
+}
 macro_rules! select_audit {
     ($where:literal) => {
         concat!(
@@ -138,6 +146,34 @@ pub struct SignInChallengeRecord {
     pub expires_at: i64,
     pub token_version: i64,
     pub failures: i64,
+}
+
+/// A registered passkey (see the `passkeys` migration).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub credential_id: Vec<u8>,
+    pub name: String,
+    /// webauthn-rs's `Passkey` as JSON: a public key, its counter and backup flags.
+    pub credential: String,
+    pub backed_up: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A passkey ceremony waiting for the browser's answer (see the `passkey_ceremonies`
+/// migration). No `Debug`: the token hash stays out of logs, as with sessions.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PasskeyCeremonyRecord {
+    pub token_hash: Vec<u8>,
+    /// `register`, `sign_in` or `second_factor` (`auth::passkeys::Purpose`).
+    pub purpose: String,
+    pub user_id: Option<i64>,
+    /// The ceremony's server-side state, as webauthn-rs serialises it.
+    pub state: String,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// A link mailed to someone (see the `email_links` migration). Only the token's hash is here.
@@ -512,6 +548,50 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<SignInChallengeRecord>, StoreError>;
     /// Deletes challenges and recovery-code reveals past their lifetime.
     async fn delete_expired_two_factor_state(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// The account's passkeys, oldest first.
+    async fn passkeys_of(&self, user_id: i64) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// The passkey with this credential id, whoever owns it.
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<PasskeyRecord>, StoreError>;
+    /// Stores a new passkey; `false` when its credential id is already registered.
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<bool, StoreError>;
+    /// Records a use: the updated credential (counter, backup flags) and when.
+    async fn passkey_used(
+        &self,
+        id: i64,
+        credential: &str,
+        backed_up: bool,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Renames one of the account's passkeys; `false` when it has none with this credential id.
+    async fn rename_passkey(
+        &self,
+        user_id: i64,
+        credential_id: &[u8],
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Deletes one of the account's passkeys and answers it (`None`: no such passkey of theirs).
+    async fn delete_passkey(
+        &self,
+        user_id: i64,
+        credential_id: &[u8],
+    ) -> Result<Option<PasskeyRecord>, StoreError>;
+    async fn insert_passkey_ceremony(
+        &self,
+        ceremony: &PasskeyCeremonyRecord,
+    ) -> Result<(), StoreError>;
+    /// Deletes the ceremony of `purpose` with this token hash and answers it: single use, and
+    /// of two requests racing with one, only one gets it.
+    async fn take_passkey_ceremony(
+        &self,
+        token_hash: &[u8],
+        purpose: &str,
+    ) -> Result<Option<PasskeyCeremonyRecord>, StoreError>;
+    /// Deletes ceremonies past their lifetime.
+    async fn delete_expired_passkey_ceremonies(&self, now: i64) -> Result<u64, StoreError>;
 
     /// Appends an event to its user's chain: reads the chain's last row and inserts the next
     /// one (`seq + 1`, hash over the previous hash) in one transaction. Concurrent appends for

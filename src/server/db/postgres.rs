@@ -8,7 +8,7 @@ use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
     map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
-    NewUser, PoolSample, SessionRecord, SignInChallengeRecord, Store, StoreError, TwoFactorRecord,
+    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord, SignInChallengeRecord, Store, StoreError, TwoFactorRecord,
     UserRecord,
 };
 
@@ -724,6 +724,132 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(challenges.rows_affected() + reveals.rows_affected())
+    }
+
+    async fn passkeys_of(&self, user_id: i64) -> Result<Vec<PasskeyRecord>, StoreError> {
+        Ok(sqlx::query_as(select_passkey!("WHERE user_id = $1 ORDER BY id"))
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<PasskeyRecord>, StoreError> {
+        Ok(sqlx::query_as(select_passkey!("WHERE credential_id = $1"))
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO passkeys (user_id, credential_id, name, credential, backed_up, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (credential_id) DO NOTHING",
+        )
+        .bind(passkey.user_id)
+        .bind(&passkey.credential_id)
+        .bind(&passkey.name)
+        .bind(&passkey.credential)
+        .bind(passkey.backed_up)
+        .bind(passkey.created_at)
+        .bind(passkey.last_used_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn passkey_used(
+        &self,
+        id: i64,
+        credential: &str,
+        backed_up: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE passkeys SET credential = $1, backed_up = $2, last_used_at = $3 WHERE id = $4",
+        )
+        .bind(credential)
+        .bind(backed_up)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rename_passkey(
+        &self,
+        user_id: i64,
+        credential_id: &[u8],
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE passkeys SET name = $1 WHERE user_id = $2 AND credential_id = $3")
+                .bind(name)
+                .bind(user_id)
+                .bind(credential_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_passkey(
+        &self,
+        user_id: i64,
+        credential_id: &[u8],
+    ) -> Result<Option<PasskeyRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "DELETE FROM passkeys WHERE user_id = $1 AND credential_id = $2
+             RETURNING id, user_id, credential_id, name, credential, backed_up, created_at, last_used_at",
+        )
+        .bind(user_id)
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn insert_passkey_ceremony(
+        &self,
+        ceremony: &PasskeyCeremonyRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO passkey_ceremonies (token_hash, purpose, user_id, state, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&ceremony.token_hash)
+        .bind(&ceremony.purpose)
+        .bind(ceremony.user_id)
+        .bind(&ceremony.state)
+        .bind(ceremony.created_at)
+        .bind(ceremony.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_passkey_ceremony(
+        &self,
+        token_hash: &[u8],
+        purpose: &str,
+    ) -> Result<Option<PasskeyCeremonyRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "DELETE FROM passkey_ceremonies WHERE token_hash = $1 AND purpose = $2
+             RETURNING token_hash, purpose, user_id, state, created_at, expires_at",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_expired_passkey_ceremonies(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditRecord, StoreError> {

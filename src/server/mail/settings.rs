@@ -49,9 +49,15 @@ impl MailSettings {
                         .into(),
                 ))
             }
-            // Development serves plain http on the listen address.
+            // Development serves plain http on the listen address, named `localhost` when it is
+            // the IPv4 loopback: the same listener, and a name browsers accept as a passkey
+            // relying-party id (an IP address never is).
             None => {
-                let site = env.text_or("LEPTOS_SITE_ADDR", DEFAULT_SITE_ADDR);
+                let addr = env.text_or("LEPTOS_SITE_ADDR", DEFAULT_SITE_ADDR);
+                let site = match addr.strip_prefix("127.0.0.1:") {
+                    Some(port) => format!("localhost:{port}"),
+                    None => addr,
+                };
                 PublicUrl::parse(&format!("http://{site}"), false).map_err(|reason| {
                     invalid(
                         "PUBLIC_URL",
@@ -190,6 +196,11 @@ impl PublicUrl {
             url.query_pairs_mut().extend_pairs(query);
         }
         url.into()
+    }
+
+    /// The URL itself (`scheme://host[:port]/`).
+    pub fn url(&self) -> &Url {
+        &self.0
     }
 
     /// `scheme://host[:port]`, without the trailing slash.

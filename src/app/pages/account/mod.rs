@@ -6,6 +6,7 @@ mod activity;
 mod api_keys;
 mod delete;
 mod email;
+mod passkeys;
 mod password;
 mod sessions;
 mod two_factor;
@@ -16,7 +17,8 @@ use leptos_router::components::Redirect;
 
 use crate::api::{
     CancelEmailChange, CancelTwoFactor, ChangeEmail, ChangePassword, CreateApiKey,
-    DisableTwoFactor, RegenerateRecoveryCodes, RevokeApiKey, RevokeOtherSessions, RevokeSession,
+    DisableTwoFactor, RegenerateRecoveryCodes, RemovePasskey, RenamePasskey, RevokeApiKey,
+    RevokeOtherSessions, RevokeSession,
 };
 use crate::app::auth::{use_auth, SignOutButton};
 use crate::app::components::{LoadError, Notice};
@@ -26,6 +28,7 @@ use self::activity::ActivitySection;
 use self::api_keys::ApiKeysSection;
 use self::delete::DeleteAccountSection;
 use self::email::EmailSection;
+use self::passkeys::PasskeysSection;
 use self::password::ChangePasswordSection;
 use self::sessions::SessionsSection;
 use self::two_factor::TwoFactorSection;
@@ -44,6 +47,10 @@ pub(crate) struct AccountActions {
     pub regenerate_codes: ServerAction<RegenerateRecoveryCodes>,
     pub disable_two_factor: ServerAction<DisableTwoFactor>,
     pub cancel_two_factor: ServerAction<CancelTwoFactor>,
+    pub rename_passkey: ServerAction<RenamePasskey>,
+    pub remove_passkey: ServerAction<RemovePasskey>,
+    /// Bumped when a passkey was added (a ceremony in JavaScript, not a form action).
+    pub passkeys_changed: RwSignal<usize>,
 }
 
 impl AccountActions {
@@ -59,6 +66,9 @@ impl AccountActions {
             regenerate_codes: ServerAction::new(),
             disable_two_factor: ServerAction::new(),
             cancel_two_factor: ServerAction::new(),
+            rename_passkey: ServerAction::new(),
+            remove_passkey: ServerAction::new(),
+            passkeys_changed: RwSignal::new(0),
         }
     }
 
@@ -74,6 +84,9 @@ impl AccountActions {
             + self.regenerate_codes.version().get()
             + self.disable_two_factor.version().get()
             + self.cancel_two_factor.version().get()
+            + self.rename_passkey.version().get()
+            + self.remove_passkey.version().get()
+            + self.passkeys_changed.get()
     }
 }
 
@@ -120,6 +133,7 @@ pub fn AccountPage() -> impl IntoView {
                                 <EmailSection user=user.clone()/>
                                 <ChangePasswordSection user=user.clone()/>
                                 <TwoFactorSection/>
+                                <PasskeysSection/>
                                 <SessionsSection/>
                                 <ApiKeysSection/>
                                 <ActivitySection/>

@@ -1,17 +1,20 @@
 //! `/login/two-factor`: the second step of signing in to an account with two-factor on. The
 //! password was right; the browser holds the waiting sign-in's cookie, and this page asks for
 //! a code from the authenticator app (or, with `?method=recovery`, a recovery code). Both go
-//! in the field `code`, which accepts either.
+//! in the field `code`, which accepts either. An account with a passkey can answer with it
+//! instead (with JavaScript).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::sign_in_waiting;
+use crate::api::{finish_passkey_second_factor, sign_in_waiting, start_passkey_second_factor};
 use crate::app::auth::use_auth;
 use crate::app::components::{
     action_error, Field, FormBanner, FormFields, LoadError, SubmitButton,
 };
+use crate::app::webauthn::{self, Failure};
+use crate::model::passkey::passkey_error;
 use crate::model::two_factor::SecondFactorForm;
 use crate::model::AppError;
 
@@ -23,8 +26,8 @@ pub fn TwoFactorSignInPage() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match waiting.await {
-                    Ok(true) => view! { <CodeStep/> }.into_any(),
-                    Ok(false) => view! { <SignInTimedOut/> }.into_any(),
+                    Ok(Some(waiting)) => view! { <CodeStep passkey=waiting.passkey/> }.into_any(),
+                    Ok(None) => view! { <SignInTimedOut/> }.into_any(),
                     Err(error) => {
                         view! {
                             <section class="card">
@@ -41,7 +44,7 @@ pub fn TwoFactorSignInPage() -> impl IntoView {
 }
 
 #[component]
-fn CodeStep() -> impl IntoView {
+fn CodeStep(passkey: bool) -> impl IntoView {
     let action = use_auth().two_factor_sign_in;
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
@@ -118,6 +121,7 @@ fn CodeStep() -> impl IntoView {
                     }}
                     <SubmitButton form=fields label="Verify" busy_label="Verifying…" pending=action.pending()/>
                 </ActionForm>
+                {passkey.then(|| view! { <PasskeyStep next=Signal::derive(next)/> })}
                 <p class="card-footer">
                     <a href=switch_href data-testid="switch-code-method">
                         {move || {
@@ -147,4 +151,69 @@ fn SignInTimedOut() -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// Answering the step with one of the account's passkeys instead of a code (shown once the
+/// page has hydrated, where the browser can use passkeys).
+#[component]
+fn PasskeyStep(next: Signal<String>) -> impl IntoView {
+    let usable = RwSignal::new(false);
+    Effect::new(move |_| usable.set(webauthn::supported()));
+    on_cleanup(webauthn::abort_pending);
+    let error = RwSignal::new(None::<AppError>);
+    let pending = RwSignal::new(false);
+    let use_passkey = move |_| {
+        pending.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = answer_with_passkey(next).await;
+            pending.set(false);
+            match outcome {
+                Ok(Some(target)) => {
+                    let _ = window().location().assign(&target);
+                }
+                Ok(None) => {}
+                Err(failure) => error.set(Some(failure)),
+            }
+        });
+    };
+    let expired = move || matches!(error.get(), Some(AppError::SignInExpired));
+    let message = move || error.get().map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()));
+    view! {
+        <div class="alternative" hidden=move || !usable.get()>
+            <p class="divider"><span>"or"</span></p>
+            <button
+                type="button"
+                class="button button-block"
+                data-testid="passkey-second-factor"
+                disabled=move || pending.get()
+                on:click=use_passkey
+            >
+                {move || if pending.get() { "Waiting for your passkey…" } else { "Use a passkey instead" }}
+            </button>
+            <p class="field-error" role="alert" hidden=move || message().is_none() || expired()>
+                {message}
+            </p>
+            <Show when=expired>
+                <p class="field-error" role="alert">
+                    "This sign-in has timed out. " <a href="/login">"Sign in again"</a>
+                </p>
+            </Show>
+        </div>
+    }
+}
+
+/// The two requests of answering with a passkey around the browser's prompt: where to go once
+/// signed in, or `None` when the prompt was replaced by another.
+async fn answer_with_passkey(next: Signal<String>) -> Result<Option<String>, AppError> {
+    let options = start_passkey_second_factor().await?;
+    let credential = match webauthn::get(&options, false).await {
+        Ok(credential) => credential,
+        Err(Failure::Aborted) => return Ok(None),
+        Err(Failure::Message(message)) => return Err(passkey_error(message)),
+    };
+    let next = Some(next.get_untracked()).filter(|n| !n.is_empty());
+    finish_passkey_second_factor(credential, next)
+        .await
+        .map(Some)
 }
