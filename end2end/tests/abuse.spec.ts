@@ -4,7 +4,7 @@ import { fillRegistration, newUser, screenshot, test, waitForHydration } from ".
 async function failSignIn(page: import("@playwright/test").Page, attempt: number) {
   await page.getByLabel("Username or email").fill(`nobody_${attempt}`);
   await page.getByLabel("Password", { exact: true }).fill("not a real password");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 test.describe("rate limits", () => {

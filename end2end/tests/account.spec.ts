@@ -27,7 +27,7 @@ async function signInElsewhere(browser: Browser, baseURL: string, username: stri
   await page.goto("/login");
   await page.getByLabel("Username or email").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   return { context, page };
 }
@@ -154,7 +154,7 @@ test("remember me keeps the cookie across browser restarts", async ({ page, cont
   await page.getByLabel("Username or email").fill(user.username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByLabel("Remember me on this device").check();
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   const session = (await context.cookies()).find((c) => c.name.endsWith("gatehouse_session"));
   // A persistent cookie (about 7 days), not one that ends with the browser.
@@ -183,7 +183,7 @@ test("delete the account: password and username, then signed out for good", asyn
   await waitForHydration(page);
   await page.getByLabel("Username or email").fill(user.username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("alert")).toContainText("Incorrect username or password");
 });
 
@@ -200,7 +200,7 @@ test("someone else's failed sign-ins are one row in the activity log, not fifty"
     await guesser.getByLabel("Password", { exact: true }).fill(guess);
     // Each guess answered before the next (the alert already shows after the first).
     const answered = guesser.waitForResponse((r) => r.url().endsWith("/rpc/login"));
-    await guesser.getByRole("button", { name: "Sign in" }).click();
+    await guesser.getByRole("button", { name: "Sign in", exact: true }).click();
     expect((await answered).status()).toBe(401);
     await expect(guesser.getByRole("alert")).toContainText("Incorrect username or password");
   }

@@ -35,7 +35,7 @@ test.describe("with JavaScript (hydrated)", () => {
     await screenshot(page, "login");
     await page.getByLabel("Username or email").fill(user.email.toUpperCase());
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page.getByTestId("signed-in-as")).toHaveText(`Signed in as ${user.username}`);
 
     expect(errors).toEqual([]);
@@ -107,7 +107,7 @@ test.describe("with JavaScript (hydrated)", () => {
       await waitForHydration(page);
       await page.getByLabel("Username or email").fill(name);
       await page.getByLabel("Password", { exact: true }).fill("definitely not it");
-      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
       const alert = page.getByRole("alert");
       await expect(alert).toHaveText("Incorrect username or password");
       messages.push((await alert.textContent()) ?? "");
@@ -126,7 +126,7 @@ test.describe("with JavaScript (hydrated)", () => {
     await waitForHydration(page);
     await page.getByLabel("Username or email").fill(user.username);
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page).toHaveURL(/\/account$/);
     await expect(page.getByTestId("account-username")).toHaveText(user.username);
     await screenshot(page, "account");
@@ -149,13 +149,13 @@ test.describe("without JavaScript", () => {
     await page.goto("/login");
     await page.getByLabel("Username or email").fill(user.username);
     await page.getByLabel("Password", { exact: true }).fill("not the password");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page.getByRole("alert")).toHaveText("Incorrect username or password");
     await screenshot(page, "nojs-login-error");
 
     await page.getByLabel("Username or email").fill(user.username);
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page.getByTestId("signed-in-as")).toHaveText(`Signed in as ${user.username}`);
   });
 
@@ -180,7 +180,7 @@ test.describe("without JavaScript", () => {
     await expect(page).toHaveURL(/\/login\?next=\/account$/);
     await page.getByLabel("Username or email").fill(user.email);
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page).toHaveURL(/\/account$/);
     await expect(page.getByTestId("account-username")).toHaveText(user.username);
   });
@@ -252,7 +252,7 @@ test.describe("content security policy", () => {
     await waitForHydration(page);
     await page.getByLabel("Username or email").fill(user.username);
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(page.getByTestId("signed-in-as")).toBeVisible();
     await collect();
 

@@ -60,7 +60,7 @@ async function signIn(page: Page, login: string, password: string, { hydrated = 
   if (hydrated) await waitForHydration(page);
   await page.getByLabel("Username or email").fill(login);
   await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 /** From /login to the "Check your inbox" answer. With JavaScript the link is followed by the

@@ -39,7 +39,7 @@ export async function passwordStep(page: Page, username: string, javascript = tr
   if (javascript) await waitForHydration(page);
   await page.getByLabel("Username or email").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page).toHaveURL(/\/login\/two-factor/);
   // The password alone signed nobody in.
   await expect(page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" })).toBeVisible();

@@ -81,7 +81,7 @@ test("enrol, sign in with a code, replay refused, a recovery code once, turn it 
   await waitForHydration(page);
   await page.getByLabel("Username or email").fill(user.username);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   // The refused codes (a replay, a used recovery code) are answered 422, which Chromium logs;
   // nothing else may have gone wrong.

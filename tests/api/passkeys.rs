@@ -110,10 +110,11 @@ async fn registration_options_name_this_site_require_user_verification_and_hide_
         .await;
     assert_eq!(options["rp"]["id"], "localhost");
     assert_eq!(options["user"]["name"], "alice");
-    assert_eq!(
-        options["authenticatorSelection"]["userVerification"],
-        "required"
-    );
+    let selection = &options["authenticatorSelection"];
+    assert_eq!(selection["userVerification"], "required");
+    // Discoverable, or signing in without a username could not find it.
+    assert_eq!(selection["residentKey"], "required");
+    assert_eq!(selection["requireResidentKey"], true);
     let challenge = URL_SAFE_NO_PAD
         .decode(options["challenge"].as_str().unwrap())
         .unwrap();

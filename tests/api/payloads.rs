@@ -49,7 +49,7 @@ const RAW_FORM_VALUES: [(&str, &str); 3] = [
 ];
 
 /// Every field name any form posts.
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "username",
     "email",
     "password",
@@ -67,6 +67,7 @@ const FIELDS: [&str; 17] = [
     "keep_other_sessions",
     "scopes",
     "code",
+    "credential",
 ];
 
 /// What no answer may contain: database and library messages, or a file the traversal

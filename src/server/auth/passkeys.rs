@@ -18,6 +18,7 @@ use webauthn_rs::prelude::{
     Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
 };
+use webauthn_rs_proto::ResidentKeyRequirement;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::model::activity::ActivityKind;
@@ -210,7 +211,7 @@ impl Passkeys {
             .into_iter()
             .map(|record| record.credential_id.into())
             .collect();
-        let (options, state) = webauthn
+        let (mut options, state) = webauthn
             .start_passkey_registration(
                 user_handle(user)?,
                 &user.username,
@@ -218,6 +219,13 @@ impl Passkeys {
                 Some(existing),
             )
             .map_err(|error| ServiceError::Internal(format!("passkey registration: {error}")))?;
+        // A discoverable credential (a "resident key"), or signing in without a username
+        // cannot find it: webauthn-rs leaves this to the relying party. The authenticator
+        // enforces it; the server's checks do not depend on it.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.require_resident_key = true;
+            selection.resident_key = Some(ResidentKeyRequirement::Required);
+        }
         let token = self
             .begin(Purpose::Register, Some(user.id), &state)
             .await?;
