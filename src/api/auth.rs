@@ -116,7 +116,12 @@ pub async fn sign_in_waiting() -> Result<Option<WaitingSignIn>, AppError> {
         return Ok(None);
     };
     let auth = &state.auth;
-    if !auth.two_factor.sign_in_waiting(&token).await.map_err(fail)? {
+    if !auth
+        .two_factor
+        .sign_in_waiting(&token)
+        .await
+        .map_err(fail)?
+    {
         return Ok(None);
     }
     let passkey = auth

@@ -39,8 +39,8 @@ pub use passkeys::{
     finish_passkey_registration, finish_passkey_second_factor, finish_passkey_sign_in,
     get_passkey_status, remove_passkey, rename_passkey, start_passkey_registration,
     start_passkey_second_factor, start_passkey_sign_in, FinishPasskeyRegistration,
-    FinishPasskeySecondFactor, FinishPasskeySignIn, GetPasskeyStatus, RemovePasskey,
-    RenamePasskey, StartPasskeyRegistration, StartPasskeySecondFactor, StartPasskeySignIn,
+    FinishPasskeySecondFactor, FinishPasskeySignIn, GetPasskeyStatus, RemovePasskey, RenamePasskey,
+    StartPasskeyRegistration, StartPasskeySecondFactor, StartPasskeySignIn,
 };
 pub use two_factor::{
     cancel_two_factor, confirm_two_factor, disable_two_factor, fresh_recovery_codes,

@@ -100,12 +100,7 @@ pub async fn remove_passkey(id: String) -> Result<(), AppError> {
 pub async fn start_passkey_sign_in() -> Result<String, AppError> {
     use super::ssr::*;
     let state = app_state()?;
-    let (token, options) = state
-        .auth
-        .passkeys
-        .start_sign_in()
-        .await
-        .map_err(fail)?;
+    let (token, options) = state.auth.passkeys.start_sign_in().await.map_err(fail)?;
     set_step_cookie(&state, StepCookie::PasskeyCeremony, &token);
     Ok(options)
 }

@@ -12,8 +12,8 @@ use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 
 pub use crate::model::AppError;
-use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
 pub use crate::server::auth::session::StepCookie;
+use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
 pub use crate::server::auth::{ClientMeta, CurrentSession, LoginOutcome, SignedIn};
 use crate::server::auth::{SessionSettings, SessionToken};
 use crate::server::error::ServiceError;

@@ -6,9 +6,9 @@ use leptos::server_fn::ServerFn;
 use crate::api::{
     CancelEmailChange, CancelTwoFactor, ChangeEmail, ChangePassword, ConfirmEmail,
     ConfirmTwoFactor, CreateApiKey, DeleteAccount, DisableTwoFactor, Login, Logout,
-    LogoutEverywhere, RegenerateRecoveryCodes, Register, RequestPasswordReset,
-    RemovePasskey, RenamePasskey, RequestVerificationLink, ResendVerification, ResetPassword, RevokeApiKey, RevokeOtherSessions,
-    RevokeSession, StartTwoFactor, TwoFactorSignIn,
+    LogoutEverywhere, RegenerateRecoveryCodes, Register, RemovePasskey, RenamePasskey,
+    RequestPasswordReset, RequestVerificationLink, ResendVerification, ResetPassword, RevokeApiKey,
+    RevokeOtherSessions, RevokeSession, StartTwoFactor, TwoFactorSignIn,
 };
 
 /// The page holding the form that posts to the server function at `path` (`/rpc/…`), or

@@ -421,7 +421,12 @@ mod tests {
         );
         let parent = production(&[("WEBAUTHN_RP_ID", "Example.com")]).unwrap();
         assert_eq!(enabled(parent).0, "example.com");
-        for foreign in ["other.com", "ample.com", "auth.example.com.evil", "https://example.com"] {
+        for foreign in [
+            "other.com",
+            "ample.com",
+            "auth.example.com.evil",
+            "https://example.com",
+        ] {
             assert!(
                 matches!(
                     production(&[("WEBAUTHN_RP_ID", foreign)]),

@@ -30,10 +30,10 @@ use crate::server::auth::secret_box::SecretBox;
 use crate::server::auth::{
     two_factor, Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher, RelyingParty,
 };
-use crate::server::error::ServiceError;
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
 use crate::server::db;
+use crate::server::error::ServiceError;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
     api, cache, csp, csrf, error_page, form_errors, headers, health, link_pages, methods,

@@ -11,11 +11,11 @@ use reqwest::header::COOKIE;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
+use gatehouse::model::activity::{ActivityKind, ActivityView};
 use gatehouse::model::passkey::{
     CEREMONY_EXPIRED, NOT_FOUND, NO_PASSKEYS, PASSWORD_NEEDED, REFUSED,
 };
 use gatehouse::model::two_factor::WaitingSignIn;
-use gatehouse::model::activity::{ActivityKind, ActivityView};
 use gatehouse::model::AppError;
 use gatehouse::server::clock::Clock;
 use gatehouse::server::db::PasskeyRecord;
@@ -101,8 +101,7 @@ impl TestApp {
 }
 
 #[tokio::test]
-async fn registration_options_name_this_site_require_user_verification_and_hide_the_account_id()
-{
+async fn registration_options_name_this_site_require_user_verification_and_hide_the_account_id() {
     let app = spawn_app().await;
     let session = app.register_ok("alice", "alice@example.com").await;
     let (options, _) = app
@@ -147,7 +146,12 @@ async fn a_ceremony_answers_once_from_its_own_browser_within_five_minutes() {
         Some(CEREMONY_EXPIRED)
     );
     let forged_cookie = app
-        .passkey_call("finish_passkey_sign_in", &answer, None, Some(&"A".repeat(43)))
+        .passkey_call(
+            "finish_passkey_sign_in",
+            &answer,
+            None,
+            Some(&"A".repeat(43)),
+        )
         .await;
     assert_eq!(
         TestApp::passkey_error(forged_cookie).await.as_deref(),
@@ -160,7 +164,10 @@ async fn a_ceremony_answers_once_from_its_own_browser_within_five_minutes() {
         .await;
     assert!(set_cookie(&first, CEREMONY).unwrap().contains("Max-Age=0"));
     assert!(session_token_from(&first, app.cookie_name).is_none());
-    assert_eq!(TestApp::passkey_error(first).await.as_deref(), Some(REFUSED));
+    assert_eq!(
+        TestApp::passkey_error(first).await.as_deref(),
+        Some(REFUSED)
+    );
     let replay = app
         .passkey_call("finish_passkey_sign_in", &answer, None, Some(&token))
         .await;
@@ -306,7 +313,10 @@ async fn an_account_renames_and_removes_only_its_own_passkeys_and_is_told() {
     assert_eq!(mallorys["passkeys"], Value::Array(vec![]));
 
     for (endpoint, form) in [
-        ("rename_passkey", vec![("id", id.as_str()), ("name", "Mine")]),
+        (
+            "rename_passkey",
+            vec![("id", id.as_str()), ("name", "Mine")],
+        ),
         ("remove_passkey", vec![("id", id.as_str())]),
     ] {
         let res = app.call(endpoint, &form, Some(&mallory)).await;
@@ -326,14 +336,23 @@ async fn an_account_renames_and_removes_only_its_own_passkeys_and_is_told() {
         .await;
     assert_eq!(renamed.status(), StatusCode::OK);
     let blank = app
-        .call("rename_passkey", &[("id", &id), ("name", " ")], Some(&alice))
+        .call(
+            "rename_passkey",
+            &[("id", &id), ("name", " ")],
+            Some(&alice),
+        )
         .await;
     assert_eq!(blank.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let removed = app
         .call("remove_passkey", &[("id", &id)], Some(&alice))
         .await;
     assert_eq!(removed.status(), StatusCode::OK);
-    assert!(app.store().passkeys_of(app.stored_user("alice").await.unwrap().id).await.unwrap().is_empty());
+    assert!(app
+        .store()
+        .passkeys_of(app.stored_user("alice").await.unwrap().id)
+        .await
+        .unwrap()
+        .is_empty());
 
     // After the address's confirmation link, the notice of the removal.
     let welcome = app.mailbox.next_for("alice@example.com").await;
@@ -415,8 +434,5 @@ async fn passkeys_are_off_where_the_site_is_served_from_an_ip_address() {
     let reason = status["unavailable"].as_str().expect("a reason");
     assert!(reason.contains("localhost"), "{reason}");
     let start = app.call("start_passkey_sign_in", &[], None).await;
-    assert_eq!(
-        TestApp::passkey_error(start).await.as_deref(),
-        Some(reason)
-    );
+    assert_eq!(TestApp::passkey_error(start).await.as_deref(), Some(reason));
 }

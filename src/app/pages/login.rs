@@ -75,21 +75,25 @@ fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoVie
     let supported = RwSignal::new(false);
     let error = RwSignal::new(None::<AppError>);
     let pending = RwSignal::new(false);
-    let run = move |conditional: bool| {
+    // The `try_` forms below: the person may leave the page while the browser's prompt is
+    // open, and the answer then arrives after the page's signals are gone.
+    let run = move |conditional: bool, next: String| {
         leptos::task::spawn_local(async move {
             if !conditional {
                 pending.set(true);
                 error.set(None);
             }
             let outcome = sign_in_with_passkey(conditional, remember, next).await;
-            pending.set(false);
+            pending.try_set(false);
             match outcome {
                 // A full load: every part of the page learns about the new session.
                 Ok(Some(target)) => {
                     let _ = window().location().assign(&target);
                 }
                 Ok(None) => {}
-                Err(failure) => error.set(Some(failure)),
+                Err(failure) => {
+                    error.try_set(Some(failure));
+                }
             }
         });
     };
@@ -98,15 +102,22 @@ fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoVie
         supported.set(able);
         hydrated.set(true);
         if able {
+            let next = next.get_untracked();
             leptos::task::spawn_local(async move {
-                if webauthn::conditional_mediation_available().await {
-                    run(true);
+                let available = webauthn::conditional_mediation_available().await;
+                // Still on the page (its signals alive) once the browser has answered?
+                if available && hydrated.try_get_untracked().is_some() {
+                    run(true, next);
                 }
             });
         }
     });
     on_cleanup(webauthn::abort_pending);
-    let message = move || error.get().map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()));
+    let message = move || {
+        error
+            .get()
+            .map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()))
+    };
     view! {
         <div class="alternative" hidden=move || !hydrated.get() || !supported.get()>
             <p class="divider"><span>"or"</span></p>
@@ -115,7 +126,7 @@ fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoVie
                 class="button button-block"
                 data-testid="passkey-sign-in"
                 disabled=move || pending.get()
-                on:click=move |_| run(false)
+                on:click=move |_| run(false, next.get_untracked())
             >
                 {move || if pending.get() { "Waiting for your passkey…" } else { "Sign in with a passkey" }}
             </button>
@@ -134,7 +145,7 @@ fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoVie
 async fn sign_in_with_passkey(
     conditional: bool,
     remember: RwSignal<bool>,
-    next: Signal<String>,
+    next: String,
 ) -> Result<Option<String>, AppError> {
     let options = start_passkey_sign_in().await?;
     let credential = match webauthn::get(&options, conditional).await {
@@ -143,8 +154,10 @@ async fn sign_in_with_passkey(
         Err(Failure::Message(_)) if conditional => return Ok(None),
         Err(Failure::Message(message)) => return Err(passkey_error(message)),
     };
-    let next = Some(next.get_untracked()).filter(|n| !n.is_empty());
-    finish_passkey_sign_in(credential, remember.get_untracked(), next)
+    let next = Some(next).filter(|n| !n.is_empty());
+    // Read now: the box may have been ticked while the autofill waited.
+    let remember = remember.try_get_untracked().unwrap_or(false);
+    finish_passkey_sign_in(credential, remember, next)
         .await
         .map(Some)
 }

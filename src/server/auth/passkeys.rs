@@ -18,13 +18,12 @@ use webauthn_rs::prelude::{
     Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
 };
-use webauthn_rs_proto::ResidentKeyRequirement;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
+use webauthn_rs_proto::ResidentKeyRequirement;
 
 use crate::model::activity::ActivityKind;
 use crate::model::passkey::{
-    self,
-    NewPasskeyForm, PasskeyNameForm, PasskeyStatus, PasskeyView, ALREADY_REGISTERED,
+    self, NewPasskeyForm, PasskeyNameForm, PasskeyStatus, PasskeyView, ALREADY_REGISTERED,
     CEREMONY_EXPIRED, NOT_FOUND, NO_PASSKEYS, PASSWORD_NEEDED, REFUSED, UNKNOWN_PASSKEY,
 };
 use crate::model::{AppError, FieldErrors, Password};
@@ -226,9 +225,7 @@ impl Passkeys {
             selection.require_resident_key = true;
             selection.resident_key = Some(ResidentKeyRequirement::Required);
         }
-        let token = self
-            .begin(Purpose::Register, Some(user.id), &state)
-            .await?;
+        let token = self.begin(Purpose::Register, Some(user.id), &state).await?;
         let options = serde_json::to_string(&options.public_key)
             .map_err(internal("passkey creation options"))?;
         Ok((token, options))
@@ -278,7 +275,12 @@ impl Passkeys {
         }
         tracing::info!(event = "passkey.added", user_id = user.id);
         self.activity
-            .record(user.id, ActivityKind::PasskeyAdded, meta, Some(name.clone()))
+            .record(
+                user.id,
+                ActivityKind::PasskeyAdded,
+                meta,
+                Some(name.clone()),
+            )
             .await;
         self.notices
             .two_factor_changed(user, TwoFactorChange::PasskeyAdded { name }, meta);
@@ -315,8 +317,7 @@ impl Passkeys {
             metrics::sign_in("rate_limited");
             return Err(refused.into());
         }
-        let (_, state): (_, DiscoverableAuthentication) =
-            self.take(token, Purpose::SignIn).await?;
+        let (_, state): (_, DiscoverableAuthentication) = self.take(token, Purpose::SignIn).await?;
         let answer: PublicKeyCredential = parse_answer(answer)?;
         let (handle, credential_id) = webauthn
             .identify_discoverable_authentication(&answer)
@@ -502,7 +503,10 @@ impl Passkeys {
         user: &UserRecord,
         record: PasskeyRecord,
         mut passkey: Passkey,
-        result: Result<webauthn_rs::prelude::AuthenticationResult, webauthn_rs::prelude::WebauthnError>,
+        result: Result<
+            webauthn_rs::prelude::AuthenticationResult,
+            webauthn_rs::prelude::WebauthnError,
+        >,
         meta: &ClientMeta,
     ) -> Result<(), ServiceError> {
         let result = match result {
@@ -572,7 +576,8 @@ impl Passkeys {
             .await?
             .filter(|ceremony| self.clock.now() < ceremony.expires_at)
             .ok_or_else(|| passkey_error(CEREMONY_EXPIRED))?;
-        let state = serde_json::from_str(&ceremony.state).map_err(internal("a ceremony's state"))?;
+        let state =
+            serde_json::from_str(&ceremony.state).map_err(internal("a ceremony's state"))?;
         Ok((ceremony, state))
     }
 }

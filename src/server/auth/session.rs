@@ -132,7 +132,11 @@ impl StepCookie {
     }
 
     /// Finds the step's cookie in a `Cookie` request header.
-    pub fn token_from_header(self, settings: &SessionSettings, header: &str) -> Option<SessionToken> {
+    pub fn token_from_header(
+        self,
+        settings: &SessionSettings,
+        header: &str,
+    ) -> Option<SessionToken> {
         Cookie::split_parse(header)
             .filter_map(Result::ok)
             .find(|c| c.name() == self.name(settings))

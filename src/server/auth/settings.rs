@@ -184,10 +184,15 @@ pub fn password_policy(env: &Env) -> Result<PasswordPolicy, ConfigError> {
 /// working if the app moves to another sub-domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasskeySettings {
-    Enabled { rp_id: String, origin: Url },
+    Enabled {
+        rp_id: String,
+        origin: Url,
+    },
     /// Development served from an IP address: browsers refuse an IP as relying-party id, so
     /// passkeys are off and the pages say why (and how to turn them on).
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 /// Why development's passkeys can be off, as the pages show it.

@@ -376,9 +376,9 @@ impl TwoFactor {
             .filter(|challenge| self.clock.now() < challenge.expires_at)
             .ok_or(AppError::SignInExpired)?;
         let user = self.store.user_by_id(challenge.user_id).await?;
-        match user.filter(|user| {
-            user.token_version == challenge.token_version && user.two_factor_enabled
-        }) {
+        match user
+            .filter(|user| user.token_version == challenge.token_version && user.two_factor_enabled)
+        {
             Some(user) => Ok(user),
             None => {
                 self.store.take_sign_in_challenge(challenge_hash).await?;

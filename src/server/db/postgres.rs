@@ -8,8 +8,8 @@ use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
     map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
-    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord, SignInChallengeRecord, Store, StoreError, TwoFactorRecord,
-    UserRecord,
+    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
+    SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
 /// A PostgreSQL server (`DATABASE_URL=postgres://…`): for several app instances sharing one
@@ -727,10 +727,12 @@ impl Store for PostgresStore {
     }
 
     async fn passkeys_of(&self, user_id: i64) -> Result<Vec<PasskeyRecord>, StoreError> {
-        Ok(sqlx::query_as(select_passkey!("WHERE user_id = $1 ORDER BY id"))
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as(select_passkey!("WHERE user_id = $1 ORDER BY id"))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn passkey_by_credential_id(

@@ -165,14 +165,19 @@ fn AddPasskey(password_needed: bool) -> impl IntoView {
         pending.set(true);
         leptos::task::spawn_local(async move {
             let outcome = add_passkey(name, password).await;
-            pending.set(false);
+            // `try_`: the page may be gone by the time the dialog answers.
+            if pending.try_set(false).is_some() {
+                return;
+            }
             match outcome {
                 Ok(true) => {
                     fields.reset();
-                    actions.passkeys_changed.update(|n| *n += 1);
+                    actions.passkeys_changed.try_update(|n| *n += 1);
                 }
                 Ok(false) => {}
-                Err(failure) => error.set(Some(failure)),
+                Err(failure) => {
+                    error.try_set(Some(failure));
+                }
             }
         });
     };

@@ -165,20 +165,28 @@ fn PasskeyStep(next: Signal<String>) -> impl IntoView {
     let use_passkey = move |_| {
         pending.set(true);
         error.set(None);
+        let next = next.get_untracked();
         leptos::task::spawn_local(async move {
             let outcome = answer_with_passkey(next).await;
-            pending.set(false);
+            // `try_`: the page may be gone by the time the prompt answers.
+            pending.try_set(false);
             match outcome {
                 Ok(Some(target)) => {
                     let _ = window().location().assign(&target);
                 }
                 Ok(None) => {}
-                Err(failure) => error.set(Some(failure)),
+                Err(failure) => {
+                    error.try_set(Some(failure));
+                }
             }
         });
     };
     let expired = move || matches!(error.get(), Some(AppError::SignInExpired));
-    let message = move || error.get().map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()));
+    let message = move || {
+        error
+            .get()
+            .map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()))
+    };
     view! {
         <div class="alternative" hidden=move || !usable.get()>
             <p class="divider"><span>"or"</span></p>
@@ -205,14 +213,14 @@ fn PasskeyStep(next: Signal<String>) -> impl IntoView {
 
 /// The two requests of answering with a passkey around the browser's prompt: where to go once
 /// signed in, or `None` when the prompt was replaced by another.
-async fn answer_with_passkey(next: Signal<String>) -> Result<Option<String>, AppError> {
+async fn answer_with_passkey(next: String) -> Result<Option<String>, AppError> {
     let options = start_passkey_second_factor().await?;
     let credential = match webauthn::get(&options, false).await {
         Ok(credential) => credential,
         Err(Failure::Aborted) => return Ok(None),
         Err(Failure::Message(message)) => return Err(passkey_error(message)),
     };
-    let next = Some(next.get_untracked()).filter(|n| !n.is_empty());
+    let next = Some(next).filter(|n| !n.is_empty());
     finish_passkey_second_factor(credential, next)
         .await
         .map(Some)
