@@ -208,7 +208,7 @@ impl Passkeys {
             .passkeys_of(user.id)
             .await?
             .into_iter()
-            .map(|record| record.credential_id.into())
+            .map(|record| record.credential_id)
             .collect();
         let (mut options, state) = webauthn
             .start_passkey_registration(
