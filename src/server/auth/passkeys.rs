@@ -73,7 +73,8 @@ pub enum RelyingParty {
 }
 
 impl RelyingParty {
-    /// Builds webauthn-rs's verifier for the configured id and origin.
+    /// Builds webauthn-rs's verifier for the configured id and origin (once, at start-up; a
+    /// site without passkeys says so in the log).
     pub fn new(settings: &PasskeySettings) -> Result<Self, String> {
         match settings {
             PasskeySettings::Enabled { rp_id, origin } => WebauthnBuilder::new(rp_id, origin)
@@ -87,7 +88,10 @@ impl RelyingParty {
                 })
                 .map(|webauthn| Self::Ready(Arc::new(webauthn)))
                 .map_err(|error| format!("relying party {rp_id} for {origin}: {error}")),
-            PasskeySettings::Unavailable { reason } => Ok(Self::Off(reason.clone())),
+            PasskeySettings::Unavailable { reason } => {
+                tracing::warn!(event = "passkeys.off", reason = reason.as_str());
+                Ok(Self::Off(reason.clone()))
+            }
         }
     }
 }

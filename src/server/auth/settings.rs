@@ -199,26 +199,30 @@ pub enum PasskeySettings {
 pub const PASSKEYS_NEED_A_DOMAIN: &str = "Passkeys need the site to be opened by a domain name, \
      not an IP address: set PUBLIC_URL=http://localhost:3000 and open that address.";
 
+/// The same, in production, where the address is the operator's to change.
+pub const PASSKEYS_NEED_A_PUBLIC_DOMAIN: &str =
+    "Passkeys are off here: this site is served from an IP address, and passkeys need a domain name.";
+
 impl PasskeySettings {
-    /// From `WEBAUTHN_RP_ID` and `PUBLIC_URL`. Production refuses to start when they cannot
-    /// work together: an id that is not the public host or a parent domain of it, or a public
-    /// address that is an IP (WebAuthn accepts only domains; plain http is already refused
-    /// there). Development without a domain runs with passkeys off.
+    /// From `WEBAUTHN_RP_ID` and `PUBLIC_URL`. An id that is not the public host or a parent
+    /// domain of it refuses to start (every ceremony would fail in the browser). A public
+    /// address that is an IP leaves passkeys off (WebAuthn accepts only domains), with the
+    /// reason for the pages and, at start-up, the log.
     pub fn from_env(env: &Env, public_url: &PublicUrl) -> Result<Self, ConfigError> {
         let origin = public_url.url().clone();
         let host = match origin.host() {
             Some(Host::Domain(domain)) => domain.to_ascii_lowercase(),
-            _ if env.is_production() => {
-                return Err(ConfigError::Insecure(
-                    "PUBLIC_URL names an IP address: passkeys (WebAuthn) need a domain name, \
-                     e.g. PUBLIC_URL=https://auth.example.com"
-                        .into(),
-                ))
-            }
+            // Everything else works on an IP address (an internal deployment, a test rig), so
+            // it is not a reason to refuse to start: passkeys are off, and say why.
             _ => {
+                let reason = if env.is_production() {
+                    PASSKEYS_NEED_A_PUBLIC_DOMAIN
+                } else {
+                    PASSKEYS_NEED_A_DOMAIN
+                };
                 return Ok(Self::Unavailable {
-                    reason: PASSKEYS_NEED_A_DOMAIN.into(),
-                })
+                    reason: reason.into(),
+                });
             }
         };
         let rp_id = match env.text("WEBAUTHN_RP_ID") {
