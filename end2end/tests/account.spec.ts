@@ -6,6 +6,7 @@ import {
   PASSWORD,
   registerInBrowser,
   screenshot,
+  signOut,
   test,
   waitForHydration,
   watchConsole,
@@ -148,7 +149,7 @@ test("without JavaScript: change the password, sign out the other session", asyn
 test("remember me keeps the cookie across browser restarts", async ({ page, context }) => {
   const user = newUser("remember");
   await registerInBrowser(page, user);
-  await page.getByRole("button", { name: "Sign out" }).first().click();
+  await signOut(page);
   await page.goto("/login");
   await waitForHydration(page);
   await page.getByLabel("Username or email").fill(user.username);
