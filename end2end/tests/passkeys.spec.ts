@@ -1,5 +1,5 @@
 import { expect, type Page } from "@playwright/test";
-import { newUser, PASSWORD, registerInBrowser, screenshot, signOut, test, waitForHydration, watchConsole } from "./helpers";
+import { fillRegistration, newUser, PASSWORD, registerInBrowser, screenshot, signOut, test, waitForHydration, watchConsole } from "./helpers";
 import { enrol, passwordStep } from "./two-factor-steps";
 
 // Passkeys in Chromium, with its virtual authenticator (CDP `WebAuthn` domain) standing in for
@@ -185,10 +185,7 @@ test("without JavaScript the pages say passkeys need it, and the password still 
   const page = await context.newPage();
   const user = newUser("pknojs");
   await page.goto("/register");
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByLabel("Confirm password").fill(PASSWORD);
+  await fillRegistration(page, user);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   await page.goto("/account");

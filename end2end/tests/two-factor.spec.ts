@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { expect, type Page } from "@playwright/test";
 import {
+  fillRegistration,
   newClientIp,
   newUser,
   PASSWORD,
@@ -101,10 +102,7 @@ test("without JavaScript, on a phone: enrol, the code step, a wrong code, then i
   const page = await context.newPage();
   const user = newUser("totpnojs");
   await page.goto("/register");
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByLabel("Confirm password").fill(PASSWORD);
+  await fillRegistration(page, user);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
 

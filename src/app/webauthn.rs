@@ -14,7 +14,12 @@
 //! On the server (no `hydrate` feature) the same functions exist and answer "unsupported";
 //! the pages call them only from event handlers and effects, which run in the browser.
 
+use std::future::Future;
+
+use leptos::prelude::*;
+
 use crate::model::passkey::{ALREADY_ON_DEVICE, CANCELLED, REFUSED, UNSUPPORTED};
+use crate::model::AppError;
 
 /// How a request ended without an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,38 @@ fn message_for(name: &str) -> Failure {
         "NotSupportedError" => Failure::Message(UNSUPPORTED),
         _ => Failure::Message(REFUSED),
     }
+}
+
+/// Runs a page's passkey sign-in (`ceremony`: its requests around the browser's prompt,
+/// answering where to go, or `None` when the prompt was replaced): then a full load of that
+/// address, so every part of the page learns of the new session, or the error in `error`.
+/// `try_`: the person may leave the page while the prompt is open, and the answer then arrives
+/// after the page's signals are gone.
+pub fn sign_in_from_page(
+    ceremony: impl Future<Output = Result<Option<String>, AppError>> + 'static,
+    pending: RwSignal<bool>,
+    error: RwSignal<Option<AppError>>,
+) {
+    leptos::task::spawn_local(async move {
+        let outcome = ceremony.await;
+        pending.try_set(false);
+        match outcome {
+            Ok(Some(target)) => {
+                let _ = window().location().assign(&target);
+            }
+            Ok(None) => {}
+            Err(failure) => {
+                error.try_set(Some(failure));
+            }
+        }
+    });
+}
+
+/// What to say under a passkey button about `error`.
+pub fn failure_message(error: RwSignal<Option<AppError>>) -> Option<String> {
+    error
+        .get()
+        .map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()))
 }
 
 pub use imp::{abort_pending, conditional_mediation_available, create, get, supported};

@@ -75,27 +75,16 @@ fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoVie
     let supported = RwSignal::new(false);
     let error = RwSignal::new(None::<AppError>);
     let pending = RwSignal::new(false);
-    // The `try_` forms below: the person may leave the page while the browser's prompt is
-    // open, and the answer then arrives after the page's signals are gone.
     let run = move |conditional: bool, next: String| {
-        leptos::task::spawn_local(async move {
-            if !conditional {
-                pending.set(true);
-                error.set(None);
-            }
-            let outcome = sign_in_with_passkey(conditional, remember, next).await;
-            pending.try_set(false);
-            match outcome {
-                // A full load: every part of the page learns about the new session.
-                Ok(Some(target)) => {
-                    let _ = window().location().assign(&target);
-                }
-                Ok(None) => {}
-                Err(failure) => {
-                    error.try_set(Some(failure));
-                }
-            }
-        });
+        if !conditional {
+            pending.set(true);
+            error.set(None);
+        }
+        webauthn::sign_in_from_page(
+            sign_in_with_passkey(conditional, remember, next),
+            pending,
+            error,
+        );
     };
     Effect::new(move |_| {
         let able = webauthn::supported();
@@ -113,11 +102,7 @@ fn PasskeySignIn(next: Signal<String>, remember: RwSignal<bool>) -> impl IntoVie
         }
     });
     on_cleanup(webauthn::abort_pending);
-    let message = move || {
-        error
-            .get()
-            .map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()))
-    };
+    let message = move || webauthn::failure_message(error);
     view! {
         <div class="alternative" hidden=move || !hydrated.get() || !supported.get()>
             <p class="divider"><span>"or"</span></p>

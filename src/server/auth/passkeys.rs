@@ -23,8 +23,8 @@ use webauthn_rs_proto::ResidentKeyRequirement;
 
 use crate::model::activity::ActivityKind;
 use crate::model::passkey::{
-    self, NewPasskeyForm, PasskeyNameForm, PasskeyStatus, PasskeyView, ALREADY_REGISTERED,
-    CEREMONY_EXPIRED, NOT_FOUND, NO_PASSKEYS, PASSWORD_NEEDED, REFUSED, UNKNOWN_PASSKEY,
+    self, NewPasskeyForm, PasskeyNameForm, PasskeyStatus, ALREADY_REGISTERED, CEREMONY_EXPIRED,
+    NOT_FOUND, NO_PASSKEYS, PASSWORD_NEEDED, REFUSED, UNKNOWN_PASSKEY,
 };
 use crate::model::{AppError, FieldErrors, Password};
 use crate::server::clock::Clock;
@@ -41,6 +41,7 @@ use super::sessions::{CurrentSession, Sessions, SignedIn};
 use super::settings::PasskeySettings;
 use super::sign_in::SignIn;
 use super::two_factor::TwoFactor;
+use super::views::passkey_view;
 
 /// Adding a passkey within this long of signing in needs no password again.
 pub const RECENT_SIGN_IN_SECS: i64 = 5 * 60;
@@ -121,10 +122,7 @@ fn parse_answer<T: DeserializeOwned>(json: &str) -> Result<T, ServiceError> {
     })
 }
 
-fn encode_id(credential_id: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(credential_id)
-}
-
+/// A passkey's id as the forms send it back (`views::passkey_view` made it).
 fn decode_id(id: &str) -> Result<Vec<u8>, ServiceError> {
     URL_SAFE_NO_PAD
         .decode(id)
@@ -157,13 +155,7 @@ impl Passkeys {
             .passkeys_of(current.user.id)
             .await?
             .into_iter()
-            .map(|record| PasskeyView {
-                id: encode_id(&record.credential_id),
-                name: record.name,
-                created_at: record.created_at,
-                last_used_at: record.last_used_at,
-                synced: record.backed_up,
-            })
+            .map(passkey_view)
             .collect();
         Ok(PasskeyStatus {
             unavailable: match &self.relying_party {

@@ -1,10 +1,14 @@
 //! Storage rows → the views the doors hand out. Each view has exactly one mapping, here, so
 //! no door (server function or JSON handler) ever sees a row, a hash or an internal id.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use crate::model::activity::SessionView;
 use crate::model::api_key::ApiKeyView;
+use crate::model::passkey::PasskeyView;
 use crate::model::PublicUser;
-use crate::server::db::{ApiKeyRecord, SessionRecord, UserRecord};
+use crate::server::db::{ApiKeyRecord, PasskeyRecord, SessionRecord, UserRecord};
 
 use super::client::device_summary;
 
@@ -28,6 +32,18 @@ pub fn api_key_view(key: &ApiKeyRecord) -> ApiKeyView {
         expires_at: key.expires_at,
         last_used_at: key.last_used_at,
         revoked_at: key.revoked_at,
+    }
+}
+
+/// A passkey is named by its credential id, base64url (public: the browser has it too), never
+/// by its row id.
+pub fn passkey_view(passkey: PasskeyRecord) -> PasskeyView {
+    PasskeyView {
+        id: URL_SAFE_NO_PAD.encode(&passkey.credential_id),
+        name: passkey.name,
+        created_at: passkey.created_at,
+        last_used_at: passkey.last_used_at,
+        synced: passkey.backed_up,
     }
 }
 

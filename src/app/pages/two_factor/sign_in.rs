@@ -165,28 +165,10 @@ fn PasskeyStep(next: Signal<String>) -> impl IntoView {
     let use_passkey = move |_| {
         pending.set(true);
         error.set(None);
-        let next = next.get_untracked();
-        leptos::task::spawn_local(async move {
-            let outcome = answer_with_passkey(next).await;
-            // `try_`: the page may be gone by the time the prompt answers.
-            pending.try_set(false);
-            match outcome {
-                Ok(Some(target)) => {
-                    let _ = window().location().assign(&target);
-                }
-                Ok(None) => {}
-                Err(failure) => {
-                    error.try_set(Some(failure));
-                }
-            }
-        });
+        webauthn::sign_in_from_page(answer_with_passkey(next.get_untracked()), pending, error);
     };
     let expired = move || matches!(error.get(), Some(AppError::SignInExpired));
-    let message = move || {
-        error
-            .get()
-            .map(|e| e.field("passkey").unwrap_or_else(|| e.to_string()))
-    };
+    let message = move || webauthn::failure_message(error);
     view! {
         <div class="alternative" hidden=move || !usable.get()>
             <p class="divider"><span>"or"</span></p>
