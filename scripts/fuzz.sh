@@ -16,7 +16,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 SECONDS_EACH="${1:-60}"
 shift || true
 TARGETS=("$@")
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(edge_parsers credentials forms)
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(edge_parsers credentials forms cross_site)
 
 rustup toolchain list | grep -q '^nightly' || {
   echo "fuzz: the nightly toolchain is missing; run: rustup toolchain install nightly" >&2; exit 1; }

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 cargo leptos build --release
+# The bundle's brotli and gzip twins, sent instead of compressing it per request.
+target/release/gatehouse precompress
 exec target/release/gatehouse

@@ -1,30 +1,8 @@
-//! Every credential a request can carry, as the server parses it before any lookup: API keys
-//! (`gk_<prefix>_<secret>`), access tokens (JWT), session and link tokens.
+//! libFuzzer entry; the properties are in `fuzz/checks/credentials.rs`, which the test suite also
+//! replays (tests/api/fuzz_smoke.rs).
 #![no_main]
 
-use gatehouse::server::auth::api_key_secret;
-use gatehouse::server::auth::email_links::LinkToken;
-use gatehouse::server::auth::{JwtKeys, SessionToken};
-use libfuzzer_sys::fuzz_target;
-use secrecy::SecretString;
+#[path = "../checks/mod.rs"]
+mod checks;
 
-fuzz_target!(|data: &str| {
-    if let Some((prefix, secret)) = api_key_secret::parse(data) {
-        assert!(data.contains(prefix) && data.contains(secret));
-        let hash = api_key_secret::hash_secret(secret);
-        assert!(api_key_secret::secret_matches(secret, &hash));
-    }
-    let keys = JwtKeys::new(
-        &SecretString::from("0123456789abcdef0123456789abcdef"),
-        "gatehouse",
-        "gatehouse-api",
-        1800,
-    );
-    // Without the key nothing verifies: a forged token is refused, never accepted or a panic.
-    assert!(keys.verify(data, 1_800_000_000).is_err());
-    if let Some(token) = SessionToken::parse(data) {
-        assert_eq!(token.expose(), data);
-        assert_eq!(token.hash().len(), 32);
-    }
-    let _ = LinkToken::parse(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::credentials::check(data));

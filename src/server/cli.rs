@@ -1,5 +1,6 @@
 //! The command line: `gatehouse [serve]`, `gatehouse import-users FILE`,
-//! `gatehouse audit verify`, with `--help` and `--version` (clap).
+//! `gatehouse audit verify`, `gatehouse two-factor reset ACCOUNT`, `gatehouse precompress`,
+//! with `--help` and `--version` (clap).
 //!
 //! Exit status: 0 on success, 1 on failure (invalid configuration, database error, skipped
 //! rows, a broken chain), 2 on a usage error (clap's own). The arguments are parsed before
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::db::Store;
+use crate::server::http::static_files;
 use crate::server::{audit, auth, db, Application, Settings};
 
 /// The end of `gatehouse --help`: where the settings come from, and the exit status.
@@ -61,6 +63,20 @@ Environment:
     /// Two-factor authentication, for operators
     #[command(subcommand, after_help = DATABASE_ENVIRONMENT)]
     TwoFactor(TwoFactorCommand),
+    /// Write brotli and gzip copies of the built bundle, which `serve` sends instead
+    ///
+    /// Run after `cargo leptos build --release` (scripts/run.sh does). Only content-hashed file
+    /// names get copies, and a copy newer than its file is kept. Prints each file's raw, gzip
+    /// and brotli size.
+    #[command(after_help = "\
+Environment:
+  Reads no setting of its own: DIR defaults to <site-root>/<site-pkg-dir> from Cargo.toml
+  (LEPTOS_SITE_ROOT and LEPTOS_SITE_PKG_DIR override them), usually target/site/pkg.")]
+    Precompress {
+        /// The folder of built files (default: target/site/pkg)
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -109,6 +125,12 @@ pub async fn run() -> ExitCode {
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
+        // A build step: it must work where the server's settings (a production SECRET_KEY,
+        // SMTP_URL) are not set.
+        let command = match self.command.unwrap_or(Command::Serve) {
+            Command::Precompress { dir } => return precompress(dir),
+            command => command,
+        };
         let settings = match Settings::from_env() {
             Ok(settings) => settings,
             Err(error) => {
@@ -117,13 +139,56 @@ impl Cli {
                 return ExitCode::FAILURE;
             }
         };
-        match self.command.unwrap_or(Command::Serve) {
+        match command {
             Command::Serve => serve(settings).await,
             Command::ImportUsers { file } => import_users(&settings, &file).await,
             Command::Audit(AuditCommand::Verify) => verify_audit_log(&settings).await,
             Command::TwoFactor(TwoFactorCommand::Reset { account }) => {
                 reset_two_factor(&settings, &account).await
             }
+            Command::Precompress { dir } => precompress(dir),
+        }
+    }
+}
+
+/// `gatehouse precompress [DIR]`.
+fn precompress(dir: Option<PathBuf>) -> ExitCode {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => match leptos::config::get_configuration(Some("Cargo.toml")) {
+            Ok(conf) => Path::new(conf.leptos_options.site_root.as_ref())
+                .join(conf.leptos_options.site_pkg_dir.as_ref()),
+            Err(error) => {
+                eprintln!("gatehouse: cannot read the Leptos settings in Cargo.toml: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match static_files::precompress(&dir) {
+        Ok(files) if files.is_empty() => {
+            eprintln!(
+                "gatehouse: no content-hashed file in {} (build with `cargo leptos build --release` first)",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+        Ok(files) => {
+            println!(
+                "{:<48} {:>10} {:>10} {:>10}",
+                "file", "raw", "gzip", "brotli"
+            );
+            for file in files {
+                let name = file.file.file_name().unwrap_or_default().to_string_lossy();
+                println!(
+                    "{name:<48} {:>10} {:>10} {:>10}",
+                    file.raw, file.gzip, file.brotli
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gatehouse: cannot precompress {}: {error}", dir.display());
+            ExitCode::FAILURE
         }
     }
 }
@@ -350,6 +415,16 @@ mod tests {
                 account: "alice".into()
             })))
         );
+        assert_eq!(
+            parse(&["precompress"]),
+            Ok(Some(Command::Precompress { dir: None }))
+        );
+        assert_eq!(
+            parse(&["precompress", "site/pkg"]),
+            Ok(Some(Command::Precompress {
+                dir: Some("site/pkg".into())
+            }))
+        );
     }
 
     #[test]
@@ -362,6 +437,7 @@ mod tests {
             &["two-factor", "reset"],
             &["two-factor", "disable", "alice"],
             &["serve", "now"],
+            &["precompress", "a", "b"],
             &["bogus"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");

@@ -4,6 +4,7 @@
 //! gets its own app, port and database.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use crate::server::error::ServiceError;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
     api, cache, csp, csrf, error_page, form_errors, headers, health, link_pages, methods,
-    rate_limit, request_id, server_fn_status,
+    rate_limit, request_id, server_fn_status, static_files,
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
@@ -377,7 +378,15 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
     // Which route template answered, for the metrics (matched routes only: the file
     // fallback's paths are whatever a client asked for).
     let app = app.route_layer(axum::middleware::from_fn(metrics::note_route));
+    let pkg_dir = Path::new(state.leptos_options.site_root.as_ref())
+        .join(state.leptos_options.site_pkg_dir.as_ref());
     let app = app
+        // The bundle, from its precompressed twins where `gatehouse precompress` made them
+        // (a file it does not have answers 404 through the error page layer).
+        .nest_service(
+            &format!("/{}", state.leptos_options.site_pkg_dir),
+            static_files::serve_precompressed(pkg_dir),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             page_shell,
         ))

@@ -183,6 +183,45 @@ async fn text_and_wasm_are_compressed() {
     }
 }
 
+/// The bundle is compressed once, at release time: its twin is sent as it is, byte for byte,
+/// not compressed again per request; a client that accepts neither gets the file itself.
+#[tokio::test]
+async fn hashed_files_are_sent_from_their_precompressed_twins() {
+    let app = spawn_app().await;
+    let path = "/pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css";
+    let file = std::path::Path::new(&app.site_root).join(&path[1..]);
+    for (accept, encoding, twin) in [
+        ("br, gzip", Some("br"), "css.br"),
+        ("gzip", Some("gzip"), "css.gz"),
+        ("identity", None, "css"),
+    ] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .header(ACCEPT_ENCODING, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{accept}");
+        assert_eq!(header(&res, "content-encoding"), encoding, "{accept}");
+        assert_eq!(header(&res, "content-type"), Some("text/css"), "{accept}");
+        assert_eq!(
+            header(&res, "cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        // A shared cache must not hand the brotli bytes to a client that did not ask for them.
+        assert!(
+            header(&res, "vary")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
+            "{accept}: {:?}",
+            header(&res, "vary")
+        );
+        let sent = res.bytes().await.unwrap();
+        let expected = std::fs::read(file.with_extension(twin)).unwrap();
+        assert_eq!(sent.as_ref(), expected.as_slice(), "{accept}");
+    }
+}
+
 #[tokio::test]
 async fn dotfiles_directories_and_trace_are_refused() {
     let app = spawn_app().await;

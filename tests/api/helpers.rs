@@ -36,6 +36,8 @@ pub struct TestApp {
     pub gate: Arc<Gate>,
     /// The SMTP server the app sends its mail to (unless the test set `SMTP_URL` itself).
     pub mailbox: SmtpSink,
+    /// The stand-in `target/site` the app serves its files from.
+    pub site_root: String,
     /// Stops the server (as SIGTERM would); `None` once used.
     shutdown: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, ServerTask)>>,
     /// The database this app made for itself (dropped with it); `None` when the test passed
@@ -229,6 +231,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         mailbox,
         shutdown: std::sync::Mutex::new(Some((stop, server))),
         _database: database,
+        site_root,
         _dir: dir,
     }
 }
@@ -275,9 +278,11 @@ fn make_site_root(dir: &std::path::Path) -> String {
     // A release build's name: cargo-leptos `hash-files` puts the content hash in it.
     std::fs::write(
         root.join("pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css"),
-        "body {}\n",
+        "body { margin: 0 }\n".repeat(50),
     )
     .expect("hashed css");
+    // Its `.br` / `.gz` twins, as `gatehouse precompress` writes them after a release build.
+    gatehouse::server::http::static_files::precompress(&root.join("pkg")).expect("twins");
     std::fs::write(root.join("favicon.ico"), [0u8; 64]).expect("favicon");
     root.display().to_string()
 }

@@ -8,6 +8,10 @@
 mod helpers;
 mod smtp;
 
+// The fuzz targets' properties, shared with fuzz/fuzz_targets (see fuzz_smoke.rs).
+#[path = "../../fuzz/checks/mod.rs"]
+mod fuzz_checks;
+
 mod abuse;
 mod account;
 mod api_v1;
@@ -15,6 +19,7 @@ mod architecture;
 mod binary;
 mod config_and_health;
 mod edge;
+mod fuzz_smoke;
 mod hardening;
 mod import;
 mod login;

@@ -42,7 +42,7 @@ pub async fn set_cache_policy(request: Request, next: Next) -> Response {
 
 /// `gatehouse.<hash>.css`: the 22-character base64url MD5 that cargo-leptos `hash-files` puts
 /// in a name.
-fn is_content_hashed(path: &str) -> bool {
+pub fn is_content_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or_default();
     match name.rsplitn(3, '.').collect::<Vec<_>>()[..] {
         [_extension, hash, _stem] => {

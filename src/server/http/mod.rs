@@ -16,3 +16,4 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod server_fn_status;
 pub mod settings;
+pub mod static_files;
