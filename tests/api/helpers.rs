@@ -281,8 +281,6 @@ fn make_site_root(dir: &std::path::Path) -> String {
         "body { margin: 0 }\n".repeat(50),
     )
     .expect("hashed css");
-    // Its `.br` / `.gz` twins, as `gatehouse precompress` writes them after a release build.
-    gatehouse::server::http::static_files::precompress(&root.join("pkg")).expect("twins");
     std::fs::write(root.join("favicon.ico"), [0u8; 64]).expect("favicon");
     root.display().to_string()
 }

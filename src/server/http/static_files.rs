@@ -2,8 +2,8 @@
 //! `.br` or `.gz` twin compressed once at release time when the browser accepts one, instead of
 //! compressing the same bytes again for every request.
 //!
-//! `gatehouse precompress` writes the twins (brotli at quality 11, gzip at level 9: too slow to
-//! run per request, ~3× smaller than the on-the-fly brotli for the wasm). Only content-hashed
+//! `gatehouse precompress` writes the twins (brotli at quality 11, gzip at level 9: the best each
+//! format does, too slow to run per request). Only content-hashed
 //! names get twins: a twin of `gatehouse.wasm` (the unhashed name `cargo leptos watch` reuses on
 //! every rebuild) would go stale and be served in place of the new build. A file without a twin
 //! is still compressed on the fly by the edge's `CompressionLayer`, which leaves responses that
