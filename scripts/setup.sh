@@ -8,13 +8,15 @@
 #   - wasm-bindgen-cli, exactly the wasm-bindgen version in Cargo.lock
 #   - npm packages in end2end/: wasm-opt (binaryen 132) and Playwright
 #   - with --test: Debian's Chromium (Playwright's own browser download is not used), nginx,
-#     and aiosmtpd 1.4.6 (PyPI), the SMTP server of the end-to-end and multi-instance tests
+#     aiosmtpd 1.4.6 (PyPI), the SMTP server of the end-to-end and multi-instance tests, and
+#     cargo-deny 0.20.2 (scripts/deny.sh)
 # PostgreSQL and Redis (with psql) are not installed here: scripts/lib/test-services.sh does
 # that, and only when the tests will not use servers that are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.10
+CARGO_DENY_VERSION=0.20.2
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
 WITH_TEST_TOOLS=false
 [ "${1:-}" = "--test" ] && WITH_TEST_TOOLS=true
@@ -85,5 +87,10 @@ if $WITH_TEST_TOOLS; then
     python3 -m pip --version >/dev/null 2>&1 || die "pip is missing. Install it (Debian: sudo apt-get install python3-pip), then run this again."
     say "installing aiosmtpd $AIOSMTPD_VERSION (PyPI)"
     python3 -m pip install --quiet "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+  if [ "$(cargo deny --version 2>/dev/null | awk '{print $2}')" != "$CARGO_DENY_VERSION" ]; then
+    say "installing cargo-deny $CARGO_DENY_VERSION (about 4 minutes on 2 cores, once per machine)"
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+      cargo install "cargo-deny@$CARGO_DENY_VERSION" --locked
   fi
 fi

@@ -20,6 +20,9 @@ step() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
 step "PostgreSQL and Redis for the tests"
 test_services_start
 
+step "supply chain: licences, bans, duplicate versions, sources (cargo deny, deny.toml)"
+scripts/deny.sh
+
 step "unit tests of the shared models (browser side: no ssr feature)"
 cargo test --lib --no-default-features --features hydrate
 
