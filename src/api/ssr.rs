@@ -15,7 +15,7 @@ pub use crate::model::AppError;
 pub use crate::server::auth::session::StepCookie;
 use crate::server::auth::session::{removal_cookie, session_cookie, token_from_cookie_header};
 pub use crate::server::auth::{ClientMeta, CurrentSession, LoginOutcome, SignedIn};
-use crate::server::auth::{SessionSettings, SessionToken};
+use crate::server::auth::{RenderSession, SessionSettings, SessionToken};
 use crate::server::error::ServiceError;
 use crate::server::http::extract::{self, RequestId};
 pub use crate::server::http::link_pages::LinkPage;
@@ -86,12 +86,18 @@ pub fn clear_step_cookie(state: &AppState, step: StepCookie) {
     append_set_cookie(step.removal(&state.settings.session).to_string());
 }
 
-/// The session behind the request's cookie and its account, if any.
+/// The session behind the request's cookie and its account, if any. Within a page render,
+/// looked up once for the whole page (`RenderSession`).
 pub async fn current_session(state: &AppState) -> Result<Option<CurrentSession>, AppError> {
     let Some(token) = session_token(state) else {
         return Ok(None);
     };
-    state.auth.sessions.current(&token).await.map_err(fail)
+    let sessions = &state.auth.sessions;
+    match use_context::<RenderSession>() {
+        Some(render) => render.current(sessions, &token).await,
+        None => sessions.current(&token).await,
+    }
+    .map_err(fail)
 }
 
 /// Like `current_session`, for server functions that need a signed-in person.

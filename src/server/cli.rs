@@ -76,6 +76,10 @@ Environment:
         /// The folder of built files (default: target/site/pkg)
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Exit with status 1 when the brotli copies together exceed BYTES by more than 10 %
+        /// (scripts/test.sh passes the budget set in Cargo.toml)
+        #[arg(long, value_name = "BYTES")]
+        brotli_budget: Option<u64>,
     },
 }
 
@@ -128,7 +132,7 @@ impl Cli {
         // A build step: it must work where the server's settings (a production SECRET_KEY,
         // SMTP_URL) are not set.
         let command = match self.command.unwrap_or(Command::Serve) {
-            Command::Precompress { dir } => return precompress(dir),
+            Command::Precompress { dir, brotli_budget } => return precompress(dir, brotli_budget),
             command => command,
         };
         let settings = match Settings::from_env() {
@@ -146,13 +150,13 @@ impl Cli {
             Command::TwoFactor(TwoFactorCommand::Reset { account }) => {
                 reset_two_factor(&settings, &account).await
             }
-            Command::Precompress { dir } => precompress(dir),
+            Command::Precompress { dir, brotli_budget } => precompress(dir, brotli_budget),
         }
     }
 }
 
-/// `gatehouse precompress [DIR]`.
-fn precompress(dir: Option<PathBuf>) -> ExitCode {
+/// `gatehouse precompress [DIR] [--brotli-budget BYTES]`.
+fn precompress(dir: Option<PathBuf>, brotli_budget: Option<u64>) -> ExitCode {
     let dir = match dir {
         Some(dir) => dir,
         None => match leptos::config::get_configuration(Some("Cargo.toml")) {
@@ -164,32 +168,53 @@ fn precompress(dir: Option<PathBuf>) -> ExitCode {
             }
         },
     };
-    match static_files::precompress(&dir) {
+    let files = match static_files::precompress(&dir) {
         Ok(files) if files.is_empty() => {
             eprintln!(
                 "gatehouse: no content-hashed file in {} (build with `cargo leptos build --release` first)",
                 dir.display()
             );
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-        Ok(files) => {
-            println!(
-                "{:<48} {:>10} {:>10} {:>10}",
-                "file", "raw", "gzip", "brotli"
-            );
-            for file in files {
-                let name = file.file.file_name().unwrap_or_default().to_string_lossy();
-                println!(
-                    "{name:<48} {:>10} {:>10} {:>10}",
-                    file.raw, file.gzip, file.brotli
-                );
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(files) => files,
         Err(error) => {
             eprintln!("gatehouse: cannot precompress {}: {error}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let row = |name: &str, raw: u64, gzip: u64, brotli: u64| {
+        println!("{name:<48} {raw:>10} {gzip:>10} {brotli:>10}");
+    };
+    println!(
+        "{:<48} {:>10} {:>10} {:>10}",
+        "file", "raw", "gzip", "brotli"
+    );
+    for file in &files {
+        let name = file.file.file_name().unwrap_or_default().to_string_lossy();
+        row(&name, file.raw, file.gzip, file.brotli);
+    }
+    let total = static_files::BundleSize::of(&files);
+    row("total", total.raw, total.gzip, total.brotli);
+    match brotli_budget {
+        Some(budget) if total.exceeds(budget) => {
+            eprintln!(
+                "gatehouse: the bundle is {} bytes brotli, {:.1} % over its budget of {budget} bytes \
+                 (10 % allowed). Find what grew (README, \"Release build\"), or raise the budget in \
+                 Cargo.toml with the reason in docs/benchmarks.md.",
+                total.brotli,
+                total.percent_over(budget)
+            );
             ExitCode::FAILURE
         }
+        Some(budget) => {
+            println!(
+                "brotli total {} bytes: within the budget of {budget} bytes + 10 % ({:+.1} %)",
+                total.brotli,
+                total.percent_over(budget)
+            );
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 
@@ -417,12 +442,16 @@ mod tests {
         );
         assert_eq!(
             parse(&["precompress"]),
-            Ok(Some(Command::Precompress { dir: None }))
+            Ok(Some(Command::Precompress {
+                dir: None,
+                brotli_budget: None
+            }))
         );
         assert_eq!(
-            parse(&["precompress", "site/pkg"]),
+            parse(&["precompress", "site/pkg", "--brotli-budget", "200000"]),
             Ok(Some(Command::Precompress {
-                dir: Some("site/pkg".into())
+                dir: Some("site/pkg".into()),
+                brotli_budget: Some(200_000)
             }))
         );
     }

@@ -9,12 +9,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderName, Request, Response, StatusCode};
+use axum::http::{HeaderName, Method, Request, Response, StatusCode};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos::prelude::IntoView;
+use leptos::prelude::{provide_context, use_context, IntoView};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -29,7 +29,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::{shell, App};
 use crate::server::auth::secret_box::SecretBox;
 use crate::server::auth::{
-    two_factor, Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher, RelyingParty,
+    two_factor, Auth, AuthParts, FailureFloor, JwtKeys, PasswordHasher, RelyingParty, RenderSession,
 };
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config::Settings;
@@ -340,6 +340,15 @@ async fn shutdown_signal() {
     }
 }
 
+/// What leptos_axum adds to the context of each page render and server function call, after
+/// the request's `Parts`: a page render (`GET`) gets one session lookup for the whole page.
+fn render_context() {
+    let is_render = use_context::<http::request::Parts>().is_some_and(|p| p.method == Method::GET);
+    if is_render {
+        provide_context(RenderSession::default());
+    }
+}
+
 /// The whole HTTP surface. Layers are listed in the order a request passes through them,
 /// outermost first; a response passes back through them in reverse.
 pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router {
@@ -352,12 +361,9 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", api::router(&settings.http.allowed_origins))
         // Pages and server functions. leptos_axum provides `AppState` as context to both.
-        .leptos_routes_with_context(
-            &state,
-            route_list(),
-            || (),
-            move || page_shell(leptos_options.clone()),
-        )
+        .leptos_routes_with_context(&state, route_list(), render_context, move || {
+            page_shell(leptos_options.clone())
+        })
         .layer(axum::middleware::map_response(
             server_fn_status::set_error_status,
         ))

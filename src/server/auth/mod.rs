@@ -65,7 +65,7 @@ pub use self::password::PasswordHasher;
 pub use self::password_reset::PasswordReset;
 pub use self::register::{CreatedAccount, Registered, Registration};
 pub use self::session::SessionToken;
-pub use self::sessions::{CurrentSession, Sessions, SignedIn};
+pub use self::sessions::{CurrentSession, RenderSession, Sessions, SignedIn};
 pub use self::settings::{SessionSettings, VerificationMode};
 pub use self::sign_in::{LoginOutcome, SignIn};
 pub use self::tokens::{Credential, IssuedToken, Principal, Tokens};

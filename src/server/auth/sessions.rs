@@ -24,6 +24,7 @@ pub const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// The signed-in person behind a session cookie, and that session. Opaque to the doors: they
 /// hand it back to the services, and read only what the accessors show.
+#[derive(Clone)]
 pub struct CurrentSession {
     pub(super) user: UserRecord,
     pub(super) session: SessionRecord,
@@ -37,6 +38,29 @@ impl CurrentSession {
 
     pub fn user(&self) -> PublicUser {
         public_user(&self.user)
+    }
+}
+
+/// The session lookup of one page render, done once and shared by every part of the page that
+/// asks (the account page asked eight times: its header, each card's data, each card's
+/// guard). Provided for `GET` renders only (`server::startup`): a render changes no session,
+/// so the answer cannot go stale within it, while a server function that signs in or out
+/// must see its own change and always looks again.
+#[derive(Clone, Default)]
+pub struct RenderSession(Arc<tokio::sync::OnceCell<Option<CurrentSession>>>);
+
+impl RenderSession {
+    /// The first caller looks `token` up; everyone after it in the render gets that answer.
+    /// A failed lookup is not kept: the next caller tries again.
+    pub async fn current(
+        &self,
+        sessions: &Sessions,
+        token: &SessionToken,
+    ) -> Result<Option<CurrentSession>, ServiceError> {
+        self.0
+            .get_or_try_init(|| sessions.current(token))
+            .await
+            .cloned()
     }
 }
 
@@ -253,6 +277,7 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
+    use super::RenderSession;
     use crate::model::AppError;
     use crate::server::error::ServiceError;
 
@@ -295,6 +320,30 @@ mod tests {
         f.advance(1);
         f.auth.sessions.current(&signed_in.token).await.unwrap();
         assert_eq!(seen(&f).await, START + 60);
+    }
+
+    #[tokio::test]
+    async fn a_render_looks_the_session_up_once_and_a_failed_lookup_is_not_kept() {
+        let f = fixture().await;
+        let signed_in = f.register("alice").await;
+        let sessions = &f.auth.sessions;
+        let render = RenderSession::default();
+        let first = render.current(sessions, &signed_in.token).await.unwrap();
+        assert!(first.is_some());
+
+        // Gone from the store (another tab signed out): the render keeps what it first saw,
+        // a lookup outside any render sees the change at once.
+        sessions.logout(&signed_in.token, &meta()).await.unwrap();
+        assert!(sessions.current(&signed_in.token).await.unwrap().is_none());
+        let again = render.current(sessions, &signed_in.token).await.unwrap();
+        assert_eq!(again.map(|c| c.user_id()), first.map(|c| c.user_id()));
+
+        // An error is not memoised: the next caller of the same render asks the store again.
+        let other = f.register("bob").await;
+        let render = RenderSession::default();
+        f.store.close().await;
+        assert!(render.current(sessions, &other.token).await.is_err());
+        assert!(render.0.get().is_none());
     }
 
     #[tokio::test]

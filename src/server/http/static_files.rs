@@ -43,6 +43,44 @@ pub struct Compressed {
     pub gzip: u64,
 }
 
+/// The bundle's size as a first visit downloads it: the sum over the wasm, JavaScript and CSS
+/// files `precompress` handled. (The TypeScript declarations wasm-bindgen writes beside them
+/// get twins too, but no page ever requests them.)
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BundleSize {
+    pub raw: u64,
+    pub gzip: u64,
+    pub brotli: u64,
+}
+
+impl BundleSize {
+    pub fn of(files: &[Compressed]) -> Self {
+        let loaded_by_pages = |file: &&Compressed| {
+            let extension = file.file.extension().and_then(|e| e.to_str());
+            matches!(extension, Some("wasm" | "js" | "css"))
+        };
+        files
+            .iter()
+            .filter(loaded_by_pages)
+            .fold(Self::default(), |total, file| Self {
+                raw: total.raw + file.raw,
+                gzip: total.gzip + file.gzip,
+                brotli: total.brotli + file.brotli,
+            })
+    }
+
+    /// More than 10 % over `budget` (brotli bytes): the margin lets ordinary work land without
+    /// a budget change each time, while a new dependency's weight does not slip in unnoticed.
+    pub fn exceeds(&self, budget: u64) -> bool {
+        self.brotli.saturating_mul(10) > budget.saturating_mul(11)
+    }
+
+    /// How far the brotli size is above (positive) or below (negative) `budget`, in percent.
+    pub fn percent_over(&self, budget: u64) -> f64 {
+        (self.brotli as f64 / budget.max(1) as f64 - 1.0) * 100.0
+    }
+}
+
 /// Writes `<file>.br` and `<file>.gz` beside every content-hashed file in `dir` whose twins are
 /// missing or older than it. The sizes of every such file, twins made now or before.
 pub fn precompress(dir: &Path) -> std::io::Result<Vec<Compressed>> {
@@ -147,5 +185,44 @@ mod tests {
             (again[0].brotli, again[0].gzip),
             (done[0].brotli, done[0].gzip)
         );
+    }
+
+    #[test]
+    fn the_budget_allows_ten_percent_and_not_a_byte_more() {
+        let files = |brotli: &[u64]| -> Vec<Compressed> {
+            brotli
+                .iter()
+                .zip(["gatehouse.1.wasm", "gatehouse.2.js", "gatehouse.3.css"])
+                .map(|(&brotli, name)| Compressed {
+                    file: PathBuf::from(name),
+                    raw: brotli * 3,
+                    gzip: brotli + brotli / 3,
+                    brotli,
+                })
+                .collect()
+        };
+        let bundle = BundleSize::of(&files(&[500_000, 40_000, 10_000]));
+        assert_eq!(
+            bundle,
+            BundleSize {
+                raw: 1_650_000,
+                gzip: 733_332,
+                brotli: 550_000
+            }
+        );
+        // TypeScript declarations are not part of what a page loads.
+        let mut with_declarations = files(&[500_000, 40_000, 10_000]);
+        with_declarations.push(Compressed {
+            file: PathBuf::from("gatehouse.4.d.ts"),
+            raw: 9_000,
+            gzip: 3_000,
+            brotli: 2_000,
+        });
+        assert_eq!(BundleSize::of(&with_declarations), bundle);
+        assert!(!bundle.exceeds(500_000), "exactly 10 % over is allowed");
+        assert!(BundleSize::of(&files(&[550_001])).exceeds(500_000));
+        assert!(!bundle.exceeds(600_000));
+        assert!((bundle.percent_over(500_000) - 10.0).abs() < 1e-9);
+        assert!((bundle.percent_over(1_100_000) + 50.0).abs() < 1e-9);
     }
 }
