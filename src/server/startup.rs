@@ -43,7 +43,7 @@ use crate::server::http::{
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
 use crate::server::metrics;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, AppStateParts};
 
 /// Forms and JSON bodies of an auth app are tiny; anything larger is refused with 413
 /// before it is read.
@@ -165,7 +165,7 @@ impl Application {
             }
             None => None,
         };
-        let state = AppState {
+        let state = AppState::new(AppStateParts {
             leptos_options,
             settings: Arc::new(settings),
             store,
@@ -175,7 +175,7 @@ impl Application {
             jwt,
             mailer,
             auth: Arc::new(auth),
-        };
+        });
         Ok(Self {
             listener,
             local_addr,

@@ -47,6 +47,18 @@ fn unstorable(key: &str) -> bool {
 type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
 
 impl PostgresStore {
+    /// A transaction, begun in a task of its own: sqlx 0.8's `begin` is not cancel-safe on
+    /// PostgreSQL (transact-rs/sqlx#4393: dropped during its `BEGIN` round trip, it returns
+    /// the connection to the pool inside the transaction, where the next borrower's
+    /// statements hold its locks). A task runs to the end whoever stops waiting for it, and a
+    /// transaction nobody receives is dropped, which rolls it back. The SQLite store does the
+    /// same, with the test that shows the failure (`sqlite::tests`).
+    async fn begin(&self) -> Result<PgTx, StoreError> {
+        let pool = self.pool.clone();
+        let begun = tokio::spawn(async move { pool.begin().await }).await;
+        Ok(begun.map_err(|join| sqlx::Error::Io(std::io::Error::other(join)))??)
+    }
+
     /// Starts a transaction that owns `user_id`'s audit chain until it ends.
     ///
     /// Appending reads the chain head and inserts the row after it. Two transactions doing
@@ -59,7 +71,7 @@ impl PostgresStore {
     /// user wait for each other (another application's advisory lock on the same number
     /// would only make an append wait, never corrupt a chain, which the constraint protects).
     async fn begin_chain(&self, user_id: i64) -> Result<PgTx, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(user_id)
             .execute(&mut *tx)
@@ -559,7 +571,7 @@ impl Store for PostgresStore {
         now: i64,
         codes: &NewRecoveryCodes,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE two_factor SET enabled_at = $1, last_step = $2, recovery_salt = $3
              WHERE user_id = $4 AND enabled_at IS NULL",
@@ -583,7 +595,7 @@ impl Store for PostgresStore {
         user_id: i64,
         codes: &NewRecoveryCodes,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE two_factor SET recovery_salt = $1 WHERE user_id = $2")
             .bind(&codes.salt)
             .bind(user_id)
@@ -643,7 +655,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_two_factor(&self, user_id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)

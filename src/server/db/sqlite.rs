@@ -51,8 +51,18 @@ impl SqliteStore {
     /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that reads the
     /// chain head and then writes would fail with SQLITE_BUSY_SNAPSHOT when another
     /// connection committed in between, instead of waiting its turn.
+    ///
+    /// Run as a task of its own, because sqlx 0.8's `begin_with` is not cancel-safe: dropped
+    /// after its `BEGIN` ran but before it has checked the connection is in a transaction (a
+    /// client that disconnects, a timeout), it hands the connection back to the pool inside
+    /// the transaction, holding the write lock, and every other write then waits out the busy
+    /// timeout and fails. A task runs to the end whoever stops waiting for it; a transaction
+    /// nobody receives is dropped, which rolls it back. (The rest of a transaction is safe:
+    /// dropping a `Transaction` rolls back, and a commit, once sent, completes.)
     async fn begin_write(&self) -> Result<SqliteTx, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        let pool = self.pool.clone();
+        let begun = tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await;
+        Ok(begun.map_err(|join| sqlx::Error::Io(std::io::Error::other(join)))??)
     }
 
     /// Inserts the next row of `event.user_id`'s chain inside `tx`.
@@ -910,5 +920,48 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::Connection;
+
+    use super::*;
+
+    /// A request whose client goes away is dropped wherever it is, also inside `BEGIN
+    /// IMMEDIATE`. Found by the load benchmark: a connection went back to the pool still inside
+    /// the transaction, holding SQLite's write lock, so every other write waited out the busy
+    /// timeout (5 s) and failed, and activity-log events were lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cancelled_while_it_begins_leaves_no_transaction_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let pool = DatabasePoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+        };
+        let store = SqliteStore::connect(&url, &pool).await.unwrap();
+        // Cancelled after 0 to ~200 µs: early ones before BEGIN runs, later ones after it, and
+        // some in between, where sqlx 0.8 checks that its custom BEGIN took effect.
+        for attempt in 0..3_000u64 {
+            let cancel_after = Duration::from_nanos(attempt % 200 * 1_000);
+            let _ = tokio::time::timeout(cancel_after, store.begin_write()).await;
+        }
+        // Each of the pool's connections, held at once so that both are checked, is outside
+        // any transaction: it can begin one, and take the write lock without waiting.
+        let mut first = store.pool.acquire().await.unwrap();
+        let mut second = store.pool.acquire().await.unwrap();
+        for connection in [&mut first, &mut second] {
+            let began = tokio::time::timeout(
+                Duration::from_secs(1),
+                connection.begin_with("BEGIN IMMEDIATE"),
+            )
+            .await
+            .expect("the write lock is held by a connection back in the pool");
+            began.unwrap().rollback().await.unwrap();
+        }
     }
 }
