@@ -70,6 +70,28 @@ measure() {
   printf '  %-10s %-28s %s\n' "$label" "$name" "$result"
 }
 
+# The scenarios both apps answer: label me-url token-url access-token token-form.
+api_scenarios() {
+  local label=$1 me=$2 token_url=$3 bearer="Authorization: Bearer $4" form=$5 flood
+  measure me_jwt "$label" "$me" "" GET "$bearer"
+  # The same read while 32 more clients sign in with the right password as fast as they can.
+  LOAD_METHOD=POST LOAD_FORM="$form" wrk -t1 -c32 -d"$((SECONDS_PER_RUN + 2))s" --timeout 30s \
+    -s benches/load.lua "$token_url" > "$OUT/$label-flood.wrk" &
+  flood=$!
+  sleep 1 # the flood is up before the measured read starts
+  measure me_jwt_during_flood "$label" "$me" "" GET "$bearer"
+  wait "$flood"
+  # One client at a time: each answer is one argon2 (or bcrypt) run, so its mean is the hash's
+  # cost here.
+  measure token_one_client "$label" "$token_url" 1 POST "" "$form"
+  measure token "$label" "$token_url" "" POST "" "$form"
+}
+
+# The access token a password grant (url form) answers with.
+access_token() {
+  curl -fsS "$1" -d "$2" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+
 peak_rss_mib() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 # uvicorn with workers is a supervisor process and one process per worker (run.sh's shell
 # above them): the sum of their peaks.
@@ -116,7 +138,7 @@ done
 PASSWORD_FIELD="password=$(printf %s "$PASSWORD" | sed 's/ /+/g')"
 FORM="username=load0&$PASSWORD_FIELD"
 TOKEN_FORM="grant_type=password&username=load{n}&$PASSWORD_FIELD"
-TOKEN=$(curl -fsS "$GATEHOUSE/api/v1/token" -d "grant_type=password&$FORM" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+TOKEN=$(access_token "$GATEHOUSE/api/v1/token" "grant_type=password&$FORM")
 # The browser's sign-in (a form post to the server function): keep its session cookie.
 curl -fsS -o /dev/null -c "$SCRATCH/cookies" "$GATEHOUSE/rpc/login" -d "$FORM"
 # (curl writes an HttpOnly cookie's line with a `#HttpOnly_` prefix.)
@@ -125,17 +147,7 @@ COOKIE=$(awk '(/^#HttpOnly_/ || !/^#/) && NF == 7 {print $6 "=" $7}' "$SCRATCH/c
 CSS=$(curl -fsS "$GATEHOUSE/login" | grep -o '/pkg/[^"]*\.css' | head -1)
 
 echo "Gatehouse ($BACKEND), $CONNECTIONS connections, ${SECONDS_PER_RUN} s per scenario:"
-measure me_jwt gatehouse "$GATEHOUSE/api/v1/users/me" "" GET "Authorization: Bearer $TOKEN"
-# The same read while 32 more clients sign in with the right password as fast as they can.
-LOAD_METHOD=POST LOAD_FORM="$TOKEN_FORM" wrk -t1 -c32 -d"$((SECONDS_PER_RUN + 2))s" --timeout 30s \
-  -s benches/load.lua "$GATEHOUSE/api/v1/token" > "$OUT/gatehouse-flood.wrk" &
-FLOOD_PID=$!
-sleep 1 # the flood is up before the measured read starts
-measure me_jwt_during_flood gatehouse "$GATEHOUSE/api/v1/users/me" "" GET "Authorization: Bearer $TOKEN"
-wait "$FLOOD_PID"
-# One client at a time: each answer is one argon2 run, so its mean is the hash's cost here.
-measure token_one_client gatehouse "$GATEHOUSE/api/v1/token" 1 POST "" "$TOKEN_FORM"
-measure token gatehouse "$GATEHOUSE/api/v1/token" "" POST "" "$TOKEN_FORM"
+api_scenarios gatehouse "$GATEHOUSE/api/v1/users/me" "$GATEHOUSE/api/v1/token" "$TOKEN" "$TOKEN_FORM"
 measure login_page gatehouse "$GATEHOUSE/login"
 measure home_signed_out gatehouse "$GATEHOUSE/"
 measure home_signed_in gatehouse "$GATEHOUSE/" "" GET "Cookie: $COOKIE"
@@ -173,18 +185,10 @@ if [ "${LOAD_PEER:-1}" = 1 ]; then
   PIDS+=("$PEER_PID")
   wait_for "$FASTAPI/docs" "$PEER_PID" "$OUT/fastapi.log"
   PEER_FORM="grant_type=password&username=load_{n}&password=BenchPass123"
-  PEER_TOKEN=$(curl -fsS "$FASTAPI/token" -d "${PEER_FORM/\{n\}/0}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  PEER_TOKEN=$(access_token "$FASTAPI/token" "${PEER_FORM/\{n\}/0}")
 
   echo "FastAPI (uvicorn, $PEER_WORKERS workers, SQLite):"
-  measure me_jwt fastapi "$FASTAPI/users/me" "" GET "Authorization: Bearer $PEER_TOKEN"
-  LOAD_METHOD=POST LOAD_FORM="$PEER_FORM" wrk -t1 -c32 -d"$((SECONDS_PER_RUN + 2))s" --timeout 30s \
-    -s benches/load.lua "$FASTAPI/token" > "$OUT/fastapi-flood.wrk" &
-  FLOOD_PID=$!
-  sleep 1
-  measure me_jwt_during_flood fastapi "$FASTAPI/users/me" "" GET "Authorization: Bearer $PEER_TOKEN"
-  wait "$FLOOD_PID"
-  measure token_one_client fastapi "$FASTAPI/token" 1 POST "" "$PEER_FORM"
-  measure token fastapi "$FASTAPI/token" "" POST "" "$PEER_FORM"
+  api_scenarios fastapi "$FASTAPI/users/me" "$FASTAPI/token" "$PEER_TOKEN" "$PEER_FORM"
   measure not_found fastapi "$FASTAPI/no/such/path"
   PEER_RSS=$(tree_peak_rss_mib "$PEER_PID")
 fi

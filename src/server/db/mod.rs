@@ -693,6 +693,25 @@ impl StoreError {
     }
 }
 
+/// Begins a transaction (`begin`, a future that `pool.begin…()` returns) in a task of its own.
+///
+/// sqlx 0.8's `begin` and `begin_with` are not cancel-safe: dropped between running `BEGIN`
+/// and recording it (a client that disconnects, a timeout), they hand the connection back to
+/// the pool inside the transaction. On SQLite it then holds the write lock, and every other
+/// write waits out the busy timeout and fails (`sqlite::tests`, found by the load benchmark);
+/// on PostgreSQL the next borrower's statements run inside it (transact-rs/sqlx#4393). A task
+/// runs to the end whoever stops waiting for it, and a transaction nobody receives is
+/// dropped, which rolls it back. (The rest of a transaction is safe: dropping a `Transaction`
+/// rolls back, and a commit, once sent, completes.)
+pub(crate) async fn begin_in_own_task<T: Send + 'static>(
+    begin: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::spawn(begin).await {
+        Ok(begun) => Ok(begun?),
+        Err(join) => Err(sqlx::Error::Io(std::io::Error::other(join)).into()),
+    }
+}
+
 pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,

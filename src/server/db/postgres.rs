@@ -7,8 +7,8 @@ use sqlx::PgPool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
-    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
+    begin_in_own_task, map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent,
+    NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
     SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
@@ -47,16 +47,11 @@ fn unstorable(key: &str) -> bool {
 type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
 
 impl PostgresStore {
-    /// A transaction, begun in a task of its own: sqlx 0.8's `begin` is not cancel-safe on
-    /// PostgreSQL (transact-rs/sqlx#4393: dropped during its `BEGIN` round trip, it returns
-    /// the connection to the pool inside the transaction, where the next borrower's
-    /// statements hold its locks). A task runs to the end whoever stops waiting for it, and a
-    /// transaction nobody receives is dropped, which rolls it back. The SQLite store does the
-    /// same, with the test that shows the failure (`sqlite::tests`).
+    /// A transaction, begun in a task of its own so a cancelled request cannot leave it half
+    /// begun (`begin_in_own_task`).
     async fn begin(&self) -> Result<PgTx, StoreError> {
         let pool = self.pool.clone();
-        let begun = tokio::spawn(async move { pool.begin().await }).await;
-        Ok(begun.map_err(|join| sqlx::Error::Io(std::io::Error::other(join)))??)
+        begin_in_own_task(async move { pool.begin().await }).await
     }
 
     /// Starts a transaction that owns `user_id`'s audit chain until it ends.

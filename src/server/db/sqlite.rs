@@ -8,8 +8,8 @@ use sqlx::SqlitePool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
-    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
+    begin_in_own_task, map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent,
+    NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
     SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
@@ -51,18 +51,11 @@ impl SqliteStore {
     /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that reads the
     /// chain head and then writes would fail with SQLITE_BUSY_SNAPSHOT when another
     /// connection committed in between, instead of waiting its turn.
-    ///
-    /// Run as a task of its own, because sqlx 0.8's `begin_with` is not cancel-safe: dropped
-    /// after its `BEGIN` ran but before it has checked the connection is in a transaction (a
-    /// client that disconnects, a timeout), it hands the connection back to the pool inside
-    /// the transaction, holding the write lock, and every other write then waits out the busy
-    /// timeout and fails. A task runs to the end whoever stops waiting for it; a transaction
-    /// nobody receives is dropped, which rolls it back. (The rest of a transaction is safe:
-    /// dropping a `Transaction` rolls back, and a commit, once sent, completes.)
+    /// In a task of its own, so a cancelled request cannot leave it half begun
+    /// (`begin_in_own_task`).
     async fn begin_write(&self) -> Result<SqliteTx, StoreError> {
         let pool = self.pool.clone();
-        let begun = tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await;
-        Ok(begun.map_err(|join| sqlx::Error::Io(std::io::Error::other(join)))??)
+        begin_in_own_task(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await
     }
 
     /// Inserts the next row of `event.user_id`'s chain inside `tx`.
