@@ -23,7 +23,9 @@ export default defineConfig({
   fullyParallel: false,
   // One worker: the journeys share one server and one database; two cores are busy enough.
   workers: 1,
-  forbidOnly: !!process.env.CI,
+  // A committed `test.only` is never intended: it would run that test alone and pass the run
+  // with the rest skipped. Refused on every run, CI or not (a local scripts/test.sh included).
+  forbidOnly: true,
   retries: 0,
   reporter: [["list"], ["html", { open: "never", outputFolder: "playwright-report" }]],
   outputDir: "test-results",

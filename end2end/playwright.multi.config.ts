@@ -5,6 +5,8 @@ import base from "./playwright.config";
 export default defineConfig({
   ...base,
   testDir: "./multi",
+  // Also set by the base config; repeated so no edit there can turn it off here (see there).
+  forbidOnly: true,
   reporter: [["list"]],
   use: { ...base.use, baseURL: process.env.PROXY_URL, ignoreHTTPSErrors: true },
   projects: base.projects?.map((p) => ({ ...p, use: { ...p.use, baseURL: process.env.PROXY_URL, ignoreHTTPSErrors: true } })),

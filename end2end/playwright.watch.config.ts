@@ -9,6 +9,8 @@ const minutes = (name: string, fallback: number) => Number(process.env[name] ?? 
 export default defineConfig({
   ...base,
   testDir: "./watch",
+  // Also set by the base config; repeated so no edit there can turn it off here (see there).
+  forbidOnly: true,
   // A Rust edit means a debug rebuild of the server and the wasm bundle: minutes on 2 busy cores.
   timeout: minutes("WATCH_CHECK_TEST_MINUTES", 20),
   reporter: [["list"]],

@@ -19,7 +19,20 @@ rm -rf "$WORK" && mkdir -p "$WORK/logs"
 PG_ADMIN="$TEST_POSTGRES_URL"
 PG_BASE="${PG_ADMIN%/*}"
 DB="gh_multi_$(date +%s)_$$"
-PORT_A=3111 PORT_B=3112 PORT_HTTP=3180 PORT_TLS=3443 PORT_SMTP=3125
+# Free loopback ports, picked at run time rather than fixed, so a run does not collide with
+# another program (or another run) holding fixed ones: the kernel picks a free port for each bind
+# to port 0, and the five sockets are held open together, so the five ports are distinct. They are
+# released before use, so another program could take one in between: a short window, where fixed
+# ports clash for as long as the other program runs.
+PORTS="$(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(5)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+')" || { echo "multi-instance: could not pick free ports" >&2; exit 1; }
+read -r PORT_A PORT_B PORT_HTTP PORT_TLS PORT_SMTP <<<"$PORTS"
+echo "multi-instance: ports A $PORT_A, B $PORT_B, nginx http $PORT_HTTP / https $PORT_TLS, smtp $PORT_SMTP"
 PIDS=()
 
 # Only our own processes and our own database: the servers may be shared, or someone else's.
@@ -96,7 +109,7 @@ sed -e "s#listen 80;#listen 127.0.0.1:$PORT_HTTP;#" \
     -e "s#/etc/letsencrypt/live/auth.example.com/privkey.pem#$WORK/key.pem#" \
     docs/nginx/gatehouse.conf > "$WORK/gatehouse.conf"
 for port in "$PORT_A" "$PORT_B" "$PORT_HTTP" "$PORT_TLS"; do
-  grep -q "$port" "$WORK/gatehouse.conf" || { echo "multi-instance: config substitution failed ($port)" >&2; exit 1; }
+  grep -qw "127.0.0.1:$port" "$WORK/gatehouse.conf" || { echo "multi-instance: config substitution failed ($port)" >&2; exit 1; }
 done
 cat > "$WORK/nginx.conf" <<NGINX
 daemon off;
@@ -128,7 +141,8 @@ wait_for "https://127.0.0.1:$PORT_TLS/healthz" "nginx"
 
 # nginx spread the requests over both instances.
 for port in "$PORT_A" "$PORT_B"; do
-  served=$(grep -c -- "-> 127.0.0.1:$port" "$WORK/logs/nginx-access.log" || true)
+  # -w: port 4123 must not count the lines of port 41234.
+  served=$(grep -cw -- "-> 127.0.0.1:$port" "$WORK/logs/nginx-access.log" || true)
   echo "multi-instance: instance on port $port answered $served request(s) through nginx"
   [ "$served" -gt 0 ] || { echo "multi-instance: nginx sent nothing to port $port" >&2; exit 1; }
 done

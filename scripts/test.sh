@@ -16,6 +16,14 @@ export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
 
+# First, as it takes a second and needs nothing built: the claim -> test matrix
+# (docs/security-tests.md) must name tests that exist, and cover every row of the README's
+# Security table. The self-test first: a checker that stopped catching a renamed test would
+# pass anything.
+step "security claims: every README claim names tests that exist (docs/security-tests.md)"
+scripts/check-claims.py --self-test
+scripts/check-claims.py
+
 # Before the builds, so a missing server package stops the run at once, not after them.
 step "PostgreSQL and Redis for the tests"
 test_services_start

@@ -1,12 +1,19 @@
 //! Time as a dependency, so session expiry can be tested without sleeping.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, UTC.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64;
+
+    /// Time since the Unix epoch that never runs backwards, for the rate limiters' cell
+    /// arithmetic (GCRA needs sub-second steps and a monotonic clock). By default `now`, which
+    /// is all a test clock needs.
+    fn now_monotonic(&self) -> Duration {
+        Duration::from_secs(self.now().max(0) as u64)
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -18,6 +25,19 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default()
+    }
+
+    /// The wall clock read once, then advanced by the monotonic clock: a wall clock stepped
+    /// back by NTP must not hand out rate-limit cells again.
+    fn now_monotonic(&self) -> Duration {
+        static ANCHOR: LazyLock<(Duration, Instant)> = LazyLock::new(|| {
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            (wall, Instant::now())
+        });
+        let (wall, instant) = *ANCHOR;
+        wall + instant.elapsed()
     }
 }
 

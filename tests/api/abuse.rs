@@ -390,3 +390,125 @@ async fn the_seed_preset_is_enforced_and_announced_to_the_browser() {
     let err = app_error(register_with(&app, "user3", "Password1").await).await;
     assert!(matches!(err, AppError::Validation(_)));
 }
+
+#[tokio::test]
+async fn the_global_limit_covers_pages_and_the_api_but_never_assets_or_health_checks() {
+    let app = spawn_app_with(&[("RATE_LIMIT_GLOBAL", "3/minute")]).await;
+    for path in ["/login", "/api/v1/openapi.json", "/"] {
+        let res = app.get(path).await;
+        assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+    }
+    for path in ["/login", "/api/v1/openapi.json", "/no-such-page"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(res.headers().contains_key("retry-after"), "{path}");
+    }
+    // Well past the ceiling, the exempt paths still answer: a load balancer's probes and the
+    // page's own assets must never be what the ceiling refuses.
+    for _ in 0..5 {
+        for (path, status) in [
+            ("/healthz", StatusCode::OK),
+            ("/readyz", StatusCode::OK),
+            ("/pkg/gatehouse.js", StatusCode::OK),
+            ("/pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css", StatusCode::OK),
+            ("/robots.txt", StatusCode::NOT_FOUND),
+            ("/favicon.ico", StatusCode::OK),
+        ] {
+            assert_eq!(app.get(path).await.status(), status, "{path}");
+        }
+    }
+    // A minute later the allowance is back (the limiter runs on the app's clock).
+    app.clock.advance(60);
+    assert_eq!(app.get("/login").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_a_client_address_requests_share_one_allowance_instead_of_none() {
+    use tower::ServiceExt;
+    let app = spawn_app_with(&[("RATE_LIMIT_GLOBAL", "2/minute")]).await;
+    // The router as a forker might embed it: served without `ConnectInfo`, so no request has
+    // a client address.
+    let router = gatehouse::server::startup::router(app.state.clone(), None);
+    let request = || {
+        axum::http::Request::get("/api/v1/openapi.json")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let res = router.clone().oneshot(request()).await.unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    // Clients with an address are not in that bucket.
+    assert_eq!(app.get("/api/v1/openapi.json").await.status(), StatusCode::OK);
+}
+
+/// The password grant from `forwarded_for` (the app must trust 127.0.0.1).
+async fn password_grant_from(
+    app: &TestApp,
+    forwarded_for: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/token"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_token_endpoint_and_the_sign_in_form_draw_on_one_allowance_per_ip() {
+    let app = spawn_app().await;
+    // Three form sign-ins and two token requests: five in all, the login rule's burst.
+    for i in 0..3 {
+        let res = app.login(&format!("n{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    for i in 3..5 {
+        let res = app.password_grant(&format!("n{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    // A limiter of its own with the same quota would still let both of these through.
+    let res = app.password_grant("n9", "wrong password").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = app.login("n9", "wrong password").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn the_account_throttle_holds_the_password_grant_and_the_form_alike() {
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.register_ok("alice", "alice@example.com").await;
+    // A botnet: every failure from a new address, half through each door.
+    for i in 0..5 {
+        let from = format!("198.51.100.{}", i + 1);
+        let status = if i % 2 == 0 {
+            password_grant_from(&app, &from, "alice", "wrong password")
+                .await
+                .status()
+        } else {
+            app.login_from(&from, "alice", "wrong password")
+                .await
+                .status()
+        };
+        assert_ne!(status, StatusCode::TOO_MANY_REQUESTS, "attempt {i}");
+    }
+    // The sixth waits, through either door, even with the right password.
+    let res = password_grant_from(&app, "198.51.100.50", "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    let res = app.login_from("198.51.100.51", "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A delay, not a lock.
+    app.clock.advance(1);
+    let res = password_grant_from(&app, "198.51.100.52", "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}

@@ -116,7 +116,7 @@ async fn the_answer_does_not_wait_for_the_relay() {
         Some("alice")
     );
     // The message is on its way, held at the relay; let it go and it arrives.
-    held.entered.notified().await;
+    within("the message reaches the relay", held.entered.notified()).await;
     assert_eq!(app.mailbox.waiting(), 0);
     held.release.notify_one();
     let mail = app.mailbox.next_for("alice@example.com").await;
@@ -175,7 +175,7 @@ async fn a_shutdown_delivers_the_mail_that_requests_queued_before_it() {
         .change_password_from_firefox(&token, PASSWORD, NEW_PASSWORD)
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    held.entered.notified().await;
+    within("the message reaches the relay", held.entered.notified()).await;
     // Stopped while the message is still at the relay's door…
     let server = app.stop();
     held.release.notify_one();

@@ -164,3 +164,24 @@ async fn without_redis_configured_there_is_nothing_to_ping() {
     let app = spawn_app().await;
     assert_eq!(app.limits().ping().await, None);
 }
+
+#[tokio::test]
+async fn without_redis_the_account_throttle_still_holds_per_instance() {
+    let url = format!("redis://127.0.0.1:{}", unused_port());
+    let app = spawn_app_with(&[("REDIS_URL", url.as_str()), ("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.register_ok("alice", "alice@example.com").await;
+    // One account, a new address every time: only the throttle (here, its in-process
+    // fallback) can slow this down.
+    for i in 0..5 {
+        let from = format!("203.0.113.{}", i + 1);
+        let res = app.login_from(&from, "alice", "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let res = app.login_from("203.0.113.99", "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The fallback runs on the app's clock too: a delay, not a lock.
+    app.clock.advance(1);
+    let res = app.login_from("203.0.113.98", "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(matches!(app.limits().ping().await, Some(Err(_))), "Redis really was down");
+}

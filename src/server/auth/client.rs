@@ -2,7 +2,7 @@
 //! session and each security event. The HTTP edge builds it from the request
 //! (`server::http::extract`), the same way for server functions and API handlers.
 
-use crate::server::limits::client_ip::limit_key;
+use crate::server::limits::client_ip::limit_key_of;
 
 /// Enough of a User-Agent to tell devices apart, without letting a client store kilobytes.
 pub const MAX_USER_AGENT_CHARS: usize = 256;
@@ -20,10 +20,7 @@ impl ClientMeta {
     /// The per-IP rate-limit key (`limits::client_ip::limit_key`: the IPv4 address, or the
     /// IPv6 /64). Requests without a known address share one bucket.
     pub fn ip_key(&self) -> String {
-        self.ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok())
-            .map_or_else(|| "unknown".to_string(), limit_key)
+        limit_key_of(self.ip.as_deref().and_then(|ip| ip.parse().ok()))
     }
 
     pub fn device(&self) -> Option<String> {

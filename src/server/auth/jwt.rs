@@ -284,6 +284,34 @@ mod tests {
         assert!(other_aud.verify(&token, NOW).is_err());
     }
 
+    /// Signed with the right key, so only the header check can refuse it.
+    fn with_header(k: &JwtKeys, alg: Algorithm, typ: Option<&str>) -> String {
+        let claims = k.verify(&issue(k, 0, NOW), NOW).unwrap();
+        let mut header = Header::new(alg);
+        header.typ = typ.map(str::to_string);
+        jsonwebtoken::encode(&header, &claims, &k.encoding).unwrap()
+    }
+
+    #[test]
+    fn only_an_hs256_access_token_header_is_accepted() {
+        let k = keys();
+        assert!(k
+            .verify(&with_header(&k, Algorithm::HS256, Some(TOKEN_TYPE)), NOW)
+            .is_ok());
+        for (alg, typ) in [
+            (Algorithm::HS256, Some("JWT")),
+            (Algorithm::HS256, None),
+            (Algorithm::HS512, Some(TOKEN_TYPE)),
+            (Algorithm::HS384, Some(TOKEN_TYPE)),
+        ] {
+            assert_eq!(
+                k.verify(&with_header(&k, alg, typ), NOW),
+                Err(TokenError::Invalid("unexpected algorithm or type".into())),
+                "{alg:?} {typ:?}"
+            );
+        }
+    }
+
     #[test]
     fn alg_none_is_refused() {
         let k = keys();

@@ -152,24 +152,34 @@ impl PasswordHasher {
         let _permit = self.permit().await?;
         let account_exists = stored.is_some();
         let phc = stored.unwrap_or(&self.inner.dummy_hash).to_string();
-        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
+        let inner = self.inner.clone();
         let matched = self
             .run(move || {
+                // Counted where the hash function has actually run, so the count proves the
+                // work was done (a shortcut for unknown accounts would show as a missing one).
+                let counted = |matched: bool| {
+                    inner.verifications.fetch_add(1, Ordering::Relaxed);
+                    matched
+                };
                 let password = normalize_password(password.expose_secret());
                 if is_bcrypt(&phc) {
                     // Imported from the seed app (passlib). bcrypt reads only the first 72 bytes,
                     // so longer input is refused rather than compared by its prefix: extra
                     // characters are never silently ignored.
-                    return password.len() <= BCRYPT_MAX_BYTES
-                        && bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false);
+                    if password.len() > BCRYPT_MAX_BYTES {
+                        return false;
+                    }
+                    return counted(bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false));
                 }
                 let Ok(parsed) = PasswordHash::new(&phc) else {
                     return false;
                 };
                 // The stored string names its own algorithm and parameters; verification follows it.
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
+                counted(
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok(),
+                )
             })
             .await?;
         Ok(account_exists && matched)

@@ -73,14 +73,17 @@ pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
         hasher: PasswordHasher::new(2).unwrap(),
         // Off: these tests are about outcomes; `sign_in` tests the floor itself.
         failure_floor: FailureFloor::fixed(Duration::ZERO),
-        limits: Arc::new(Limits::in_process(&RateLimitSettings {
+        limits: Arc::new(Limits::in_process(
+            &RateLimitSettings {
             login: rule("login"),
             register: rule("register"),
             global: rule("global"),
             mail: rule("mail"),
             mail_recipient: rule("mail_recipient"),
             two_factor: rule("two_factor"),
-        })),
+            },
+            shared_clock.clone(),
+        )),
         throttle: Arc::new(AccountThrottle::new(shared_clock)),
         jwt: Arc::new(JwtKeys::new(
             &SecretString::from("0123456789abcdef0123456789abcdef"),

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::server::limits::client_ip::{limit_key, ClientIp};
+use crate::server::limits::client_ip::{limit_key_of, ClientIp};
 use crate::server::state::AppState;
 
 use super::error_page::error_response;
@@ -24,11 +24,11 @@ pub async fn global_limit(State(state): State<AppState>, request: Request, next:
     if exempt(request.uri().path()) {
         return next.run(request).await;
     }
-    let Some(ClientIp(ip)) = request.extensions().get::<ClientIp>().copied() else {
-        return next.run(request).await;
-    };
+    // Without a known address the request counts in the shared `unknown` bucket, as it
+    // does on the credential endpoints.
+    let ip = request.extensions().get::<ClientIp>().map(|ClientIp(ip)| *ip);
     let limits = &state.limits;
-    match limits.check(&limits.global, &limit_key(ip)).await {
+    match limits.check(&limits.global, limit_key_of(ip)).await {
         Ok(()) => next.run(request).await,
         Err(err) => error_response(&request, err),
     }

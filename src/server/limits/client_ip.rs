@@ -45,6 +45,16 @@ pub fn limit_key(ip: IpAddr) -> String {
     }
 }
 
+/// The limit key of requests whose client address is not known (a router served without
+/// `ConnectInfo`, which `Application` never does): they share one allowance. Letting them
+/// through unlimited would turn a wiring mistake into no limit at all.
+pub const UNKNOWN_CLIENT_KEY: &str = "unknown";
+
+/// The per-IP limit key of a request's client, `UNKNOWN_CLIENT_KEY` without one.
+pub fn limit_key_of(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| UNKNOWN_CLIENT_KEY.to_string(), limit_key)
+}
+
 /// Which forwarding header the trusted proxies write (`CLIENT_IP_HEADER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientIpHeader {

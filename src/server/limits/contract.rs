@@ -48,6 +48,7 @@ macro_rules! contract {
 contract!(
     // RateLimiter
     a_burst_is_allowed_then_refused_until_the_next_slot,
+    the_allowance_refills_one_slot_per_interval,
     each_rule_and_each_client_counts_on_its_own,
     concurrent_checks_never_exceed_the_burst,
     // FailureLog
@@ -74,18 +75,38 @@ enum Backend {
 impl Backend {
     /// A connection of its own (Redis backends only).
     async fn redis(self) -> Arc<RedisConnection> {
+        self.redis_with_prefix(&test_support::unique_prefix()).await
+    }
+
+    async fn redis_with_prefix(self, prefix: &str) -> Arc<RedisConnection> {
         match self {
-            Backend::Redis => test_support::connection(&test_support::unique_prefix()).await,
+            Backend::Redis => test_support::connection(prefix).await,
             Backend::RedisDown => test_support::connection_to_nowhere(),
             Backend::Local => unreachable!("the local backend has no Redis"),
         }
     }
 
-    async fn rate_limiter(self, rules: &[&Rule]) -> Box<dyn RateLimiter> {
-        match self {
-            Backend::Local => Box::new(LocalRateLimiter::new(rules)),
-            _ => Box::new(RedisRateLimiter::new(self.redis().await, rules)),
-        }
+    /// A rate limiter over this backend, and the time it is measured by.
+    async fn rate_limiter(self, rules: &[&Rule]) -> (Box<dyn RateLimiter>, LimiterTime) {
+        let clock = ManualClock::new(1_000_000);
+        let app_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let prefix = test_support::unique_prefix();
+        let limiter: Box<dyn RateLimiter> = match self {
+            Backend::Local => Box::new(LocalRateLimiter::new(rules, app_clock)),
+            _ => Box::new(RedisRateLimiter::new(
+                self.redis_with_prefix(&prefix).await,
+                rules,
+                app_clock,
+            )),
+        };
+        let redis_prefix = matches!(self, Backend::Redis).then_some(prefix);
+        (
+            limiter,
+            LimiterTime {
+                clock,
+                redis_prefix,
+            },
+        )
     }
 
     async fn failure_log(self) -> Box<dyn FailureLog> {
@@ -106,6 +127,49 @@ impl Backend {
     }
 }
 
+/// Moves a rate limiter's time: the app's clock, which times the in-process counters (and
+/// Redis's fallback), and for a Redis that answers, the stored GCRA arrival times. Redis's own
+/// clock cannot be moved; moving every stored time back by the same amount is the same thing
+/// to the algorithm, which only compares them with now.
+struct LimiterTime {
+    clock: ManualClock,
+    redis_prefix: Option<String>,
+}
+
+impl LimiterTime {
+    async fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+        let Some(prefix) = &self.redis_prefix else {
+            return;
+        };
+        let client = ::redis::Client::open(test_support::url()).expect("a valid TEST_REDIS_URL");
+        let mut redis = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the test Redis answers");
+        let keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg(format!("{prefix}:rl:*"))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "the limiter stored nothing under {prefix}");
+        for key in keys {
+            let tat: i64 = ::redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            let () = ::redis::cmd("SET")
+                .arg(&key)
+                .arg(tat - secs * 1_000_000)
+                .arg("KEEPTTL")
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 fn login_rule() -> Rule {
     Rule::parse("login", "5/minute").unwrap()
 }
@@ -114,7 +178,7 @@ fn login_rule() -> Rule {
 
 async fn a_burst_is_allowed_then_refused_until_the_next_slot(backend: Backend) {
     let rule = login_rule();
-    let limiter = backend.rate_limiter(&[&rule]).await;
+    let (limiter, _time) = backend.rate_limiter(&[&rule]).await;
     for expected_remaining in (0..5).rev() {
         assert_eq!(
             limiter.check(&rule, "1.2.3.4").await,
@@ -138,9 +202,37 @@ async fn a_burst_is_allowed_then_refused_until_the_next_slot(backend: Backend) {
     );
 }
 
+/// 5/minute: after the burst one slot comes back every 12 s, and after a minute all five.
+async fn the_allowance_refills_one_slot_per_interval(backend: Backend) {
+    let rule = login_rule();
+    let (limiter, time) = backend.rate_limiter(&[&rule]).await;
+    let allowed = |d: Decision| matches!(d, Decision::Allowed { .. });
+    for _ in 0..5 {
+        assert!(allowed(limiter.check(&rule, "1.2.3.4").await));
+    }
+    assert!(!allowed(limiter.check(&rule, "1.2.3.4").await));
+    time.advance(11).await;
+    assert!(
+        !allowed(limiter.check(&rule, "1.2.3.4").await),
+        "not before the interval"
+    );
+    time.advance(1).await;
+    assert_eq!(
+        limiter.check(&rule, "1.2.3.4").await,
+        Decision::Allowed { remaining: 0 },
+        "one slot after 12 s"
+    );
+    assert!(!allowed(limiter.check(&rule, "1.2.3.4").await));
+    time.advance(60).await;
+    for _ in 0..5 {
+        assert!(allowed(limiter.check(&rule, "1.2.3.4").await));
+    }
+    assert!(!allowed(limiter.check(&rule, "1.2.3.4").await), "never more than the burst");
+}
+
 async fn each_rule_and_each_client_counts_on_its_own(backend: Backend) {
     let (login, register) = (login_rule(), Rule::parse("register", "2/hour").unwrap());
-    let limiter = backend.rate_limiter(&[&login, &register]).await;
+    let (limiter, _time) = backend.rate_limiter(&[&login, &register]).await;
     for _ in 0..2 {
         assert!(matches!(
             limiter.check(&register, "1.2.3.4").await,
@@ -165,7 +257,7 @@ async fn each_rule_and_each_client_counts_on_its_own(backend: Backend) {
 /// Checks arriving together cannot both take the last slot.
 async fn concurrent_checks_never_exceed_the_burst(backend: Backend) {
     let rule = Rule::parse("register", "10/hour").unwrap();
-    let limiter = backend.rate_limiter(&[&rule]).await;
+    let (limiter, _time) = backend.rate_limiter(&[&rule]).await;
     let checks = (0..40).map(|_| limiter.check(&rule, "9.9.9.9"));
     let decisions = futures::future::join_all(checks).await;
     let allowed = decisions

@@ -1,22 +1,39 @@
-//! The in-process rate limiter: one `governor` keyed GCRA limiter per rule.
+//! The in-process rate limiter: one `governor` keyed GCRA limiter per rule, timed by the
+//! app's injectable clock (so tests can move time and watch allowances refill).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock as _;
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
 
 use super::{Decision, RateLimiter, Rule};
+use crate::server::clock::Clock;
+
+/// The app's clock as governor reads it: `Duration` since the epoch is one of governor's own
+/// `Reference` instants.
+#[derive(Clone)]
+pub struct GovernorClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.0.now_monotonic()
+    }
+}
 
 type Keyed =
-    Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    Governor<String, DefaultKeyedStateStore<String>, GovernorClock, StateInformationMiddleware>;
 
 pub struct LocalRateLimiter {
     limiters: HashMap<&'static str, Keyed>,
-    clock: DefaultClock,
+    clock: GovernorClock,
 }
 
 fn quota(rule: &Rule) -> Quota {
@@ -28,20 +45,20 @@ fn quota(rule: &Rule) -> Quota {
 }
 
 impl LocalRateLimiter {
-    pub fn new(rules: &[&Rule]) -> Self {
+    pub fn new(rules: &[&Rule], clock: Arc<dyn Clock>) -> Self {
+        let clock = GovernorClock(clock);
         let limiters = rules
             .iter()
             .map(|rule| {
+                let limiter =
+                    Governor::new(quota(rule), DefaultKeyedStateStore::default(), clock.clone());
                 (
                     rule.name,
-                    Governor::keyed(quota(rule)).with_middleware::<StateInformationMiddleware>(),
+                    limiter.with_middleware::<StateInformationMiddleware>(),
                 )
             })
             .collect();
-        Self {
-            limiters,
-            clock: DefaultClock::default(),
-        }
+        Self { limiters, clock }
     }
 }
 

@@ -102,7 +102,7 @@ pub fn from_settings(
     clock: Arc<dyn Clock>,
 ) -> (Limits, AccountThrottle) {
     let Some(url) = &redis_settings.url else {
-        return (Limits::in_process(rules), AccountThrottle::new(clock));
+        return (Limits::in_process(rules, clock.clone()), AccountThrottle::new(clock));
     };
     let url_for_logs = redis_settings.url_for_logs().unwrap_or_default();
     let redis = match RedisConnection::new(
@@ -118,7 +118,7 @@ pub fn from_settings(
                 %error,
                 "cannot use Redis: rate limits and the account throttle are per instance"
             );
-            return (Limits::in_process(rules), AccountThrottle::new(clock));
+            return (Limits::in_process(rules, clock.clone()), AccountThrottle::new(clock));
         }
     };
     tracing::info!(
@@ -128,7 +128,7 @@ pub fn from_settings(
     );
     // Shared until Redis first fails to answer (`redis::Health` flips it).
     metrics::gauge!(crate::server::metrics::name::REDIS_FALLBACK).set(0.0);
-    let limiter = RedisRateLimiter::new(redis.clone(), &rules.all());
+    let limiter = RedisRateLimiter::new(redis.clone(), &rules.all(), clock.clone());
     let mut limits = Limits::new(rules, Box::new(limiter));
     limits.redis = Some(redis.clone());
     let throttle = AccountThrottle::with_log(clock, Box::new(RedisFailureLog::new(redis)));
@@ -150,8 +150,8 @@ impl Limits {
         }
     }
 
-    pub fn in_process(rules: &RateLimitSettings) -> Self {
-        let limiter = local::LocalRateLimiter::new(&rules.all());
+    pub fn in_process(rules: &RateLimitSettings, clock: Arc<dyn Clock>) -> Self {
+        let limiter = local::LocalRateLimiter::new(&rules.all(), clock);
         Self::new(rules, Box::new(limiter))
     }
 

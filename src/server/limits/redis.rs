@@ -29,6 +29,7 @@ use super::throttle::{
     FailureLog, LocalFailureLog, Recent, FREE_FAILURES, MAX_DELAY_SECS, WINDOW_SECS,
 };
 use super::{Decision, RateLimiter, Rule};
+use crate::server::clock::Clock;
 
 /// A sign-in waits at most this long for a connection…
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
@@ -237,10 +238,12 @@ pub struct RedisRateLimiter {
 }
 
 impl RedisRateLimiter {
-    pub fn new(redis: Arc<RedisConnection>, rules: &[&Rule]) -> Self {
+    /// `clock` times the in-process fallback only: Redis's own clock times the shared
+    /// counters, so instances with skewed clocks still agree.
+    pub fn new(redis: Arc<RedisConnection>, rules: &[&Rule], clock: Arc<dyn Clock>) -> Self {
         Self {
             redis,
-            fallback: LocalRateLimiter::new(rules),
+            fallback: LocalRateLimiter::new(rules, clock),
         }
     }
 }
@@ -431,6 +434,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
+    use crate::server::clock::SystemClock;
 
     fn login_rule() -> Rule {
         Rule::parse("login", "5/minute").unwrap()
@@ -440,8 +444,8 @@ mod tests {
     async fn two_instances_sharing_one_redis_share_the_allowance() {
         let rule = login_rule();
         let prefix = unique_prefix();
-        let a = RedisRateLimiter::new(connection(&prefix).await, &[&rule]);
-        let b = RedisRateLimiter::new(connection(&prefix).await, &[&rule]);
+        let a = RedisRateLimiter::new(connection(&prefix).await, &[&rule], Arc::new(SystemClock));
+        let b = RedisRateLimiter::new(connection(&prefix).await, &[&rule], Arc::new(SystemClock));
         for i in 0..5 {
             let instance = if i % 2 == 0 { &a } else { &b };
             assert!(matches!(
@@ -464,7 +468,7 @@ mod tests {
         let rule = login_rule();
         let prefix = unique_prefix();
         let redis = connection(&prefix).await;
-        let limiter = RedisRateLimiter::new(redis.clone(), &[&rule]);
+        let limiter = RedisRateLimiter::new(redis.clone(), &[&rule], Arc::new(SystemClock));
         limiter.check(&rule, "2001:db8::1").await;
         let key = format!("{prefix}:rl:login:2001:db8::1");
         let ttl: i64 = ::redis::cmd("PTTL")
@@ -482,7 +486,7 @@ mod tests {
         let prefix = unique_prefix();
         let mut limiters = Vec::new();
         for _ in 0..4 {
-            limiters.push(RedisRateLimiter::new(connection(&prefix).await, &[&rule]));
+            limiters.push(RedisRateLimiter::new(connection(&prefix).await, &[&rule], Arc::new(SystemClock)));
         }
         let checks = (0..40).map(|i| limiters[i % 4].check(&rule, "9.9.9.9"));
         let decisions = futures::future::join_all(checks).await;
@@ -537,7 +541,7 @@ mod tests {
     async fn without_redis_the_limits_still_hold_in_process_and_answer_fast() {
         let rule = login_rule();
         let redis = connection_to_nowhere();
-        let limiter = RedisRateLimiter::new(redis.clone(), &[&rule]);
+        let limiter = RedisRateLimiter::new(redis.clone(), &[&rule], Arc::new(SystemClock));
         let started = Instant::now();
         let mut decisions = Vec::new();
         for _ in 0..6 {

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Mutation testing of the security code (cargo-mutants): each mutant is a small bug put into
+# one function (a condition inverted, a body replaced by a default, an operator swapped); a
+# mutant no test catches ("missed") is behaviour the suite does not defend. docs/mutants.md
+# holds the last run's figures and explains every survivor.
+#
+#   scripts/mutants.sh                       # every group, one after the other
+#   scripts/mutants.sh jwt csrf              # some groups (names below)
+#   scripts/mutants.sh --list                # the mutants, without running them
+#   scripts/mutants.sh --shard 0/4 limits    # a quarter of a group (same args on every shard)
+#   MUTANTS_TIMEOUT=300 scripts/mutants.sh … # seconds one mutant's tests may take
+#
+# Not part of the test command: a full run takes hours on 2 cores. Each group pairs files with
+# the tests meant to defend them (a nextest filter), so a mutant costs one incremental build and
+# the tests of its own module, not the whole suite; nextest stops at the first failure, so a
+# caught mutant costs seconds. A mutant missed by its group's tests counts as missed even if
+# some other test would catch it: the filter says which tests should.
+#
+# It runs on the committed tree (HEAD), in a throwaway worktree, mutating in place there
+# (`--in-place`, one job: two cores do not build two mutants at once usefully), with a target
+# directory of its own (target/mutants: the first run compiles everything, ~10 min; later runs
+# reuse it). Results: target/mutants/out/<group>/mutants.out/ (missed.txt, caught.txt, …).
+# Needs Redis and PostgreSQL as the test command does (the limits' contract tests use Redis).
+# Exit status: non-zero when a mutant was missed or timed out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+CARGO_MUTANTS_VERSION=27.0.0
+
+# group: files (cargo-mutants globs, from the crate root) | nextest filterset of its tests
+declare -A FILES FILTER
+FILES[password]="src/server/auth/password.rs src/model/password.rs"
+FILTER[password]="test(/password/) | test(/enumeration|identical|verification|hash/)"
+FILES[jwt]="src/server/auth/jwt.rs src/server/auth/tokens.rs"
+FILTER[jwt]="test(/jwt|token/)"
+FILES[api_keys]="src/server/auth/api_keys.rs src/server/auth/api_key_secret.rs src/server/http/api/principal.rs"
+FILTER[api_keys]="test(/api_key|key|scope|principal/)"
+FILES[sessions]="src/server/auth/session.rs src/server/auth/sessions.rs"
+FILTER[sessions]="test(/session|logout|cookie|sign_out|idle|absolute/)"
+FILES[sign_in]="src/server/auth/sign_in.rs src/server/auth/failure_floor.rs"
+FILTER[sign_in]="test(/sign_in|login|floor|throttle|enumeration|identical/)"
+FILES[limits]="src/server/limits/client_ip.rs src/server/limits/throttle.rs src/server/limits/local.rs src/server/limits/redis.rs src/server/limits/mod.rs"
+FILTER[limits]="test(/limits::|abuse::|redis_limits::|rate|throttle|forwarded|proxy|client/)"
+FILES[csrf]="src/server/http/csrf.rs"
+FILTER[csrf]="test(/csrf|cross_site|origin|fetch_metadata/)"
+FILES[headers]="src/server/http/headers.rs src/server/http/csp.rs src/server/http/methods.rs src/server/http/rate_limit.rs"
+FILTER[headers]="test(/header|csp|nonce|method|trace|connect|global|edge::|hardening::/)"
+FILES[error_page]="src/server/http/error_page.rs"
+FILTER[error_page]="test(/error|panic|request_id|not_found|404|500|leak/)"
+FILES[audit]="src/server/audit.rs"
+FILTER[audit]="test(/audit|chain|tamper/)"
+FILES[redirect]="src/model/forms.rs"
+FILTER[redirect]="test(/redirect|next/)"
+GROUPS_ALL=(password jwt api_keys sessions sign_in limits csrf headers error_page audit redirect)
+
+LIST=false SHARD=() GROUPS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --list) LIST=true ;;
+    --shard) SHARD=(--shard "$2"); shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    *) [ -n "${FILES[$1]+x}" ] || { echo "mutants: no group '$1' (${GROUPS_ALL[*]})" >&2; exit 2; }
+       GROUPS+=("$1") ;;
+  esac
+  shift
+done
+[ "${#GROUPS[@]}" -gt 0 ] || GROUPS=("${GROUPS_ALL[@]}")
+
+if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
+  echo "mutants: installing cargo-mutants $CARGO_MUTANTS_VERSION (crates.io, ~3 min)"
+  cargo install "cargo-mutants@$CARGO_MUTANTS_VERSION" --locked
+fi
+cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+[ -z "$(git status --porcelain --untracked-files=no)" ] ||
+  echo "mutants: note: uncommitted changes are not tested; this runs on HEAD ($(git rev-parse --short HEAD))"
+
+ROOT="$PWD"
+export CARGO_TARGET_DIR="$ROOT/target/mutants"
+# The same cfg as the test command, so Leptos views compile the same (and faster).
+export RUSTFLAGS="--cfg erase_components"
+mkdir -p "$CARGO_TARGET_DIR/out"
+TREE=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-mutants.XXXX")
+git worktree add --detach --quiet "$TREE" HEAD
+cleanup() { git -C "$ROOT" worktree remove --force "$TREE" 2>/dev/null || rm -rf "$TREE"; }
+trap cleanup EXIT
+
+status=0
+for group in "${GROUPS[@]}"; do
+  args=()
+  for file in ${FILES[$group]}; do args+=(--file "$file"); done
+  printf '\n\033[1m== mutants: %s (%s) ==\033[0m\n' "$group" "${FILES[$group]}"
+  if $LIST; then
+    (cd "$TREE" && cargo mutants --list --features ssr "${args[@]}" "${SHARD[@]}")
+    continue
+  fi
+  out="$CARGO_TARGET_DIR/out/$group${SHARD:+-${SHARD[1]//\//of}}"
+  mkdir -p "$out"
+  (cd "$TREE" && cargo mutants --in-place --jobs 1 --features ssr \
+    --test-tool nextest \
+    --timeout "${MUTANTS_TIMEOUT:-240}" --build-timeout 900 \
+    --output "$out" "${args[@]}" "${SHARD[@]}" \
+    -- -E "${FILTER[$group]}" --no-tests warn) || status=1
+  for kind in caught missed timeout unviable; do
+    printf '%-9s %s\n' "$kind" "$(wc -l < "$out/mutants.out/$kind.txt" 2>/dev/null || echo 0)"
+  done
+done
+exit "$status"
