@@ -83,8 +83,15 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// On the backend under test.
     pub async fn new() -> Self {
-        match test_backend() {
+        Self::on(test_backend()).await
+    }
+
+    /// On `backend`, whichever the run is testing: for tests of what only one backend has
+    /// (a database reached over the network can lose its connection).
+    pub async fn on(backend: TestBackend) -> Self {
+        match backend {
             TestBackend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 Self {
@@ -729,4 +736,23 @@ pub fn redis_url() -> String {
 /// is ever flushed).
 pub fn unique_prefix() -> String {
     format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// How long a test waits for something it started (a request reaching a handler, a server
+/// stopping, a mail arriving) before failing: a wait without a deadline turns a regression into
+/// a hung CI run instead of a red test.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `future`'s output, or a failed test naming `what` after `DEADLINE`.
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {DEADLINE:?}"))
+}
+
+/// SHA-256 of `bytes`, computed by the test rather than by the app: what the "only a hash is
+/// stored" tests compare a stored value with.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
 }
