@@ -368,7 +368,7 @@ async fn the_sink_speaks_smtp_unstuffs_dots_and_holds_and_refuses_on_request() {
             replies
         }
     });
-    within("the message reaches the relay", hold.entered.notified()).await;
+    crate::helpers::within("the message reaches the relay", hold.entered.notified()).await;
     assert_eq!(sink.waiting(), 0);
     hold.release.notify_one();
     let message = sink.next_for("bob@example.com").await;

@@ -50,12 +50,9 @@ impl LocalRateLimiter {
         let limiters = rules
             .iter()
             .map(|rule| {
-                let limiter =
+                let limiter: Keyed =
                     Governor::new(quota(rule), DefaultKeyedStateStore::default(), clock.clone());
-                (
-                    rule.name,
-                    limiter.with_middleware::<StateInformationMiddleware>(),
-                )
+                (rule.name, limiter)
             })
             .collect();
         Self { limiters, clock }
