@@ -17,9 +17,11 @@
 # some other test would catch it: the filter says which tests should.
 #
 # It runs on the committed tree (HEAD), in a throwaway worktree, mutating in place there
-# (`--in-place`, one job: two cores do not build two mutants at once usefully), with a target
-# directory of its own (target/mutants: the first run compiles everything, ~10 min; later runs
-# reuse it). Results: target/mutants/out/<group>/mutants.out/ (missed.txt, caught.txt, …).
+# (`--in-place`, one job: two cores do not build two mutants at once usefully), building into
+# this checkout's target/ with the test command's flags, so every dependency the test command
+# compiled is reused and only Gatehouse itself is built again (a few minutes; ~15 more on a
+# checkout that has never run the tests). Cargo's lock on target/ makes other builds wait while
+# it runs. Results: target/mutants-out/<group>/mutants.out/ (missed.txt, caught.txt, …).
 # Needs Redis and PostgreSQL as the test command does (the limits' contract tests use Redis).
 # Exit status: non-zero when a mutant was missed or timed out.
 set -euo pipefail
@@ -76,10 +78,11 @@ cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
   echo "mutants: note: uncommitted changes are not tested; this runs on HEAD ($(git rev-parse --short HEAD))"
 
 ROOT="$PWD"
-export CARGO_TARGET_DIR="$ROOT/target/mutants"
-# The same cfg as the test command, so Leptos views compile the same (and faster).
+export CARGO_TARGET_DIR="$ROOT/target"
+# The test command's cfg (scripts/test.sh), or every dependency would be compiled again.
 export RUSTFLAGS="--cfg erase_components"
-mkdir -p "$CARGO_TARGET_DIR/out"
+OUT="$ROOT/target/mutants-out"
+mkdir -p "$OUT"
 TREE=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-mutants.XXXX")
 git worktree add --detach --quiet "$TREE" HEAD
 cleanup() { git -C "$ROOT" worktree remove --force "$TREE" 2>/dev/null || rm -rf "$TREE"; }
@@ -94,7 +97,7 @@ for group in "${GROUPS[@]}"; do
     (cd "$TREE" && cargo mutants --list --features ssr "${args[@]}" "${SHARD[@]}")
     continue
   fi
-  out="$CARGO_TARGET_DIR/out/$group${SHARD:+-${SHARD[1]//\//of}}"
+  out="$OUT/$group${SHARD:+-${SHARD[1]//\//of}}"
   mkdir -p "$out"
   (cd "$TREE" && cargo mutants --in-place --jobs 1 --features ssr \
     --test-tool nextest \
