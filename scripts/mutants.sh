@@ -55,18 +55,18 @@ FILES[redirect]="src/model/forms.rs"
 FILTER[redirect]="test(/redirect|next/)"
 GROUPS_ALL=(password jwt api_keys sessions sign_in limits csrf headers error_page audit redirect)
 
-LIST=false SHARD=() GROUPS=()
+LIST=false SHARD=() SELECTED=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --list) LIST=true ;;
     --shard) SHARD=(--shard "$2"); shift ;;
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) [ -n "${FILES[$1]+x}" ] || { echo "mutants: no group '$1' (${GROUPS_ALL[*]})" >&2; exit 2; }
-       GROUPS+=("$1") ;;
+       SELECTED+=("$1") ;;
   esac
   shift
 done
-[ "${#GROUPS[@]}" -gt 0 ] || GROUPS=("${GROUPS_ALL[@]}")
+[ "${#SELECTED[@]}" -gt 0 ] || SELECTED=("${GROUPS_ALL[@]}")
 
 if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
   echo "mutants: installing cargo-mutants $CARGO_MUTANTS_VERSION (crates.io, ~3 min)"
@@ -89,7 +89,7 @@ cleanup() { git -C "$ROOT" worktree remove --force "$TREE" 2>/dev/null || rm -rf
 trap cleanup EXIT
 
 status=0
-for group in "${GROUPS[@]}"; do
+for group in "${SELECTED[@]}"; do
   args=()
   for file in ${FILES[$group]}; do args+=(--file "$file"); done
   printf '\n\033[1m== mutants: %s (%s) ==\033[0m\n' "$group" "${FILES[$group]}"

@@ -78,6 +78,89 @@ async fn changing_the_password_ends_other_sessions_and_tokens_and_renews_this_on
     );
 }
 
+/// API keys have their own revoke: a password change, "Sign out everywhere" and a password
+/// reset end sessions and access tokens, never keys (README, "API keys").
+#[tokio::test]
+async fn api_keys_survive_a_password_change_signing_out_everywhere_and_a_reset() {
+    const PUBLIC_URL: &str = "https://gatehouse.keys-test.example";
+    let app = spawn_app_with(&[("PUBLIC_URL", PUBLIC_URL)]).await;
+    let session = app.register_ok("alice", "alice@example.com").await;
+    let key = app
+        .create_key_secret(&app.access_token("alice").await, "deploy")
+        .await;
+    let key_works = async || app.me(&key).await.status() == StatusCode::OK;
+    assert!(key_works().await);
+
+    // A password change: the access tokens die (so it happened), the key does not.
+    let jwt = app.access_token("alice").await;
+    let res = app
+        .change_password(&session, &change_form(PASSWORD, NEW_PASSWORD))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let session = session_token_from(&res, app.cookie_name).expect("a renewed session");
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(key_works().await, "after a password change");
+
+    // Signing out everywhere.
+    let jwt = app
+        .password_grant("alice", NEW_PASSWORD)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app.call("logout_everywhere", &[], Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.current_username(&session).await, None);
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(key_works().await, "after signing out everywhere");
+
+    // A password reset through the mailed link.
+    let res = app
+        .call(
+            "request_password_reset",
+            &[("email", "alice@example.com")],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Alice's earlier mail (the address confirmation, the change notice) comes first.
+    let reset_link = format!("{PUBLIC_URL}/reset-password?");
+    let mut seen = Vec::new();
+    let (text, start) = loop {
+        let text = app.mailbox.next_for("alice@example.com").await.text();
+        if let Some(start) = text.find(&reset_link) {
+            break (text, start);
+        }
+        seen.push(text);
+        assert!(seen.len() < 5, "no reset link in: {seen:?}");
+    };
+    let link = text[start + PUBLIC_URL.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let opened = app.get_page(link, None).await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    let link_cookie = set_cookie(&opened, "gatehouse_reset_link").expect("the link's cookie");
+    let link_cookie = link_cookie.split(';').next().unwrap().to_string();
+    let reset_to = "the passphrase after the reset";
+    let res = app
+        .rpc(
+            "reset_password",
+            &[("new_password", reset_to), ("new_password_confirm", reset_to)],
+            None,
+        )
+        .header(reqwest::header::COOKIE, link_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.login("alice", reset_to).await.status(), StatusCode::OK);
+    assert!(key_works().await, "after a password reset");
+}
+
 #[tokio::test]
 async fn other_sessions_may_be_kept_but_tokens_still_end() {
     let app = spawn_app().await;
@@ -543,6 +626,65 @@ async fn concurrent_appends_to_one_chain_all_land_in_order() {
     assert_eq!(stored, (1..=20).rev().collect::<Vec<_>>());
 }
 
+/// `gatehouse audit verify` reads the log a page (1,000 rows) at a time: chains that cross a
+/// page boundary still verify, every row is read once, and an edit past the first page is
+/// found.
+#[tokio::test]
+async fn verification_reads_past_the_first_thousand_rows() {
+    // (user, rows): 1,300 rows, the first page ending inside user 4's chain, at its row 250.
+    const CHAINS: [(i64, i64); 5] = [(1, 300), (2, 250), (3, 200), (4, 350), (5, 200)];
+    let total: i64 = CHAINS.iter().map(|(_, rows)| rows).sum();
+    let app = spawn_app().await;
+    let store = app.store().clone();
+    // The chains are appended side by side (PostgreSQL locks per chain, so this is faster).
+    let appends = CHAINS.map(|(user_id, rows)| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..rows {
+                let event = gatehouse::server::db::NewAuditEvent {
+                    user_id,
+                    created_at: START_TIME + i,
+                    kind: "session.revoked".into(),
+                    ip: Some("192.0.2.1".into()),
+                    device: None,
+                    request_id: Some(format!("req-{i}")),
+                    detail: None,
+                };
+                store.append_audit_event(&event).await.expect("append");
+            }
+        })
+    });
+    for joined in within("appending the events", futures::future::join_all(appends)).await {
+        joined.unwrap();
+    }
+
+    let verify = || within("verifying", gatehouse::server::audit::verify(store.as_ref()));
+    let report = verify().await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(
+        (report.events, report.chains),
+        (total as u64, CHAINS.len() as u64)
+    );
+
+    let drop_trigger = match test_backend() {
+        TestBackend::Sqlite => "DROP TRIGGER audit_events_no_update",
+        TestBackend::Postgres => "DROP TRIGGER audit_events_no_update ON audit_events",
+    };
+    app.execute_sql(drop_trigger).await.unwrap();
+    // Row 1,050 of the log: on the second page.
+    let edited = app
+        .execute_sql("UPDATE audit_events SET ip = '203.0.113.9' WHERE user_id = 4 AND seq = 300")
+        .await
+        .unwrap();
+    assert_eq!(edited, 1);
+    let report = verify().await.unwrap();
+    assert_eq!(report.events, total as u64);
+    assert_eq!(
+        report.problems,
+        ["user 4: row 300 does not match its hash (a field was altered)"]
+    );
+}
+
 fn run_audit_verify(db_url: &str) -> std::process::Output {
     run_gatehouse(&["audit", "verify"], &[("DATABASE_URL", db_url)])
 }
@@ -593,6 +735,13 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
     let jwt = app.access_token("alice").await;
     let key = app.create_key_secret(&jwt, "deploy").await;
     let user_id = app.stored_user("alice").await.unwrap().id;
+    let erased_head = app
+        .store()
+        .audit_events_of(user_id, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(erased_head.seq > 1, "a history to erase: {}", erased_head.seq);
 
     let res = app
         .call(
@@ -629,6 +778,12 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         (None, None)
     );
     assert!(left[0].event.request_id.is_some());
+    // The record continues the erased chain: it links to its last hash, at the next `seq`
+    // (the verifier cannot check this once the rows are gone; the erasure must write it).
+    assert_eq!(
+        (left[0].seq, &left[0].prev_hash),
+        (erased_head.seq + 1, &erased_head.hash)
+    );
     assert!(gatehouse::server::audit::verify(store.as_ref())
         .await
         .unwrap()

@@ -75,18 +75,27 @@ async fn the_token_endpoint_shares_the_sign_in_rate_limit() {
     assert!(res.headers().contains_key("retry-after"));
 }
 
-/// A token signed with our key but whatever header and claims the test wants.
+/// A token signed with our key, with the claims and header the test wants: `header` may set
+/// `alg` (signed with that algorithm, still with our key) and `typ` (`null` leaves it out);
+/// anything unset is what the app issues (`HS256`, `at+jwt`).
 fn forge(app: &TestApp, header: Value, claims: Value) -> String {
-    use jsonwebtoken::{EncodingKey, Header};
-    let _ = header;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let secret = secrecy::ExposeSecret::expose_secret(&app.state.settings.secret_key).to_string();
     let key = sha2::Digest::chain_update(
         sha2::Digest::chain_update(sha2::Sha256::default(), b"gatehouse/jwt/hs256/v1\0"),
         secret.as_bytes(),
     );
     let key = sha2::Digest::finalize(key);
-    let mut h = Header::new(jsonwebtoken::Algorithm::HS256);
-    h.typ = Some("at+jwt".into());
+    let alg = match header.get("alg") {
+        Some(alg) => alg.as_str().unwrap().parse::<Algorithm>().unwrap(),
+        None => Algorithm::HS256,
+    };
+    let mut h = Header::new(alg);
+    h.typ = match header.get("typ") {
+        None => Some("at+jwt".into()),
+        Some(Value::Null) => None,
+        Some(typ) => Some(typ.as_str().unwrap().into()),
+    };
     jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(&key)).unwrap()
 }
 
@@ -133,16 +142,6 @@ async fn every_kind_of_bad_token_gets_401_invalid_token() {
         )
     };
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#);
-    let hs512 = {
-        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512);
-        h.typ = Some("at+jwt".into());
-        jsonwebtoken::encode(
-            &h,
-            &claims(json!({})),
-            &jsonwebtoken::EncodingKey::from_secret(b"guess"),
-        )
-        .unwrap()
-    };
     let other_key = {
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         h.typ = Some("at+jwt".into());
@@ -155,7 +154,20 @@ async fn every_kind_of_bad_token_gets_401_invalid_token() {
     };
     let cases: Vec<(&str, String)> = vec![
         ("alg none", format!("{none_header}.{payload}.")),
-        ("other algorithm", hs512),
+        // Signed with our key, so only the header check (and jsonwebtoken's own algorithm
+        // list) can refuse these.
+        (
+            "other algorithm",
+            forge(&app, json!({"alg": "HS512"}), claims(json!({}))),
+        ),
+        (
+            "another type of JWT",
+            forge(&app, json!({"typ": "JWT"}), claims(json!({}))),
+        ),
+        (
+            "no type",
+            forge(&app, json!({"typ": null}), claims(json!({}))),
+        ),
         ("wrong key", other_key),
         (
             "tampered payload",
@@ -318,27 +330,95 @@ async fn api_keys_are_shown_once_work_on_me_and_can_be_revoked() {
     );
     assert_eq!(list[0]["last_used_at"], START_TIME);
 
+    // Only the SHA-256 of the secret part (`gk_<prefix>_<secret>`) is stored: not the key,
+    // not the secret's decoded bytes (as long as a hash), not in any other column either.
+    let prefix = created["prefix"].as_str().unwrap();
+    let secret_part = secret
+        .strip_prefix(&format!("gk_{prefix}_"))
+        .expect("gk_<prefix>_<secret>");
     let stored = app
         .store()
-        .api_key_by_prefix(created["prefix"].as_str().unwrap())
+        .api_key_by_prefix(prefix)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(
+        stored.secret_hash,
+        sha256(secret_part.as_bytes()),
+        "the stored value is the secret's SHA-256"
+    );
     assert_ne!(
         stored.secret_hash,
-        secret.as_bytes(),
-        "only a hash is stored"
+        URL_SAFE_NO_PAD.decode(secret_part).unwrap(),
+        "not the secret's own bytes"
     );
+    for column in [&stored.name, &stored.prefix, &stored.scopes] {
+        assert!(!column.contains(secret_part), "{column}");
+    }
 
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/keys/{}", created["id"])))
-        .header(AUTHORIZATION, format!("Bearer {jwt}"))
-        .send()
-        .await
-        .unwrap();
+    let res = revoke_key(&app, &jwt, &created["id"]).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_invalid_token(&app.me(&secret).await, "revoked key");
+}
+
+/// `DELETE /api/v1/keys/{id}` with `Authorization: Bearer <bearer>`.
+async fn revoke_key(app: &TestApp, bearer: &str, id: &Value) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/api/v1/keys/{id}")))
+        .header(AUTHORIZATION, format!("Bearer {bearer}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The ids of the keys `/api/v1/keys` lists for `bearer`, and whether each is revoked.
+async fn listed_keys(app: &TestApp, bearer: &str) -> Vec<(i64, bool)> {
+    let res = app.get_with_bearer("/api/v1/keys", bearer).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let list: Vec<Value> = res.json().await.unwrap();
+    list.iter()
+        .map(|k| (k["id"].as_i64().unwrap(), !k["revoked_at"].is_null()))
+        .collect()
+}
+
+/// Each account sees and revokes only its own keys: another account's key is as unknown to
+/// it as a key that does not exist, and stays usable.
+#[tokio::test]
+async fn another_account_can_neither_list_nor_revoke_a_key() {
+    let app = spawn_app().await;
+    app.register_ok("alice", "alice@example.com").await;
+    app.register_ok("bob", "bob@example.com").await;
+    let alice = app.access_token("alice").await;
+    let bob = app.access_token("bob").await;
+    let alices = app.create_key(&alice, "alice's deploy").await;
+    let alices_secret = alices["secret"].as_str().unwrap().to_string();
+    let bobs = app.create_key(&bob, "bob's laptop").await;
+    let (alices_id, bobs_id) = (alices["id"].as_i64().unwrap(), bobs["id"].as_i64().unwrap());
+
+    assert_eq!(listed_keys(&app, &bob).await, [(bobs_id, false)]);
+    assert_eq!(listed_keys(&app, &alice).await, [(alices_id, false)]);
+
+    let refused = revoke_key(&app, &bob, &alices["id"]).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let refused: Value = refused.json().await.unwrap();
+    let unknown = revoke_key(&app, &bob, &json!(alices_id + bobs_id + 1000)).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let unknown: Value = unknown.json().await.unwrap();
+    assert_eq!(
+        refused["error"], unknown["error"],
+        "answered as an unknown key"
+    );
+
+    // Alice's key is untouched: it works, and she still sees it unrevoked.
+    assert_eq!(app.me(&alices_secret).await.status(), StatusCode::OK);
+    assert_eq!(listed_keys(&app, &alice).await, [(alices_id, false)]);
+    // Bob's own revocation works, and only on his key.
+    assert_eq!(
+        revoke_key(&app, &bob, &bobs["id"]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(listed_keys(&app, &bob).await, [(bobs_id, true)]);
+    assert_eq!(app.me(&alices_secret).await.status(), StatusCode::OK);
 }
 
 /// Key names are shown on the account page; control characters are refused (a NUL, which
@@ -366,17 +446,37 @@ async fn a_key_cannot_manage_keys_or_open_browser_pages() {
     let app = spawn_app().await;
     app.register_ok("alice", "alice@example.com").await;
     let jwt = app.access_token("alice").await;
-    let secret = app.create_key_secret(&jwt, "ci").await;
-    let res = app.get_with_bearer("/api/v1/keys", &secret).await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = app
-        .post_json_with_bearer(
-            "/api/v1/keys",
-            &secret,
-            &json!({"name": "escalate", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let created = app.create_key(&jwt, "ci").await;
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let id = created["id"].as_i64().unwrap();
+    let refusals = [
+        ("list", app.get_with_bearer("/api/v1/keys", &secret).await),
+        (
+            "create",
+            app.post_json_with_bearer(
+                "/api/v1/keys",
+                &secret,
+                &json!({"name": "escalate", "password": PASSWORD}),
+            )
+            .await,
+        ),
+        ("revoke", revoke_key(&app, &secret, &created["id"]).await),
+    ];
+    for (what, res) in refusals {
+        // A valid credential without the right to the route (RFC 6750 §3.1), not a bad one.
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}");
+        let challenge = header(&res, "www-authenticate").unwrap_or("").to_string();
+        assert!(
+            challenge.starts_with("Bearer ")
+                && challenge.contains(r#"error="insufficient_scope""#),
+            "{what}: {challenge}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "insufficient_scope", "{what}: {body}");
+    }
+    // Nothing was made or revoked.
+    assert_eq!(listed_keys(&app, &jwt).await, [(id, false)]);
+    assert_eq!(app.me(&secret).await.status(), StatusCode::OK);
     // Pages only know session cookies: with a key, /account still sends you to sign in.
     let res = app
         .client

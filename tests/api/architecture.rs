@@ -339,3 +339,162 @@ fn the_doors_never_import_storage_types() {
         "the doors speak view types",
     );
 }
+
+/// The text after `open` (an opening bracket's index) up to its matching close bracket.
+fn bracketed(code: &str, open: usize) -> &str {
+    let bytes = code.as_bytes();
+    let (mut depth, mut in_string, mut i) = (0usize, false, open);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'(' if !in_string => depth += 1,
+            b')' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return &code[open + 1..i];
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    panic!("unbalanced brackets after {}", &code[open..(open + 80).min(code.len())]);
+}
+
+/// The `macro_rules!` of the source tree that make a statement at compile time: every
+/// fragment they take is a `literal`, and they expand to a `concat!`.
+fn statement_macros() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for file in modules().values() {
+        let code = code_of(file);
+        for (at, _) in code.match_indices("macro_rules!") {
+            let rest = code[at + "macro_rules!".len()..].trim_start();
+            let name: String = rest.chars().take_while(|&c| is_ident(c)).collect();
+            let body = &rest[..rest.find("\n}").unwrap_or(rest.len())];
+            // `$name:kind` for every fragment the macro takes.
+            let kinds: Vec<&str> = body
+                .split('$')
+                .skip(1)
+                .filter_map(|after| {
+                    let name_end = after.find(|c: char| !is_ident(c))?;
+                    let kind = after[name_end..].strip_prefix(':')?;
+                    Some(&kind[..kind.find(|c: char| !is_ident(c)).unwrap_or(kind.len())])
+                })
+                .collect();
+            if !kinds.is_empty() && kinds.iter().all(|k| *k == "literal") && body.contains("concat!(")
+            {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+/// What is wrong with the SQL statements in `code`: each `sqlx::query…` call whose statement
+/// is not one string literal or one of `macros` called with literals, the escape hatches, and
+/// executor calls handed an assembled string. Answers the problems and the number of calls.
+fn statement_problems(code: &str, macros: &BTreeSet<String>) -> (Vec<String>, usize) {
+    let mut bad = Vec::new();
+    let mut calls = 0;
+    // The query functions under other names, or the escape hatches, are not used at all.
+    for banned in ["raw_sql", "QueryBuilder", "AssertSqlSafe", "use sqlx::query", "sqlx::{query"] {
+        if code.contains(banned) {
+            bad.push(format!("uses {banned}"));
+        }
+    }
+    for (at, _) in code.match_indices("sqlx::query") {
+        let rest = &code[at + "sqlx::query".len()..];
+        let name_len = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        let after_name = &rest[name_len..];
+        // `sqlx::query!` and friends check their literal at compile time themselves.
+        if after_name.starts_with('!') {
+            continue;
+        }
+        // A turbofish (`query_as::<_, Row>`) may come before the bracket.
+        let Some(open) = after_name.find('(') else {
+            bad.push(format!("sqlx::query{name} without a call"));
+            continue;
+        };
+        calls += 1;
+        let argument = bracketed(code, at + "sqlx::query".len() + name_len + open)
+            .trim()
+            .trim_end_matches(',')
+            .trim_end();
+        let one_literal = if argument.starts_with("r\"") || argument.starts_with("r#") {
+            argument.ends_with('"') || argument.ends_with('#')
+        } else {
+            // One "…" and nothing after it: no unescaped quote inside.
+            argument.len() >= 2
+                && argument.starts_with('"')
+                && argument.ends_with('"')
+                && !argument[1..argument.len() - 1]
+                    .replace("\\\\", "")
+                    .replace("\\\"", "")
+                    .contains('"')
+        };
+        let by_macro = argument.split_once("!(").is_some_and(|(name, args)| {
+            macros.contains(name.trim()) && args.trim_start().starts_with(['"', 'r'])
+        });
+        if !(one_literal || by_macro) {
+            let shown: String = argument.chars().take(80).collect();
+            bad.push(format!("sqlx::query{name}({shown}…)"));
+        }
+    }
+    // The executor methods take a statement too: never an assembled one.
+    for method in [".execute(", ".fetch_one(", ".fetch_optional(", ".fetch_all(", ".fetch("] {
+        for (at, _) in code.match_indices(method) {
+            let argument = bracketed(code, at + method.len() - 1);
+            if argument.contains("format!") || argument.contains("String") {
+                bad.push(format!("{method}{argument})"));
+            }
+        }
+    }
+    (bad, calls)
+}
+
+/// Every SQL statement the product runs is text fixed at compile time: the first argument of
+/// each `sqlx::query…` call is a string literal or one of the `concat!` macros of `db`, never a
+/// `format!`, a `String` or a variable (values are bound, never spliced). sqlx 0.8 takes any
+/// `&str`, so the compiler does not hold this; this reading of the source does. Test modules
+/// are left out (tests may assemble their own SQL: `CREATE DATABASE` in the test helpers).
+#[test]
+fn every_sql_statement_is_a_compile_time_string() {
+    let macros = statement_macros();
+    assert!(
+        macros.contains("select_user"),
+        "the column-list macros were not recognised: {macros:?}"
+    );
+    let mut calls = 0;
+    let mut bad = Vec::new();
+    for (module, file) in modules() {
+        let (problems, found) = statement_problems(&code_of(&file), &macros);
+        calls += found;
+        bad.extend(problems.into_iter().map(|p| format!("{module}: {p}")));
+    }
+    // The reader found the statements (both backends have dozens).
+    assert!(calls > 100, "only {calls} sqlx::query calls found");
+    assert!(bad.is_empty(), "SQL not fixed at compile time:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_statement_reader_refuses_assembled_sql_and_accepts_literals() {
+    let macros: BTreeSet<String> = ["select_user".to_string()].into();
+    let ok = r#"sqlx::query("SELECT 1 WHERE a = ?").bind(x); sqlx::query_as::<_, R>(select_user!("WHERE id = ?")); sqlx::query_scalar(
+            "SELECT (1)",
+        ); sqlx::query!("SELECT 1"); conn.execute(&self.pool)"#;
+    assert_eq!(statement_problems(ok, &macros), (vec![], 3));
+    for bad in [
+        r#"sqlx::query(&format!("SELECT {x}"))"#,
+        r#"sqlx::query_as::<_, R>(sql)"#,
+        r#"sqlx::query_scalar(&statement)"#,
+        r#"sqlx::query(select_other!("x"))"#,
+        r#"sqlx::query("SELECT " .to_owned() + name)"#,
+        r#"sqlx::query("SELECT " .to_owned() + "1")"#,
+        r#"sqlx::raw_sql("x")"#,
+        r#"conn.execute(format!("DROP {t}").as_str())"#,
+    ] {
+        assert!(!statement_problems(bad, &macros).0.is_empty(), "{bad} accepted");
+    }
+}

@@ -1,13 +1,28 @@
 //! The HTTP edge: security headers, CSP, CSRF, CORS, limits, error bodies, static files.
 
-use reqwest::header::{ACCEPT, ACCEPT_ENCODING, ORIGIN};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, COOKIE, ORIGIN};
 use reqwest::{Method, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
 const ORIGIN_OK: &str = "https://trusted.example";
 
-fn assert_security_headers(res: &reqwest::Response, what: &str) {
+/// The Content-Security-Policy of everything that is not a server-rendered page (README,
+/// "CSP"): nothing may load, frame, or be submitted.
+const FALLBACK_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Which CSP a response should carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Csp {
+    /// A page: its own policy, with this response's nonce.
+    Page,
+    /// Anything else: exactly `FALLBACK_CSP`.
+    Fallback,
+}
+
+fn assert_security_headers(res: &reqwest::Response, what: &str, kind: Csp) {
     assert_eq!(
         header(res, "x-content-type-options"),
         Some("nosniff"),
@@ -20,10 +35,26 @@ fn assert_security_headers(res: &reqwest::Response, what: &str) {
     );
     assert_eq!(header(res, "x-frame-options"), Some("DENY"), "{what}");
     assert_eq!(header(res, "x-xss-protection"), Some("0"), "{what}");
+    assert_eq!(
+        header(res, "cross-origin-opener-policy"),
+        Some("same-origin"),
+        "{what}"
+    );
+    assert_eq!(
+        header(res, "permissions-policy"),
+        Some("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+        "{what}"
+    );
     let csp =
         header(res, "content-security-policy").unwrap_or_else(|| panic!("CSP missing on {what}"));
-    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
-    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    match kind {
+        Csp::Page => {
+            assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+            assert!(csp.contains("'nonce-"), "{what}: {csp}");
+            assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        }
+        Csp::Fallback => assert_eq!(csp, FALLBACK_CSP, "{what}"),
+    }
     assert!(header(res, "x-request-id").is_some(), "{what}");
 }
 
@@ -32,36 +63,42 @@ async fn every_kind_of_response_carries_the_security_headers() {
     let app = spawn_app_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
     let huge = "a".repeat(64 * 1024);
     let responses = vec![
-        ("page", app.get_page("/register", None).await),
-        ("asset", app.get("/pkg/gatehouse.js").await),
-        ("favicon", app.get("/favicon.ico").await),
+        ("page", Csp::Page, app.get_page("/register", None).await),
+        ("asset", Csp::Fallback, app.get("/pkg/gatehouse.js").await),
+        ("favicon", Csp::Fallback, app.get("/favicon.ico").await),
         (
             "server fn error",
+            Csp::Fallback,
             app.login("nobody", "nothing at all").await,
         ),
-        ("404 page", app.get_page("/nowhere", None).await),
-        ("api 404", app.get("/api/v1/nowhere").await),
+        ("404 page", Csp::Page, app.get_page("/nowhere", None).await),
+        ("api 404", Csp::Fallback, app.get("/api/v1/nowhere").await),
         (
             "413",
+            Csp::Fallback,
             app.call("login", &[("username", "x"), ("password", &huge)], None)
                 .await,
         ),
         (
             "405",
+            Csp::Fallback,
             app.client
                 .request(Method::TRACE, app.url("/"))
                 .send()
                 .await
                 .unwrap(),
         ),
-        ("health", app.get("/healthz").await),
-        ("panic 500", app.get("/test/panic").await),
-        ("timeout 408", app.get("/test/hang").await),
+        ("health", Csp::Fallback, app.get("/healthz").await),
+        ("panic 500", Csp::Fallback, app.get("/test/panic").await),
+        ("timeout 408", Csp::Fallback, app.get("/test/hang").await),
     ];
-    for (what, res) in &responses {
-        assert_security_headers(res, what);
+    for (what, csp, res) in &responses {
+        assert_security_headers(res, what, *csp);
     }
-    let statuses: Vec<u16> = responses.iter().map(|(_, r)| r.status().as_u16()).collect();
+    let statuses: Vec<u16> = responses
+        .iter()
+        .map(|(_, _, r)| r.status().as_u16())
+        .collect();
     assert_eq!(
         statuses,
         [200, 200, 200, 401, 404, 404, 413, 405, 200, 500, 408]
@@ -76,18 +113,14 @@ async fn hsts_is_sent_only_when_enabled() {
         None
     );
     let tls = spawn_app_with(&[("HSTS", "true")]).await;
-    for path in ["/", "/healthz", "/pkg/gatehouse.js"] {
+    for path in ["/", "/healthz", "/pkg/gatehouse.js", "/nowhere"] {
         let res = tls.get(path).await;
-        let hsts = header(&res, "strict-transport-security").expect("HSTS");
-        let max_age: u64 = hsts
-            .trim_start_matches("max-age=")
-            .split(';')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(max_age >= 31_536_000, "{hsts}");
-        assert!(hsts.contains("includeSubDomains"));
+        // Two years (past the one year preload lists ask for), with sub-domains.
+        assert_eq!(
+            header(&res, "strict-transport-security"),
+            Some("max-age=63072000; includeSubDomains"),
+            "{path}"
+        );
     }
 }
 
@@ -250,6 +283,51 @@ async fn dotfiles_directories_and_trace_are_refused() {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(header(&res, "allow"), Some("GET, HEAD, POST, OPTIONS"));
+    }
+}
+
+/// The status line and headers of the answer to `request`, written to the app's socket as
+/// they are (for what an HTTP client library will not send as asked).
+async fn raw_response_head(app: &TestApp, request: &str) -> String {
+    let address = app.address.trim_start_matches("http://").to_string();
+    within("a raw request's answer", async {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the headers: {head:?}");
+            head.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn connect_is_refused_with_405() {
+    let app = spawn_app().await;
+    let authority = app.address.trim_start_matches("http://").to_string();
+    // CONNECT names an authority, not a path (RFC 9110 §9.3.6): a request a proxy would
+    // tunnel. An app server has nothing to tunnel to.
+    for target in [authority.as_str(), "example.com:443"] {
+        let head = raw_response_head(
+            &app,
+            &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        )
+        .await;
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            lower.starts_with("http/1.1 405 "),
+            "CONNECT {target}: {head}"
+        );
+        assert!(
+            lower.contains("\r\nallow: get, head, post, options\r\n"),
+            "{head}"
+        );
+        assert!(lower.contains("\r\nx-content-type-options: nosniff\r\n"), "{head}");
     }
 }
 
@@ -396,6 +474,167 @@ async fn pages_and_server_functions_send_no_cors_headers() {
         .await
         .unwrap();
     assert_eq!(header(&page, "access-control-allow-origin"), None);
+
+    // A server function called from the allowed origin works (CSRF lets it through)…
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let call = app
+        .rpc("current_user", &[], Some(&token))
+        .header(ORIGIN, ORIGIN_OK)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), StatusCode::OK);
+    // …but its answer is not readable there, and a preflight is not granted either.
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/rpc/current_user"))
+        .header(ORIGIN, ORIGIN_OK)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    for (what, res) in [("page", &page), ("call", &call), ("preflight", &preflight)] {
+        let cors: Vec<&str> = res
+            .headers()
+            .keys()
+            .map(|name| name.as_str())
+            .filter(|name| name.starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{what}: {cors:?}");
+    }
+    // The same origin does get CORS headers from the JSON API, so the check above can fail.
+    let api = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .header(ORIGIN, ORIGIN_OK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&api, "access-control-allow-origin"), Some(ORIGIN_OK));
+}
+
+/// README, "CSRF": the check covers every method but GET, HEAD and OPTIONS, so those must
+/// not change anything. Every server function is sent a GET with its session cookie and the
+/// arguments its form would post (as a link or an image on another site would make it), and
+/// nothing changes: sessions, tokens, keys, the account, its activity log.
+#[tokio::test]
+async fn get_never_changes_state() {
+    let app = spawn_app().await;
+    let session = app.register_ok("alice", "alice@example.com").await;
+    let other = app.login_ok("alice").await;
+    let jwt = app.access_token("alice").await;
+    let key = app.create_key(&jwt, "ci").await;
+    let user = app.stored_user("alice").await.unwrap();
+    let store = app.store().clone();
+    let session_ids = async || {
+        let mut ids: Vec<String> = store
+            .sessions_of(user.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sessions_before = session_ids().await;
+    assert_eq!(sessions_before.len(), 2);
+    let activity_before = store.audit_events_of(user.id, None, 1000).await.unwrap();
+
+    let new_password = "a completely new passphrase";
+    let key_id = key["id"].to_string();
+    let form = [
+        ("username", "alice"),
+        ("email", "mallory@example.com"),
+        ("new_email", "mallory@example.com"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+        ("current_password", PASSWORD),
+        ("new_password", new_password),
+        ("new_password_confirm", new_password),
+        ("confirm_username", "alice"),
+        ("id", key_id.as_str()),
+        ("name", "planted"),
+    ];
+    let paths: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path)
+        .collect();
+    assert!(
+        paths.contains(&"/rpc/logout") && paths.contains(&"/rpc/delete_account"),
+        "{paths:?}"
+    );
+    for path in &paths {
+        let res = app
+            .client
+            .get(app.url(path))
+            .query(&form)
+            .header(COOKIE, session_header(app.cookie_name, &session))
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", "navigate")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            set_cookie_headers(res.headers()).is_empty(),
+            "GET {path} set a cookie: {:?}",
+            set_cookie_headers(res.headers())
+        );
+    }
+
+    assert_eq!(app.current_username(&session).await.as_deref(), Some("alice"));
+    assert_eq!(app.current_username(&other).await.as_deref(), Some("alice"));
+    assert_eq!(session_ids().await, sessions_before);
+    assert_eq!(app.me(&jwt).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.me(key["secret"].as_str().unwrap()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(store.api_keys_of(user.id).await.unwrap().len(), 1);
+    assert!(app.stored_user("alice").await.unwrap() == user, "the account changed");
+    assert!(app.stored_user("mallory").await.is_none());
+    let activity_after = store.audit_events_of(user.id, None, 1000).await.unwrap();
+    assert_eq!(
+        activity_after.len(),
+        activity_before.len(),
+        "{:?}",
+        activity_after.iter().map(|e| &e.event.kind).collect::<Vec<_>>()
+    );
+    assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);
+}
+
+/// A 429 tells the client when to come back twice over: `Retry-After` (RFC 9110) and the
+/// draft's `RateLimit-Reset`, the same number of seconds, within the rule's window.
+#[tokio::test]
+async fn a_429_carries_ratelimit_reset_equal_to_retry_after() {
+    // Through a server function and through the JSON API (their errors are written apart),
+    // each from a fresh app at the sixth attempt of the minute.
+    for what in ["server function", "token endpoint"] {
+        let app = spawn_app().await;
+        let attempt = async |i: usize| match what {
+            "server function" => app.login(&format!("nobody{i}"), "wrong password").await,
+            _ => app.password_grant(&format!("nobody{i}"), "wrong password").await,
+        };
+        for i in 0..5 {
+            let res = attempt(i).await;
+            assert!(res.status().is_client_error(), "{what} {i}: {}", res.status());
+            assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{what} {i}");
+        }
+        let res = attempt(9).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{what}");
+        let number = |name: &str| -> u64 {
+            header(&res, name)
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .parse()
+                .unwrap_or_else(|e| panic!("{what}: {name}: {e}"))
+        };
+        let (reset, retry_after) = (number("ratelimit-reset"), number("retry-after"));
+        assert_eq!(reset, retry_after, "{what}");
+        // 5 a minute: the next attempt frees up within 12 s (60 / 5), never later than 60.
+        assert!((1..=12).contains(&reset), "{what}: {reset}");
+        assert_eq!(header(&res, "ratelimit-policy"), Some("5;w=60"), "{what}");
+    }
 }
 
 // ---- limits and errors ----

@@ -90,3 +90,37 @@ async fn logs_never_contain_passwords_tokens_or_cookies() {
         assert!(!logs.contains(secret), "secret {secret:?} in logs:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn panics_and_internal_errors_are_logged_with_the_request_id() {
+    let captured = capture_logs();
+    let app = spawn_app().await;
+
+    let panicked = app.get("/test/panic").await;
+    assert_eq!(panicked.status(), reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    let panic_id = header(&panicked, "x-request-id").unwrap().to_string();
+    // An internal error: the schema is broken under a sign-in.
+    app.register_ok("alice", "alice@example.com").await;
+    app.execute_sql("DROP TABLE sessions").await.unwrap();
+    let failed = app.login("alice", PASSWORD).await;
+    assert_eq!(failed.status(), reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    let error_id = header(&failed, "x-request-id").unwrap().to_string();
+    assert_ne!(panic_id, error_id);
+
+    let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    // One error line each, naming the request's id and saying what went wrong (which the
+    // client was not told).
+    let line = |id: &str, what: &str| {
+        logs.lines()
+            .find(|line| line.contains("ERROR") && line.contains(id) && line.contains(what))
+            .map(str::to_string)
+    };
+    assert!(
+        line(&panic_id, "secret panic detail").is_some(),
+        "no error line with {panic_id} and the panic:\n{logs}"
+    );
+    assert!(
+        line(&error_id, "internal error").is_some(),
+        "no error line with {error_id}:\n{logs}"
+    );
+}

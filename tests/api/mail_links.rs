@@ -732,3 +732,70 @@ async fn a_confirmation_posted_without_javascript_signs_in_and_redirects_to_the_
         .unwrap()
         .starts_with("/verify-email?"));
 }
+
+#[tokio::test]
+async fn recipient_limit_keys_in_redis_and_the_logs_never_name_the_address() {
+    let captured = crate::logs::capture_logs();
+    let (redis, prefix) = (redis_url(), unique_prefix());
+    let app = spawn_app_with(&[
+        ("PUBLIC_URL", PUBLIC_URL),
+        ("EMAIL_VERIFICATION", "optional"),
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("RATE_LIMIT_MAIL_RECIPIENT", "1/hour"),
+    ])
+    .await;
+    assert_eq!(
+        app.limits().ping().await,
+        Some(Ok(())),
+        "this test needs Redis at {redis}"
+    );
+    // The username has nothing of the address: it may be logged, the address may not.
+    app.register_ok("bob", "Alice.Smith@example.com").await;
+    app.verification_mail("Alice.Smith@example.com").await;
+    // A link for a known and for an unknown address, then the known one past its limit.
+    for email in [
+        "Alice.Smith@example.com",
+        "carol.jones@example.org",
+        "alice.smith@example.com",
+    ] {
+        assert_eq!(app.request_reset(email).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.mailbox.next_for("Alice.Smith@example.com").await.subject(),
+        RESET_SUBJECT
+    );
+    // The limiter runs after the answer: wait until both recipients have their key.
+    let client = ::redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = within(
+        "a Redis connection",
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .unwrap();
+    let keys = within("both recipient keys in Redis", async {
+        loop {
+            let keys: Vec<String> = ::redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if keys.iter().filter(|k| k.contains("to:")).count() >= 2 {
+                break keys;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    for part in ["alice", "smith", "carol", "jones", "example.org"] {
+        for key in &keys {
+            assert!(!key.to_lowercase().contains(part), "{part} in Redis key {key}");
+        }
+        for line in logs.lines() {
+            assert!(!line.to_lowercase().contains(part), "{part} logged: {line}");
+        }
+    }
+    // The capture works: the reset requests were logged.
+    assert!(logs.contains("password_reset"), "{logs}");
+}

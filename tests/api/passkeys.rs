@@ -436,3 +436,75 @@ async fn passkeys_are_off_where_the_site_is_served_from_an_ip_address() {
     let start = app.call("start_passkey_sign_in", &[], None).await;
     assert_eq!(TestApp::passkey_error(start).await.as_deref(), Some(reason));
 }
+
+/// What this proves: the server asks the authenticator for user verification at sign-in, and
+/// the ceremony state it keeps (which webauthn-rs checks the answer's UV flag against at the
+/// finish) says "required". What it does not: that an answer without the UV flag is refused,
+/// which needs an authenticator to sign one (webauthn-rs's own tests cover that check).
+#[tokio::test]
+async fn sign_in_options_and_the_kept_ceremony_require_user_verification() {
+    let app = spawn_app().await;
+    let (options, token) = app.start_ceremony("start_passkey_sign_in", &[], None).await;
+    assert_eq!(options["userVerification"], "required", "{options}");
+    assert_eq!(options["rpId"], "localhost");
+    let ceremony = app
+        .store()
+        .take_passkey_ceremony(&sha256(token.as_bytes()), "sign_in")
+        .await
+        .unwrap()
+        .expect("the ceremony is kept");
+    let state: Value = serde_json::from_str(&ceremony.state).unwrap();
+    let policies: Vec<&Value> = find_key(&state, "policy");
+    assert!(!policies.is_empty(), "no policy in the state: {state}");
+    for policy in policies {
+        assert_eq!(policy, "required", "{state}");
+    }
+}
+
+/// Every value under `key` anywhere in `value`.
+fn find_key<'v>(value: &'v Value, key: &str) -> Vec<&'v Value> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| {
+                let mut found = if k == key { vec![v] } else { vec![] };
+                found.extend(find_key(v, key));
+                found
+            })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(|v| find_key(v, key)).collect(),
+        _ => vec![],
+    }
+}
+
+#[tokio::test]
+async fn passkey_answers_count_against_the_sign_in_limit() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN", "3/minute")]).await;
+    app.register_ok("alice", "alice@example.com").await;
+    let answer = [("credential", FORGED_ASSERTION), ("remember", "false")];
+    // One wrong password and two passkey answers: the per-address allowance of three.
+    assert_eq!(
+        app.login("alice", "not the password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for _ in 0..2 {
+        let (_, token) = app.start_ceremony("start_passkey_sign_in", &[], None).await;
+        let refused = app
+            .passkey_call("finish_passkey_sign_in", &answer, None, Some(&token))
+            .await;
+        assert_eq!(
+            TestApp::passkey_error(refused).await.as_deref(),
+            Some(REFUSED)
+        );
+    }
+    // The next passkey answer is limited, before its ceremony is even looked at...
+    let (_, token) = app.start_ceremony("start_passkey_sign_in", &[], None).await;
+    let limited = app
+        .passkey_call("finish_passkey_sign_in", &answer, None, Some(&token))
+        .await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(header(&limited, "retry-after").is_some());
+    // ...and so is the password form, drawing on the same allowance.
+    let password = app.login("alice", PASSWORD).await;
+    assert_eq!(password.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -59,13 +59,36 @@ async fn every_sign_in_gets_a_new_session_id() {
 async fn only_the_hash_of_the_session_token_is_stored() {
     let app = spawn_app().await;
     let token = app.register_ok("alice", "alice@example.com").await;
+    let user_id = app.stored_user("alice").await.unwrap().id;
+    let stored = app.store().sessions_of(user_id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    // The key the row is stored under is the SHA-256 of the cookie's value, computed here
+    // independently of the app: not the token, not its decoded bytes (as long as a hash).
+    assert_eq!(stored[0].token_hash, sha256(token.as_bytes()));
+    let decoded = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &token,
+    )
+    .unwrap();
+    assert_ne!(stored[0].token_hash, decoded);
+    // Nor is it anywhere else in the row.
+    for column in [
+        Some(&stored[0].id),
+        stored[0].ip.as_ref(),
+        stored[0].user_agent.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(!column.contains(&token), "{column}");
+    }
+    // The cookie's value itself finds nothing.
     assert!(app
         .store()
         .session(token.as_bytes())
         .await
         .unwrap()
         .is_none());
-    assert!(app.stored_session(&token).await.is_some());
 }
 
 #[tokio::test]

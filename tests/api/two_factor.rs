@@ -215,9 +215,66 @@ async fn recovery_codes_are_shown_once_and_each_signs_in_once() {
         .await
         .unwrap();
     assert_eq!(status["recovery_codes_left"], 9);
-    // Stored hashed: no code appears in the table.
+    // Stored as argon2id digests (under the account's salt), computed here with the argon2
+    // crate: the nine codes left are exactly the digests in the table, and no code's text is.
     let user = app.stored_user("alice").await.unwrap();
     assert!(user.two_factor_enabled);
+    let salt = app
+        .store()
+        .two_factor_of(user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .recovery_salt
+        .expect("a salt");
+    let mut stored = stored_recovery_digests(&app, user.id).await;
+    let mut expected: Vec<Vec<u8>> = codes[1..]
+        .iter()
+        .map(|code| argon2id_digest(code, &salt))
+        .collect();
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected);
+    for digest in &stored {
+        for code in &codes {
+            let text = code.as_bytes();
+            assert!(!digest.windows(text.len()).any(|w| w == text), "{code} stored");
+        }
+    }
+}
+
+/// argon2id v1.3 at the password parameters (m = 19 MiB, t = 2, p = 1), 32 bytes out.
+fn argon2id_digest(code: &str, salt: &[u8]) -> Vec<u8> {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(19 * 1024, 2, 1, Some(32)).unwrap();
+    let mut out = vec![0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(code.as_bytes(), salt, &mut out)
+        .unwrap();
+    out
+}
+
+/// The `digest` column of an account's rows in `recovery_codes`, read behind the app's back
+/// with the backend's own driver.
+async fn stored_recovery_digests(app: &TestApp, user_id: i64) -> Vec<Vec<u8>> {
+    use sqlx::Connection;
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar("SELECT digest FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT digest FROM recovery_codes WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    }
 }
 
 #[tokio::test]

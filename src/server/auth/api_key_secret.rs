@@ -105,4 +105,29 @@ mod tests {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }
+
+    /// What this can prove: the presented secret is hashed and compared with the stored hash
+    /// by `subtle`'s constant-time equality (never `==`, which stops at the first differing
+    /// byte), and the one caller finds the row by its public prefix and checks the secret
+    /// with that function (not by a database lookup on the secret's hash). It reads the
+    /// source; it cannot measure time, and it trusts `subtle` to be what it says.
+    #[test]
+    fn the_secret_is_compared_with_a_constant_time_primitive() {
+        let source = include_str!("api_key_secret.rs");
+        let start = source.find("pub fn secret_matches").unwrap();
+        let body = &source[start..start + source[start..].find("\n}").unwrap()];
+        assert!(body.contains(".ct_eq("), "{body}");
+        assert!(!body.contains("=="), "{body}");
+        let caller = include_str!("api_keys.rs");
+        assert!(caller.contains("api_key_by_prefix(prefix)"));
+        assert!(caller.contains("api_key_secret::secret_matches(secret, &key.secret_hash)"));
+        // And it answers right: a hash one bit off, or of another length, does not match.
+        let key = generate();
+        let (_, secret) = parse(&key.full).unwrap();
+        let mut off = key.secret_hash.clone();
+        off[31] ^= 1;
+        assert!(!secret_matches(secret, &off));
+        assert!(!secret_matches(secret, &key.secret_hash[..31]));
+        assert!(secret_matches(secret, &key.secret_hash));
+    }
 }

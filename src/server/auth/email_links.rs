@@ -205,14 +205,25 @@ mod tests {
             )
             .await
             .unwrap();
-        // Only the hash is stored.
+        // Only the hash is stored: the SHA-256 of the link's token text, computed here, not
+        // the token, nor its decoded bytes.
         let stored = f
             .store
             .email_link_of(user.id, "reset_password")
             .await
             .unwrap()
             .unwrap();
-        assert_ne!(stored.token_hash, token.expose().as_bytes());
+        {
+            use base64::Engine;
+            use sha2::Digest;
+            let expected = sha2::Sha256::digest(token.expose().as_bytes()).to_vec();
+            assert_eq!(stored.token_hash, expected);
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.expose())
+                .unwrap();
+            assert_eq!(raw.len(), 32);
+            assert_ne!(stored.token_hash, raw);
+        }
         assert_eq!(stored.expires_at, START + 30 * 60);
 
         f.advance(30 * 60 - 1);

@@ -142,3 +142,47 @@ impl PasswordReset {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::super::test_support::*;
+    use super::*;
+
+    /// The answer is ready at its first poll, before the lookup (a database round trip) has
+    /// even started, for a known and an unknown address alike: it cannot wait on the lookup,
+    /// nor on the link or the mail, so its time says nothing about the address. (No clock is
+    /// read: an answer that awaited the lookup would not be ready at the first poll.)
+    #[tokio::test]
+    async fn the_answer_is_given_before_the_lookup() {
+        let f = fixture().await;
+        f.register("alice").await;
+        let alice = f.store.user_by_username("alice").await.unwrap().unwrap();
+        let reset = &f.auth.password_reset;
+        let m = meta();
+        for email in ["alice@example.com", "nobody@example.com"] {
+            let form = EmailAddressForm {
+                email: email.into(),
+            };
+            assert!(
+                matches!(reset.request(&form, &m).now_or_never(), Some(Ok(()))),
+                "the answer for {email} waited"
+            );
+        }
+        // The lookup does run, after the answer: the known address gets its link.
+        tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while f
+                .store
+                .email_link_of(alice.id, Purpose::ResetPassword.as_str())
+                .await
+                .unwrap()
+                .is_none()
+            {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the link was issued after the answer");
+    }
+}

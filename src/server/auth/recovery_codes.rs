@@ -85,4 +85,22 @@ mod tests {
             digest(&hasher, "aaaaa-bbbbb", &new_salt()).await.unwrap()
         );
     }
+
+    /// The stored form is argon2id (v1.3) at the password parameters (m = 19 MiB, t = 2,
+    /// p = 1) with a 32-byte output, computed here with the `argon2` crate directly: a fast
+    /// hash, another argon2 variant or weaker parameters give other bytes.
+    #[tokio::test]
+    async fn digests_are_argon2id_at_the_password_parameters() {
+        use argon2::{Algorithm, Argon2, Params, Version};
+        let hasher = PasswordHasher::new(1).unwrap();
+        let salt = new_salt();
+        let code = "k3x9m-p2q7r";
+        let stored = digest(&hasher, code, &salt).await.unwrap();
+        let params = Params::new(19 * 1024, 2, 1, Some(32)).unwrap();
+        let mut expected = [0u8; 32];
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into(code.as_bytes(), &salt, &mut expected)
+            .unwrap();
+        assert_eq!(stored, expected);
+    }
 }

@@ -1058,4 +1058,181 @@ mod tests {
             .await
             .unwrap();
     }
+
+    #[tokio::test]
+    async fn a_setup_not_confirmed_within_thirty_minutes_must_be_started_again() {
+        assert_eq!(ENROLMENT_LIFETIME_SECS, 30 * 60);
+        let f = fixture().await;
+        let this = f.register("alice").await;
+        let current = f.current(&this).await;
+        let tf = &f.auth.two_factor;
+        tf.start(&current, &password_form(PASSWORD), &meta())
+            .await
+            .unwrap();
+        let secret = secret_of(&tf.status(&current).await.unwrap());
+        // A second before the end the setup is still shown...
+        f.advance(ENROLMENT_LIFETIME_SECS as u64 - 1);
+        assert!(tf.status(&current).await.unwrap().enrolment.is_some());
+        // ...and at 30 minutes it is gone, and its secret's right code turns nothing on.
+        f.advance(1);
+        assert!(tf.status(&current).await.unwrap().enrolment.is_none());
+        let late = tf
+            .confirm(&current, &code(&f.code_now(&secret, 0)), &meta())
+            .await;
+        assert_eq!(field_error(late, "code"), SETUP_EXPIRED);
+        let user = f.store.user_by_username("alice").await.unwrap().unwrap();
+        assert!(!user.two_factor_enabled);
+        // Started again: a new secret, which works.
+        tf.start(&current, &password_form(PASSWORD), &meta())
+            .await
+            .unwrap();
+        let fresh = secret_of(&tf.status(&current).await.unwrap());
+        assert_ne!(fresh.expose(), secret.expose());
+        tf.confirm(&current, &code(&f.code_now(&fresh, 0)), &meta())
+            .await
+            .unwrap();
+    }
+
+    /// Exactly one of two results is `Ok`; answers the other.
+    fn one_winner<T>(
+        a: Result<T, ServiceError>,
+        b: Result<T, ServiceError>,
+    ) -> Result<(), ServiceError> {
+        match (a.map(|_| ()), b.map(|_| ())) {
+            (Ok(()), Ok(())) => panic!("both racing requests won"),
+            (Ok(()), loser) | (loser, Ok(())) => loser,
+            (a, b) => panic!("neither won: {a:?} / {b:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn two_requests_racing_with_one_code_cannot_both_win() {
+        let f = fixture().await;
+        let (_, secret, codes) = f.enrolled("alice").await;
+        let tf = &f.auth.two_factor;
+        let m = meta();
+        // One authenticator code, two waiting sign-ins (the password typed on two devices),
+        // sent at once.
+        let (a, b) = (
+            f.password_step("alice", false).await,
+            f.password_step("alice", false).await,
+        );
+        let now = code(&f.code_now(&secret, 0));
+        let (ra, rb) = tokio::join!(
+            tf.finish_sign_in(&a, &now, &m),
+            tf.finish_sign_in(&b, &now, &m)
+        );
+        assert_eq!(field_error(one_winner(ra, rb), "code"), CODE_ALREADY_USED);
+
+        // One recovery code, from four sign-ins at once (the account throttle's free
+        // attempts): one wins, the others find it used.
+        let mut waiting = Vec::new();
+        for _ in 0..4 {
+            waiting.push(f.password_step("alice", false).await);
+        }
+        let recovery = code(&codes[0]);
+        let results = futures::future::join_all(
+            waiting
+                .iter()
+                .map(|token| tf.finish_sign_in(token, &recovery, &m)),
+        )
+        .await;
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "{wins} sign-ins with one recovery code");
+        for result in results.into_iter().filter(|r| r.is_err()) {
+            assert_eq!(field_error(result, "code"), WRONG_CODE);
+        }
+
+        // One waiting sign-in answered twice at once with two right codes (this step's and
+        // the next, both in the window: a double submit, or a stolen challenge cookie with a
+        // code of its own): one session, not two.
+        f.advance(totp::STEP_SECS as u64);
+        let one = f.password_step("alice", false).await;
+        let (this_step, next_step) = (
+            code(&f.code_now(&secret, 0)),
+            code(&f.code_now(&secret, 1)),
+        );
+        let (ra, rb) = tokio::join!(
+            tf.finish_sign_in(&one, &this_step, &m),
+            tf.finish_sign_in(&one, &next_step, &m)
+        );
+        match one_winner(ra, rb) {
+            // Second to take the waiting sign-in, or its code's step was spent by the other.
+            Err(ServiceError::Client(AppError::SignInExpired)) => {}
+            other => assert_eq!(field_error(other, "code"), CODE_ALREADY_USED),
+        }
+        let user = f.store.user_by_username("alice").await.unwrap().unwrap();
+        // The enrolling session, and one per race.
+        assert_eq!(f.store.sessions_of(user.id).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn turning_two_factor_off_ends_waiting_sign_ins() {
+        let f = fixture().await;
+        let (this, secret, codes) = f.enrolled("alice").await;
+        let tf = &f.auth.two_factor;
+        let waiting = f.password_step("alice", false).await;
+        let current = f.current(&this).await;
+        let off = DisableTwoFactorForm {
+            password: PASSWORD.into(),
+            code: codes[0].clone(),
+        };
+        tf.disable(&current, &off, &meta()).await.unwrap();
+        // The password was right and the code is right, but the sign-in waited on a second
+        // factor that is gone: it is over, and the person starts again.
+        let after = tf
+            .finish_sign_in(&waiting, &code(&f.code_now(&secret, 0)), &meta())
+            .await;
+        assert!(
+            matches!(after, Err(ServiceError::Client(AppError::SignInExpired))),
+            "{:?}",
+            after.map(|_| ())
+        );
+        assert!(!tf.sign_in_waiting(&waiting).await.unwrap());
+        // And it stays over when two-factor is turned on again.
+        let current = f.current(&this).await;
+        tf.start(&current, &password_form(PASSWORD), &meta())
+            .await
+            .unwrap();
+        let fresh = secret_of(&tf.status(&current).await.unwrap());
+        tf.confirm(&current, &code(&f.code_now(&fresh, 0)), &meta())
+            .await
+            .unwrap();
+        f.advance(totp::STEP_SECS as u64);
+        let again = tf
+            .finish_sign_in(&waiting, &code(&f.code_now(&fresh, 0)), &meta())
+            .await;
+        assert!(matches!(
+            again,
+            Err(ServiceError::Client(AppError::SignInExpired))
+        ));
+    }
+
+    #[tokio::test]
+    async fn new_recovery_codes_end_the_other_sessions() {
+        let f = fixture().await;
+        let (this, secret, _) = f.enrolled("alice").await;
+        let tf = &f.auth.two_factor;
+        let token = f.password_step("alice", false).await;
+        let other = tf
+            .finish_sign_in(&token, &code(&f.code_now(&secret, 0)), &meta())
+            .await
+            .unwrap();
+        assert!(f.auth.sessions.current(&other.token).await.unwrap().is_some());
+        let current = f.current(&this).await;
+        tf.regenerate_recovery_codes(&current, &password_form(PASSWORD), &meta())
+            .await
+            .unwrap();
+        assert!(
+            f.auth.sessions.current(&other.token).await.unwrap().is_none(),
+            "the other session outlived new recovery codes"
+        );
+        assert!(f.auth.sessions.current(&this.token).await.unwrap().is_some());
+        let events = f.auth.activity.recent(current.user_id()).await.unwrap();
+        let regenerated = events
+            .iter()
+            .find(|e| e.kind == ActivityKind::RecoveryCodesRegenerated)
+            .expect("logged");
+        assert_eq!(regenerated.detail.as_deref(), Some("1 other session ended"));
+    }
 }

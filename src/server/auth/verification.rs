@@ -452,4 +452,57 @@ mod tests {
         };
         assert!(fields.get("username").is_some());
     }
+
+    #[tokio::test]
+    async fn confirming_an_address_by_link_never_signs_an_enrolled_account_in() {
+        let f = fixture_in(VerificationMode::Required).await;
+        let registered = f
+            .auth
+            .registration
+            .register(&register_form("alice"), &meta())
+            .await
+            .unwrap();
+        assert!(matches!(registered, Registered::CheckInbox));
+        // Two-factor on before the address was confirmed (enrolled while verification was
+        // optional): set straight in the store.
+        let alice = f.store.user_by_username("alice").await.unwrap().unwrap();
+        let now = f.clock.now();
+        assert!(f
+            .store
+            .begin_two_factor(alice.id, b"sealed secret", now)
+            .await
+            .unwrap());
+        let codes = crate::server::db::NewRecoveryCodes {
+            salt: vec![0; 16],
+            digests: vec![vec![1; 32]],
+            reveal_to_session: "none".into(),
+            sealed_codes: vec![2; 8],
+            reveal_until: now,
+        };
+        assert!(f
+            .store
+            .enable_two_factor(alice.id, 1, now, &codes)
+            .await
+            .unwrap());
+        let mails = f.sent_mail().await;
+        let token = token_in(&mails, "alice@example.com", "/verify-email");
+        let confirmed = f.auth.verification.confirm(&token, &meta()).await.unwrap();
+        // The address is confirmed, and nobody is signed in: the link proves the address,
+        // not the person, who signs in with the password and a code.
+        assert!(matches!(
+            confirmed,
+            Confirmed::Verified { signed_in: None }
+        ));
+        let alice = f.store.user_by_id(alice.id).await.unwrap().unwrap();
+        assert!(alice.email_verified_at.is_some());
+        assert!(f.store.sessions_of(alice.id).await.unwrap().is_empty());
+        assert!(matches!(
+            f.auth
+                .sign_in
+                .login(&login_form("alice"), false, &meta())
+                .await
+                .unwrap(),
+            crate::server::auth::LoginOutcome::SecondFactor(_)
+        ));
+    }
 }

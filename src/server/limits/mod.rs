@@ -227,4 +227,23 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn recipient_keys_are_hashes_that_name_no_address() {
+        use sha2::{Digest, Sha256};
+        let address = "alice.smith@example.com";
+        let key = recipient_key(address);
+        // "to:" and the first 16 bytes of the address's SHA-256 in hex, computed here.
+        let hex: String = Sha256::digest(address.as_bytes())[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(key, format!("to:{hex}"));
+        for part in ["alice", "smith", "example", "@"] {
+            assert!(!key.contains(part), "{part} in {key}");
+        }
+        // One address, one key; another address, another key.
+        assert_eq!(key, recipient_key(address));
+        assert_ne!(key, recipient_key("bob@example.com"));
+    }
 }
