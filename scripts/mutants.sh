@@ -17,7 +17,7 @@
 # some other test would catch it: the filter says which tests should.
 #
 # It runs on the committed tree (HEAD), in a throwaway worktree, mutating in place there
-# (`--in-place`, one job: two cores do not build two mutants at once usefully), building into
+# (`--in-place`, which means one job: two cores do not build two mutants at once usefully), building into
 # this checkout's target/ with the test command's flags, so every dependency the test command
 # compiled is reused and only Gatehouse itself is built again (a few minutes; ~15 more on a
 # checkout that has never run the tests). Cargo's lock on target/ makes other builds wait while
@@ -99,13 +99,14 @@ for group in "${SELECTED[@]}"; do
   fi
   out="$OUT/$group${SHARD:+-${SHARD[1]//\//of}}"
   mkdir -p "$out"
-  (cd "$TREE" && cargo mutants --in-place --jobs 1 --features ssr \
+  (cd "$TREE" && cargo mutants --in-place --features ssr \
     --test-tool nextest \
     --timeout "${MUTANTS_TIMEOUT:-240}" --build-timeout 900 \
     --output "$out" "${args[@]}" "${SHARD[@]}" \
     -- -E "${FILTER[$group]}" --no-tests warn) || status=1
   for kind in caught missed timeout unviable; do
-    printf '%-9s %s\n' "$kind" "$(wc -l < "$out/mutants.out/$kind.txt" 2>/dev/null || echo 0)"
+    file="$out/mutants.out/$kind.txt"
+    printf '%-9s %s\n' "$kind" "$( [ -f "$file" ] && wc -l < "$file" || echo 0)"
   done
 done
 exit "$status"
