@@ -202,23 +202,31 @@ mod tests {
     }
 
     #[test]
-    fn a_token_without_client_id_is_refused() {
+    fn a_token_missing_any_claim_is_refused() {
         let k = keys();
         let token = issue(&k, 0, NOW);
-        let mut claims: serde_json::Value = serde_json::from_slice(
+        let claims: serde_json::Value = serde_json::from_slice(
             &URL_SAFE_NO_PAD
                 .decode(token.split('.').nth(1).unwrap())
                 .unwrap(),
         )
         .unwrap();
-        claims.as_object_mut().unwrap().remove("client_id");
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(TOKEN_TYPE.to_string());
-        let without = jsonwebtoken::encode(&header, &claims, &k.encoding).unwrap();
-        assert!(matches!(
-            k.verify(&without, NOW),
-            Err(TokenError::Invalid(_))
-        ));
+        let resigned = |claims: &serde_json::Value| {
+            jsonwebtoken::encode(&header, claims, &k.encoding).unwrap()
+        };
+        assert!(k.verify(&resigned(&claims), NOW).is_ok(), "re-signed whole");
+        let names: Vec<String> = claims.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(names.len(), 9, "{names:?}");
+        for name in names {
+            let mut without = claims.clone();
+            without.as_object_mut().unwrap().remove(&name);
+            assert!(
+                matches!(k.verify(&resigned(&without), NOW), Err(TokenError::Invalid(_))),
+                "a token without `{name}` was accepted"
+            );
+        }
     }
 
     #[test]

@@ -1209,6 +1209,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_waiting_sign_in_does_not_survive_two_factor_going_off_and_on_again() {
+        let f = fixture().await;
+        let (this, _secret, codes) = f.enrolled("alice").await;
+        let tf = &f.auth.two_factor;
+        let waiting = f.password_step("alice", false).await;
+        let current = f.current(&this).await;
+        let off = DisableTwoFactorForm {
+            password: PASSWORD.into(),
+            code: codes[0].clone(),
+        };
+        tf.disable(&current, &off, &meta()).await.unwrap();
+        // Nobody touches the waiting sign-in while the factor is gone; a new one is enrolled
+        // within its five minutes.
+        let current = f.current(&this).await;
+        tf.start(&current, &password_form(PASSWORD), &meta())
+            .await
+            .unwrap();
+        let fresh = secret_of(&tf.status(&current).await.unwrap());
+        tf.confirm(&current, &code(&f.code_now(&fresh, 0)), &meta())
+            .await
+            .unwrap();
+        f.advance(totp::STEP_SECS as u64);
+        let revived = tf
+            .finish_sign_in(&waiting, &code(&f.code_now(&fresh, 0)), &meta())
+            .await;
+        assert!(
+            matches!(revived, Err(ServiceError::Client(AppError::SignInExpired))),
+            "{:?}",
+            revived.map(|_| ())
+        );
+    }
+
+    #[tokio::test]
     async fn new_recovery_codes_end_the_other_sessions() {
         let f = fixture().await;
         let (this, secret, _) = f.enrolled("alice").await;

@@ -527,8 +527,10 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
         now: i64,
     ) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Turns two-factor off (or drops an unfinished enrolment): the secret, the recovery codes
-    /// and any waiting reveal, in one transaction. `false` when there was nothing.
+    /// Turns two-factor off (or drops an unfinished enrolment): the secret, the recovery codes,
+    /// any waiting reveal and every sign-in waiting for a second step, in one transaction (a
+    /// waiting sign-in must not outlive the factor it waits for, even if another is enrolled
+    /// within its five minutes). `false` when there was nothing.
     async fn delete_two_factor(&self, user_id: i64) -> Result<bool, StoreError>;
 
     async fn insert_sign_in_challenge(

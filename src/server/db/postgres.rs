@@ -659,6 +659,10 @@ impl Store for PostgresStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sign_in_challenges WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM two_factor WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)

@@ -626,6 +626,10 @@ impl Store for SqliteStore {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sign_in_challenges WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM two_factor WHERE user_id = ?")
             .bind(user_id)
             .execute(&mut *tx)
