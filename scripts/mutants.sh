@@ -22,7 +22,8 @@
 # compiled is reused and only Gatehouse itself is built again (a few minutes; ~15 more on a
 # checkout that has never run the tests). Cargo's lock on target/ makes other builds wait while
 # it runs. Results: target/mutants-out/<group>/mutants.out/ (missed.txt, caught.txt, …).
-# Needs Redis and PostgreSQL as the test command does (the limits' contract tests use Redis).
+# Each whole group's figures and survivors are written into docs/mutants.md (between markers;
+# the explanations around them are kept). Needs Redis and PostgreSQL as the test command does (the limits' contract tests use Redis).
 # Exit status: non-zero when a mutant was missed or timed out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,9 +105,10 @@ for group in "${SELECTED[@]}"; do
     --timeout "${MUTANTS_TIMEOUT:-240}" --build-timeout 900 \
     --output "$out" "${args[@]}" "${SHARD[@]}" \
     -- -E "${FILTER[$group]}" --no-tests warn) || status=1
-  for kind in caught missed timeout unviable; do
-    file="$out/mutants.out/$kind.txt"
-    printf '%-9s %s\n' "$kind" "$( [ -f "$file" ] && wc -l < "$file" || echo 0)"
-  done
+  # A whole group's run is recorded in docs/mutants.md; a shard is a part, so it is not.
+  if [ "${#SHARD[@]}" -eq 0 ] && [ -f "$out/mutants.out/outcomes.json" ]; then
+    python3 scripts/lib/mutants_report.py docs/mutants.md "$group" \
+      "$out/mutants.out/outcomes.json" "$(git rev-parse --short HEAD)" "${FILTER[$group]}"
+  fi
 done
 exit "$status"

@@ -208,7 +208,9 @@ mod tests {
         }),
         ("ip", |r| r.event.ip = Some("198.51.100.7".into())),
         ("ip removed", |r| r.event.ip = None),
-        ("device", |r| r.event.device = Some("Chrome on Windows".into())),
+        ("device", |r| {
+            r.event.device = Some("Chrome on Windows".into())
+        }),
         ("device removed", |r| r.event.device = None),
         ("request_id", |r| r.event.request_id = Some("req-2".into())),
         ("request_id removed", |r| r.event.request_id = None),

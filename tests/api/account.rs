@@ -149,7 +149,10 @@ async fn api_keys_survive_a_password_change_signing_out_everywhere_and_a_reset()
     let res = app
         .rpc(
             "reset_password",
-            &[("new_password", reset_to), ("new_password_confirm", reset_to)],
+            &[
+                ("new_password", reset_to),
+                ("new_password_confirm", reset_to),
+            ],
             None,
         )
         .header(reqwest::header::COOKIE, link_cookie)
@@ -658,7 +661,12 @@ async fn verification_reads_past_the_first_thousand_rows() {
         joined.unwrap();
     }
 
-    let verify = || within("verifying", gatehouse::server::audit::verify(store.as_ref()));
+    let verify = || {
+        within(
+            "verifying",
+            gatehouse::server::audit::verify(store.as_ref()),
+        )
+    };
     let report = verify().await.unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
     assert_eq!(
@@ -741,7 +749,11 @@ async fn deleting_the_account_erases_it_everywhere_and_keeps_a_minimal_record() 
         .await
         .unwrap()
         .remove(0);
-    assert!(erased_head.seq > 1, "a history to erase: {}", erased_head.seq);
+    assert!(
+        erased_head.seq > 1,
+        "a history to erase: {}",
+        erased_head.seq
+    );
 
     let res = app
         .call(

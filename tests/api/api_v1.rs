@@ -467,8 +467,7 @@ async fn a_key_cannot_manage_keys_or_open_browser_pages() {
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}");
         let challenge = header(&res, "www-authenticate").unwrap_or("").to_string();
         assert!(
-            challenge.starts_with("Bearer ")
-                && challenge.contains(r#"error="insufficient_scope""#),
+            challenge.starts_with("Bearer ") && challenge.contains(r#"error="insufficient_scope""#),
             "{what}: {challenge}"
         );
         let body: Value = res.json().await.unwrap();

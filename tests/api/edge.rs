@@ -327,7 +327,10 @@ async fn connect_is_refused_with_405() {
             lower.contains("\r\nallow: get, head, post, options\r\n"),
             "{head}"
         );
-        assert!(lower.contains("\r\nx-content-type-options: nosniff\r\n"), "{head}");
+        assert!(
+            lower.contains("\r\nx-content-type-options: nosniff\r\n"),
+            "{head}"
+        );
     }
 }
 
@@ -473,7 +476,6 @@ async fn pages_and_server_functions_send_no_cors_headers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(header(&page, "access-control-allow-origin"), None);
 
     // A server function called from the allowed origin works (CSRF lets it through)…
     let token = app.register_ok("alice", "alice@example.com").await;
@@ -495,7 +497,7 @@ async fn pages_and_server_functions_send_no_cors_headers() {
         .send()
         .await
         .unwrap();
-    for (what, res) in [("page", &page), ("call", &call), ("preflight", &preflight)] {
+    for (what, res) in [("call", &call), ("preflight", &preflight), ("page", &page)] {
         let cors: Vec<&str> = res
             .headers()
             .keys()
@@ -583,7 +585,10 @@ async fn get_never_changes_state() {
         );
     }
 
-    assert_eq!(app.current_username(&session).await.as_deref(), Some("alice"));
+    assert_eq!(
+        app.current_username(&session).await.as_deref(),
+        Some("alice")
+    );
     assert_eq!(app.current_username(&other).await.as_deref(), Some("alice"));
     assert_eq!(session_ids().await, sessions_before);
     assert_eq!(app.me(&jwt).await.status(), StatusCode::OK);
@@ -592,14 +597,20 @@ async fn get_never_changes_state() {
         StatusCode::OK
     );
     assert_eq!(store.api_keys_of(user.id).await.unwrap().len(), 1);
-    assert!(app.stored_user("alice").await.unwrap() == user, "the account changed");
+    assert!(
+        app.stored_user("alice").await.unwrap() == user,
+        "the account changed"
+    );
     assert!(app.stored_user("mallory").await.is_none());
     let activity_after = store.audit_events_of(user.id, None, 1000).await.unwrap();
     assert_eq!(
         activity_after.len(),
         activity_before.len(),
         "{:?}",
-        activity_after.iter().map(|e| &e.event.kind).collect::<Vec<_>>()
+        activity_after
+            .iter()
+            .map(|e| &e.event.kind)
+            .collect::<Vec<_>>()
     );
     assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);
 }
@@ -614,11 +625,18 @@ async fn a_429_carries_ratelimit_reset_equal_to_retry_after() {
         let app = spawn_app().await;
         let attempt = async |i: usize| match what {
             "server function" => app.login(&format!("nobody{i}"), "wrong password").await,
-            _ => app.password_grant(&format!("nobody{i}"), "wrong password").await,
+            _ => {
+                app.password_grant(&format!("nobody{i}"), "wrong password")
+                    .await
+            }
         };
         for i in 0..5 {
             let res = attempt(i).await;
-            assert!(res.status().is_client_error(), "{what} {i}: {}", res.status());
+            assert!(
+                res.status().is_client_error(),
+                "{what} {i}: {}",
+                res.status()
+            );
             assert_ne!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{what} {i}");
         }
         let res = attempt(9).await;

@@ -65,11 +65,8 @@ async fn only_the_hash_of_the_session_token_is_stored() {
     // The key the row is stored under is the SHA-256 of the cookie's value, computed here
     // independently of the app: not the token, not its decoded bytes (as long as a hash).
     assert_eq!(stored[0].token_hash, sha256(token.as_bytes()));
-    let decoded = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        &token,
-    )
-    .unwrap();
+    let decoded =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &token).unwrap();
     assert_ne!(stored[0].token_hash, decoded);
     // Nor is it anywhere else in the row.
     for column in [

@@ -266,6 +266,26 @@ mod tests {
         );
     }
 
+    /// `nbf` and `iat` are each checked on their own, with the same leeway as `exp`.
+    #[test]
+    fn a_token_from_the_future_is_refused_by_either_time_claim() {
+        let k = keys();
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(TOKEN_TYPE.to_string());
+        let with = |nbf: i64, iat: i64| {
+            let mut claims = k.verify(&issue(&k, 0, NOW), NOW).unwrap();
+            (claims.nbf, claims.iat) = (nbf, iat);
+            let token = jsonwebtoken::encode(&header, &claims, &k.encoding).unwrap();
+            k.verify(&token, NOW).map(|_| ())
+        };
+        let edge = NOW + LEEWAY_SECS;
+        assert_eq!(with(edge, edge), Ok(()), "within the leeway");
+        assert_eq!(with(edge + 1, NOW), Err(TokenError::NotYetValid), "nbf alone");
+        assert_eq!(with(NOW, edge + 1), Err(TokenError::NotYetValid), "iat alone");
+        assert_eq!(with(NOW + 3600, NOW), Err(TokenError::NotYetValid));
+        assert_eq!(with(NOW, NOW + 3600), Err(TokenError::NotYetValid));
+    }
+
     #[test]
     fn another_key_issuer_or_audience_is_refused() {
         let token = issue(&keys(), 0, NOW);
