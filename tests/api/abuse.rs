@@ -441,7 +441,10 @@ async fn without_a_client_address_requests_share_one_allowance_instead_of_none()
     }
     assert_eq!(statuses, [200, 200, 429]);
     // Clients with an address are not in that bucket.
-    assert_eq!(app.get("/api/v1/openapi.json").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/openapi.json").await.status(),
+        StatusCode::OK
+    );
 }
 
 /// The password grant from `forwarded_for` (the app must trust 127.0.0.1).

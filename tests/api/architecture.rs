@@ -359,7 +359,10 @@ fn bracketed(code: &str, open: usize) -> &str {
         }
         i += 1;
     }
-    panic!("unbalanced brackets after {}", &code[open..(open + 80).min(code.len())]);
+    panic!(
+        "unbalanced brackets after {}",
+        &code[open..(open + 80).min(code.len())]
+    );
 }
 
 /// The `macro_rules!` of the source tree that make a statement at compile time: every
@@ -382,7 +385,9 @@ fn statement_macros() -> BTreeSet<String> {
                     Some(&kind[..kind.find(|c: char| !is_ident(c)).unwrap_or(kind.len())])
                 })
                 .collect();
-            if !kinds.is_empty() && kinds.iter().all(|k| *k == "literal") && body.contains("concat!(")
+            if !kinds.is_empty()
+                && kinds.iter().all(|k| *k == "literal")
+                && body.contains("concat!(")
             {
                 found.insert(name);
             }
@@ -398,7 +403,13 @@ fn statement_problems(code: &str, macros: &BTreeSet<String>) -> (Vec<String>, us
     let mut bad = Vec::new();
     let mut calls = 0;
     // The query functions under other names, or the escape hatches, are not used at all.
-    for banned in ["raw_sql", "QueryBuilder", "AssertSqlSafe", "use sqlx::query", "sqlx::{query"] {
+    for banned in [
+        "raw_sql",
+        "QueryBuilder",
+        "AssertSqlSafe",
+        "use sqlx::query",
+        "sqlx::{query",
+    ] {
         if code.contains(banned) {
             bad.push(format!("uses {banned}"));
         }
@@ -443,7 +454,13 @@ fn statement_problems(code: &str, macros: &BTreeSet<String>) -> (Vec<String>, us
         }
     }
     // The executor methods take a statement too: never an assembled one.
-    for method in [".execute(", ".fetch_one(", ".fetch_optional(", ".fetch_all(", ".fetch("] {
+    for method in [
+        ".execute(",
+        ".fetch_one(",
+        ".fetch_optional(",
+        ".fetch_all(",
+        ".fetch(",
+    ] {
         for (at, _) in code.match_indices(method) {
             let argument = bracketed(code, at + method.len() - 1);
             if argument.contains("format!") || argument.contains("String") {
@@ -475,7 +492,11 @@ fn every_sql_statement_is_a_compile_time_string() {
     }
     // The reader found the statements (both backends have dozens).
     assert!(calls > 100, "only {calls} sqlx::query calls found");
-    assert!(bad.is_empty(), "SQL not fixed at compile time:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "SQL not fixed at compile time:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -495,6 +516,9 @@ fn the_statement_reader_refuses_assembled_sql_and_accepts_literals() {
         r#"sqlx::raw_sql("x")"#,
         r#"conn.execute(format!("DROP {t}").as_str())"#,
     ] {
-        assert!(!statement_problems(bad, &macros).0.is_empty(), "{bad} accepted");
+        assert!(
+            !statement_problems(bad, &macros).0.is_empty(),
+            "{bad} accepted"
+        );
     }
 }

@@ -97,7 +97,10 @@ async fn panics_and_internal_errors_are_logged_with_the_request_id() {
     let app = spawn_app().await;
 
     let panicked = app.get("/test/panic").await;
-    assert_eq!(panicked.status(), reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        panicked.status(),
+        reqwest::StatusCode::INTERNAL_SERVER_ERROR
+    );
     let panic_id = header(&panicked, "x-request-id").unwrap().to_string();
     // An internal error: the schema is broken under a sign-in.
     app.register_ok("alice", "alice@example.com").await;

@@ -762,7 +762,10 @@ async fn recipient_limit_keys_in_redis_and_the_logs_never_name_the_address() {
         assert_eq!(app.request_reset(email).await.status(), StatusCode::OK);
     }
     assert_eq!(
-        app.mailbox.next_for("Alice.Smith@example.com").await.subject(),
+        app.mailbox
+            .next_for("Alice.Smith@example.com")
+            .await
+            .subject(),
         RESET_SUBJECT
     );
     // The limiter runs after the answer: wait until both recipients have their key.
@@ -790,7 +793,10 @@ async fn recipient_limit_keys_in_redis_and_the_logs_never_name_the_address() {
     let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
     for part in ["alice", "smith", "carol", "jones", "example.org"] {
         for key in &keys {
-            assert!(!key.to_lowercase().contains(part), "{part} in Redis key {key}");
+            assert!(
+                !key.to_lowercase().contains(part),
+                "{part} in Redis key {key}"
+            );
         }
         for line in logs.lines() {
             assert!(!line.to_lowercase().contains(part), "{part} logged: {line}");

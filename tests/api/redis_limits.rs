@@ -168,7 +168,11 @@ async fn without_redis_configured_there_is_nothing_to_ping() {
 #[tokio::test]
 async fn without_redis_the_account_throttle_still_holds_per_instance() {
     let url = format!("redis://127.0.0.1:{}", unused_port());
-    let app = spawn_app_with(&[("REDIS_URL", url.as_str()), ("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let app = spawn_app_with(&[
+        ("REDIS_URL", url.as_str()),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
     app.register_ok("alice", "alice@example.com").await;
     // One account, a new address every time: only the throttle (here, its in-process
     // fallback) can slow this down.
@@ -183,5 +187,8 @@ async fn without_redis_the_account_throttle_still_holds_per_instance() {
     app.clock.advance(1);
     let res = app.login_from("203.0.113.98", "alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(matches!(app.limits().ping().await, Some(Err(_))), "Redis really was down");
+    assert!(
+        matches!(app.limits().ping().await, Some(Err(_))),
+        "Redis really was down"
+    );
 }

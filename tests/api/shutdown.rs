@@ -8,7 +8,11 @@ use crate::helpers::*;
 async fn shutdown_finishes_in_flight_requests_and_refuses_new_connections() {
     let app = spawn_app().await;
     let in_flight = tokio::spawn(app.client.get(app.url("/test/wait")).send());
-    within("the request reaches the handler", app.gate.entered.notified()).await;
+    within(
+        "the request reaches the handler",
+        app.gate.entered.notified(),
+    )
+    .await;
 
     let server = app.stop();
     // New connections are no longer accepted (a fresh client: no pooled connection).
@@ -47,7 +51,11 @@ async fn a_request_that_never_finishes_cannot_hold_shutdown_past_the_grace_perio
     let stuck = tokio::spawn(app.client.get(app.url("/test/hang")).send());
     // Make sure the request has reached the server before stopping it.
     let in_flight = tokio::spawn(app.client.get(app.url("/test/wait")).send());
-    within("the request reaches the handler", app.gate.entered.notified()).await;
+    within(
+        "the request reaches the handler",
+        app.gate.entered.notified(),
+    )
+    .await;
     let server = app.stop();
     // Ends by itself after the grace period (1 s), although two requests never completed.
     within("shutdown despite a stuck request", server)

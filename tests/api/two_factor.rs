@@ -238,7 +238,10 @@ async fn recovery_codes_are_shown_once_and_each_signs_in_once() {
     for digest in &stored {
         for code in &codes {
             let text = code.as_bytes();
-            assert!(!digest.windows(text.len()).any(|w| w == text), "{code} stored");
+            assert!(
+                !digest.windows(text.len()).any(|w| w == text),
+                "{code} stored"
+            );
         }
     }
 }
@@ -259,7 +262,9 @@ fn argon2id_digest(code: &str, salt: &[u8]) -> Vec<u8> {
 async fn stored_recovery_digests(app: &TestApp, user_id: i64) -> Vec<Vec<u8>> {
     use sqlx::Connection;
     if app.database_url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .unwrap();
         sqlx::query_scalar("SELECT digest FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .fetch_all(&mut conn)

@@ -223,7 +223,10 @@ mod tests {
             let mut without = claims.clone();
             without.as_object_mut().unwrap().remove(&name);
             assert!(
-                matches!(k.verify(&resigned(&without), NOW), Err(TokenError::Invalid(_))),
+                matches!(
+                    k.verify(&resigned(&without), NOW),
+                    Err(TokenError::Invalid(_))
+                ),
                 "a token without `{name}` was accepted"
             );
         }
@@ -280,8 +283,16 @@ mod tests {
         };
         let edge = NOW + LEEWAY_SECS;
         assert_eq!(with(edge, edge), Ok(()), "within the leeway");
-        assert_eq!(with(edge + 1, NOW), Err(TokenError::NotYetValid), "nbf alone");
-        assert_eq!(with(NOW, edge + 1), Err(TokenError::NotYetValid), "iat alone");
+        assert_eq!(
+            with(edge + 1, NOW),
+            Err(TokenError::NotYetValid),
+            "nbf alone"
+        );
+        assert_eq!(
+            with(NOW, edge + 1),
+            Err(TokenError::NotYetValid),
+            "iat alone"
+        );
         assert_eq!(with(NOW + 3600, NOW), Err(TokenError::NotYetValid));
         assert_eq!(with(NOW, NOW + 3600), Err(TokenError::NotYetValid));
     }

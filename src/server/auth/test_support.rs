@@ -75,12 +75,12 @@ pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
         failure_floor: FailureFloor::fixed(Duration::ZERO),
         limits: Arc::new(Limits::in_process(
             &RateLimitSettings {
-            login: rule("login"),
-            register: rule("register"),
-            global: rule("global"),
-            mail: rule("mail"),
-            mail_recipient: rule("mail_recipient"),
-            two_factor: rule("two_factor"),
+                login: rule("login"),
+                register: rule("register"),
+                global: rule("global"),
+                mail: rule("mail"),
+                mail_recipient: rule("mail_recipient"),
+                two_factor: rule("two_factor"),
             },
             shared_clock.clone(),
         )),

@@ -1148,10 +1148,7 @@ mod tests {
         // code of its own): one session, not two.
         f.advance(totp::STEP_SECS as u64);
         let one = f.password_step("alice", false).await;
-        let (this_step, next_step) = (
-            code(&f.code_now(&secret, 0)),
-            code(&f.code_now(&secret, 1)),
-        );
+        let (this_step, next_step) = (code(&f.code_now(&secret, 0)), code(&f.code_now(&secret, 1)));
         let (ra, rb) = tokio::join!(
             tf.finish_sign_in(&one, &this_step, &m),
             tf.finish_sign_in(&one, &next_step, &m)
@@ -1251,16 +1248,33 @@ mod tests {
             .finish_sign_in(&token, &code(&f.code_now(&secret, 0)), &meta())
             .await
             .unwrap();
-        assert!(f.auth.sessions.current(&other.token).await.unwrap().is_some());
+        assert!(f
+            .auth
+            .sessions
+            .current(&other.token)
+            .await
+            .unwrap()
+            .is_some());
         let current = f.current(&this).await;
         tf.regenerate_recovery_codes(&current, &password_form(PASSWORD), &meta())
             .await
             .unwrap();
         assert!(
-            f.auth.sessions.current(&other.token).await.unwrap().is_none(),
+            f.auth
+                .sessions
+                .current(&other.token)
+                .await
+                .unwrap()
+                .is_none(),
             "the other session outlived new recovery codes"
         );
-        assert!(f.auth.sessions.current(&this.token).await.unwrap().is_some());
+        assert!(f
+            .auth
+            .sessions
+            .current(&this.token)
+            .await
+            .unwrap()
+            .is_some());
         let events = f.auth.activity.recent(current.user_id()).await.unwrap();
         let regenerated = events
             .iter()

@@ -489,10 +489,7 @@ mod tests {
         let confirmed = f.auth.verification.confirm(&token, &meta()).await.unwrap();
         // The address is confirmed, and nobody is signed in: the link proves the address,
         // not the person, who signs in with the password and a code.
-        assert!(matches!(
-            confirmed,
-            Confirmed::Verified { signed_in: None }
-        ));
+        assert!(matches!(confirmed, Confirmed::Verified { signed_in: None }));
         let alice = f.store.user_by_id(alice.id).await.unwrap().unwrap();
         assert!(alice.email_verified_at.is_some());
         assert!(f.store.sessions_of(alice.id).await.unwrap().is_empty());

@@ -26,7 +26,10 @@ pub async fn global_limit(State(state): State<AppState>, request: Request, next:
     }
     // Without a known address the request counts in the shared `unknown` bucket, as it
     // does on the credential endpoints.
-    let ip = request.extensions().get::<ClientIp>().map(|ClientIp(ip)| *ip);
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip);
     let limits = &state.limits;
     match limits.check(&limits.global, limit_key_of(ip)).await {
         Ok(()) => next.run(request).await,

@@ -152,7 +152,10 @@ impl LimiterTime {
             .query_async(&mut redis)
             .await
             .unwrap();
-        assert!(!keys.is_empty(), "the limiter stored nothing under {prefix}");
+        assert!(
+            !keys.is_empty(),
+            "the limiter stored nothing under {prefix}"
+        );
         for key in keys {
             let tat: i64 = ::redis::cmd("GET")
                 .arg(&key)
@@ -227,7 +230,10 @@ async fn the_allowance_refills_one_slot_per_interval(backend: Backend) {
     for _ in 0..5 {
         assert!(allowed(limiter.check(&rule, "1.2.3.4").await));
     }
-    assert!(!allowed(limiter.check(&rule, "1.2.3.4").await), "never more than the burst");
+    assert!(
+        !allowed(limiter.check(&rule, "1.2.3.4").await),
+        "never more than the burst"
+    );
 }
 
 async fn each_rule_and_each_client_counts_on_its_own(backend: Backend) {

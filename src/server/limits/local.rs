@@ -50,8 +50,11 @@ impl LocalRateLimiter {
         let limiters = rules
             .iter()
             .map(|rule| {
-                let limiter: Keyed =
-                    Governor::new(quota(rule), DefaultKeyedStateStore::default(), clock.clone());
+                let limiter: Keyed = Governor::new(
+                    quota(rule),
+                    DefaultKeyedStateStore::default(),
+                    clock.clone(),
+                );
                 (rule.name, limiter)
             })
             .collect();

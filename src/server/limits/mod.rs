@@ -102,7 +102,10 @@ pub fn from_settings(
     clock: Arc<dyn Clock>,
 ) -> (Limits, AccountThrottle) {
     let Some(url) = &redis_settings.url else {
-        return (Limits::in_process(rules, clock.clone()), AccountThrottle::new(clock));
+        return (
+            Limits::in_process(rules, clock.clone()),
+            AccountThrottle::new(clock),
+        );
     };
     let url_for_logs = redis_settings.url_for_logs().unwrap_or_default();
     let redis = match RedisConnection::new(
@@ -118,7 +121,10 @@ pub fn from_settings(
                 %error,
                 "cannot use Redis: rate limits and the account throttle are per instance"
             );
-            return (Limits::in_process(rules, clock.clone()), AccountThrottle::new(clock));
+            return (
+                Limits::in_process(rules, clock.clone()),
+                AccountThrottle::new(clock),
+            );
         }
     };
     tracing::info!(

@@ -486,7 +486,11 @@ mod tests {
         let prefix = unique_prefix();
         let mut limiters = Vec::new();
         for _ in 0..4 {
-            limiters.push(RedisRateLimiter::new(connection(&prefix).await, &[&rule], Arc::new(SystemClock)));
+            limiters.push(RedisRateLimiter::new(
+                connection(&prefix).await,
+                &[&rule],
+                Arc::new(SystemClock),
+            ));
         }
         let checks = (0..40).map(|i| limiters[i % 4].check(&rule, "9.9.9.9"));
         let decisions = futures::future::join_all(checks).await;
