@@ -17,11 +17,13 @@
 # some other test would catch it: the filter says which tests should.
 #
 # It runs on the committed tree (HEAD), in a throwaway worktree, mutating in place there
-# (`--in-place`, which means one job: two cores do not build two mutants at once usefully), building into
-# this checkout's target/ with the test command's flags, so every dependency the test command
-# compiled is reused and only Gatehouse itself is built again (a few minutes; ~15 more on a
-# checkout that has never run the tests). Cargo's lock on target/ makes other builds wait while
-# it runs. Results: target/mutants-out/<group>/mutants.out/ (missed.txt, caught.txt, …).
+# (`--in-place`, which means one job: two cores do not build two mutants at once usefully), with
+# the test command's flags and a target directory of its own, target/mutants. Not target/
+# itself: Cargo names a path package's artifacts the same from any checkout, so a build here and
+# one in the worktree would overwrite each other's test binaries, and a mutant could be tested
+# with unmutated code (or your tests run against a mutant). The first run seeds target/mutants
+# with a copy of target/debug, so the dependencies the test command compiled are reused.
+# Results: target/mutants-out/<group>/mutants.out/ (missed.txt, caught.txt, …).
 # Each whole group's figures and survivors are written into docs/mutants.md (between markers;
 # the explanations around them are kept). Needs Redis and PostgreSQL as the test command does (the limits' contract tests use Redis).
 # Exit status: non-zero when a mutant was missed or timed out.
@@ -79,7 +81,13 @@ cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
   echo "mutants: note: uncommitted changes are not tested; this runs on HEAD ($(git rev-parse --short HEAD))"
 
 ROOT="$PWD"
-export CARGO_TARGET_DIR="$ROOT/target"
+export CARGO_TARGET_DIR="$ROOT/target/mutants"
+if [ ! -d "$CARGO_TARGET_DIR/debug" ] && [ -d "$ROOT/target/debug" ]; then
+  echo "mutants: seeding target/mutants with a copy of target/debug (its dependencies)"
+  mkdir -p "$CARGO_TARGET_DIR"
+  cp -a "$ROOT/target/debug" "$CARGO_TARGET_DIR/debug"
+  rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+fi
 # The test command's cfg (scripts/test.sh), or every dependency would be compiled again.
 export RUSTFLAGS="--cfg erase_components"
 OUT="$ROOT/target/mutants-out"
