@@ -45,7 +45,9 @@ def section(text, name, rows_by_key, header):
 
 row = (
     f"| `{group}` | {date.today().isoformat()} | `{commit}` | {total} | {counts['caught']} | "
-    f"{counts['missed']} | {counts['timeout']} | {counts['unviable']} | {seconds / 60:.0f} min | `{test_filter}` |"
+    f"{counts['missed']} | {counts['timeout']} | {counts['unviable']} | {seconds / 60:.0f} min | "
+    # A `|` inside a table cell ends the cell, even in code: escaped.
+    f"`{test_filter.replace('|', chr(92) + '|')}` |"
 )
 text = section(
     text,
