@@ -687,7 +687,14 @@ mod tests {
         /// the recovery codes.
         async fn enrolled(&self, name: &str) -> (SignedIn, TotpSecret, Vec<String>) {
             let signed_in = self.register(name).await;
-            let current = self.current(&signed_in).await;
+            let (secret, codes) = self.enrol(&signed_in).await;
+            (signed_in, secret, codes)
+        }
+
+        /// Turns two-factor on for an account that is signed in; answers the secret and the
+        /// recovery codes.
+        async fn enrol(&self, signed_in: &SignedIn) -> (TotpSecret, Vec<String>) {
+            let current = self.current(signed_in).await;
             let tf = &self.auth.two_factor;
             tf.start(&current, &password_form(PASSWORD), &meta())
                 .await
@@ -699,7 +706,21 @@ mod tests {
             let codes = tf.take_recovery_codes(&current).await.unwrap().unwrap().0;
             // The first code's step is spent: later tests start from the next one.
             self.advance(totp::STEP_SECS as u64);
-            (signed_in, secret, codes)
+            (secret, codes)
+        }
+
+        /// Turns two-factor off with the password and `recovery_code`.
+        async fn turn_off(&self, signed_in: &SignedIn, recovery_code: &str) {
+            let current = self.current(signed_in).await;
+            let off = DisableTwoFactorForm {
+                password: PASSWORD.into(),
+                code: recovery_code.into(),
+            };
+            self.auth
+                .two_factor
+                .disable(&current, &off, &meta())
+                .await
+                .unwrap();
         }
 
         async fn password_step(&self, name: &str, remember: bool) -> SessionToken {
@@ -1169,12 +1190,7 @@ mod tests {
         let (this, secret, codes) = f.enrolled("alice").await;
         let tf = &f.auth.two_factor;
         let waiting = f.password_step("alice", false).await;
-        let current = f.current(&this).await;
-        let off = DisableTwoFactorForm {
-            password: PASSWORD.into(),
-            code: codes[0].clone(),
-        };
-        tf.disable(&current, &off, &meta()).await.unwrap();
+        f.turn_off(&this, &codes[0]).await;
         // The password was right and the code is right, but the sign-in waited on a second
         // factor that is gone: it is over, and the person starts again.
         let after = tf
@@ -1187,15 +1203,7 @@ mod tests {
         );
         assert!(!tf.sign_in_waiting(&waiting).await.unwrap());
         // And it stays over when two-factor is turned on again.
-        let current = f.current(&this).await;
-        tf.start(&current, &password_form(PASSWORD), &meta())
-            .await
-            .unwrap();
-        let fresh = secret_of(&tf.status(&current).await.unwrap());
-        tf.confirm(&current, &code(&f.code_now(&fresh, 0)), &meta())
-            .await
-            .unwrap();
-        f.advance(totp::STEP_SECS as u64);
+        let (fresh, _) = f.enrol(&this).await;
         let again = tf
             .finish_sign_in(&waiting, &code(&f.code_now(&fresh, 0)), &meta())
             .await;
@@ -1211,23 +1219,10 @@ mod tests {
         let (this, _secret, codes) = f.enrolled("alice").await;
         let tf = &f.auth.two_factor;
         let waiting = f.password_step("alice", false).await;
-        let current = f.current(&this).await;
-        let off = DisableTwoFactorForm {
-            password: PASSWORD.into(),
-            code: codes[0].clone(),
-        };
-        tf.disable(&current, &off, &meta()).await.unwrap();
+        f.turn_off(&this, &codes[0]).await;
         // Nobody touches the waiting sign-in while the factor is gone; a new one is enrolled
         // within its five minutes.
-        let current = f.current(&this).await;
-        tf.start(&current, &password_form(PASSWORD), &meta())
-            .await
-            .unwrap();
-        let fresh = secret_of(&tf.status(&current).await.unwrap());
-        tf.confirm(&current, &code(&f.code_now(&fresh, 0)), &meta())
-            .await
-            .unwrap();
-        f.advance(totp::STEP_SECS as u64);
+        let (fresh, _) = f.enrol(&this).await;
         let revived = tf
             .finish_sign_in(&waiting, &code(&f.code_now(&fresh, 0)), &meta())
             .await;
