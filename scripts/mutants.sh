@@ -8,6 +8,8 @@
 #   scripts/mutants.sh jwt csrf              # some groups (names below)
 #   scripts/mutants.sh --list                # the mutants, without running them
 #   scripts/mutants.sh --shard 0/4 limits    # a quarter of a group (same args on every shard)
+#   scripts/mutants.sh --re 'floor.rs:48' sign_in  # only the mutants whose names match (a
+#                                            # survivor again, once a test should catch it)
 #   MUTANTS_TIMEOUT=300 scripts/mutants.sh … # seconds one mutant's tests may take
 #
 # Not part of the test command: a full run takes hours on 2 cores. Each group pairs files with
@@ -60,12 +62,13 @@ FILES[redirect]="src/model/forms.rs"
 FILTER[redirect]="test(/model::forms|redirect|next|register::|login::/)"
 GROUPS_ALL=(password jwt api_keys sessions sign_in limits csrf headers error_page audit redirect)
 
-LIST=false SHARD=() SELECTED=()
+LIST=false SHARD=() RE=() SELECTED=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --list) LIST=true ;;
     --shard) SHARD=(--shard "$2"); shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --re) RE=(--re "$2"); shift ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) [ -n "${FILES[$1]+x}" ] || { echo "mutants: no group '$1' (${GROUPS_ALL[*]})" >&2; exit 2; }
        SELECTED+=("$1") ;;
   esac
@@ -101,18 +104,19 @@ for group in "${SELECTED[@]}"; do
   for file in ${FILES[$group]}; do args+=(--file "$file"); done
   printf '\n\033[1m== mutants: %s (%s) ==\033[0m\n' "$group" "${FILES[$group]}"
   if $LIST; then
-    (cd "$TREE" && cargo mutants --list --features ssr "${args[@]}" "${SHARD[@]}")
+    (cd "$TREE" && cargo mutants --list --features ssr "${args[@]}" "${SHARD[@]}" "${RE[@]}")
     continue
   fi
-  out="$OUT/$group${SHARD:+-${SHARD[1]//\//of}}"
+  out="$OUT/$group${SHARD:+-${SHARD[1]//\//of}}${RE:+-re}"
   mkdir -p "$out"
   (cd "$TREE" && cargo mutants --in-place --features ssr \
     --test-tool nextest \
     --timeout "${MUTANTS_TIMEOUT:-240}" --build-timeout 900 \
-    --output "$out" "${args[@]}" "${SHARD[@]}" \
+    --output "$out" "${args[@]}" "${SHARD[@]}" "${RE[@]}" \
     -- -E "${FILTER[$group]}" --no-tests warn) || status=1
-  # A whole group's run is recorded in docs/mutants.md; a shard is a part, so it is not.
-  if [ "${#SHARD[@]}" -eq 0 ] && [ -f "$out/mutants.out/outcomes.json" ]; then
+  # A whole group's run is recorded in docs/mutants.md; a shard or a --re run is a part, so
+  # it is not (say what it showed in the hand-written part).
+  if [ "${#SHARD[@]}" -eq 0 ] && [ "${#RE[@]}" -eq 0 ] && [ -f "$out/mutants.out/outcomes.json" ]; then
     python3 scripts/lib/mutants_report.py docs/mutants.md "$group" \
       "$out/mutants.out/outcomes.json" "$COMMIT" "${FILTER[$group]}"
   fi

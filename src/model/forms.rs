@@ -531,6 +531,24 @@ mod tests {
         assert!(errors.get("username").is_some());
         assert!(errors.get("password").is_some());
     }
+
+    #[test]
+    fn a_sign_in_name_may_be_as_long_as_the_longest_address_and_no_longer() {
+        let form = |username: String| LoginForm {
+            username,
+            password: "any password".into(),
+        };
+        let longest = format!("{}@example.com", "a".repeat(MAX_EMAIL_LEN - 12));
+        assert_eq!(longest.len(), MAX_EMAIL_LEN);
+        assert_eq!(form(longest.clone()).check(), Ok(()));
+        let errors = form(format!("a{longest}")).check().unwrap_err();
+        assert_eq!(
+            errors.get("username"),
+            Some("That is longer than any username or email we accept.")
+        );
+        // Surrounding spaces are not counted: they are not part of the name.
+        assert_eq!(form(format!("  {longest}  ")).check(), Ok(()));
+    }
 }
 
 /// The `next=` target after sign-in, when it is a path on this site. Everything that a browser
@@ -673,6 +691,10 @@ mod secret_tests {
                 .get("new_email"),
             Some(SAME_EMAIL)
         );
+        // Stored as typed (trimmed, the domain lower-cased); compared in canonical form.
+        let moving = form("  Alice@New.EXAMPLE ", "whatever it was");
+        assert_eq!(moving.normalized_email(), "Alice@new.example");
+        assert_eq!(moving.canonical_email(), "alice@new.example");
     }
 
     #[test]

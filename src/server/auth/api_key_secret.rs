@@ -47,11 +47,10 @@ pub fn generate() -> NewKey {
 /// Splits a presented key into (prefix, secret) if it has our shape.
 pub fn parse(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix(KEY_PREFIX)?;
-    if rest.len() <= PREFIX_LEN + 1 || !rest.is_char_boundary(PREFIX_LEN) {
-        return None;
-    }
-    let (prefix, tail) = rest.split_at(PREFIX_LEN);
-    let secret = tail.strip_prefix('_')?;
+    // `get` answers `None` for a key too short or with a character across the prefix's end,
+    // where slicing or `split_at` would panic on what anyone can send.
+    let prefix = rest.get(..PREFIX_LEN)?;
+    let secret = rest[PREFIX_LEN..].strip_prefix('_')?;
     let well_formed = prefix.bytes().all(|b| PREFIX_ALPHABET.contains(&b))
         && URL_SAFE_NO_PAD
             .decode(secret)
@@ -104,6 +103,23 @@ mod tests {
         ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
+        // Anything can arrive in a header: short, or with a character across the prefix's end
+        // or inside it. None of it panics.
+        let secret = URL_SAFE_NO_PAD.encode([7u8; SECRET_BYTES]);
+        for bad in [
+            "gk_abcdefgh".to_string(),
+            "gk_abcdefgh_".to_string(),
+            "gk_abcdefgé".to_string(),
+            format!("gk_abcdefgé_{secret}"),
+            format!("gk_abcdéfgh_{secret}"),
+            format!("gk_éééééééé_{secret}"),
+        ] {
+            assert!(parse(&bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            parse(&format!("gk_abcdefgh_{secret}")),
+            Some(("abcdefgh", secret.as_str()))
+        );
     }
 
     /// What this can prove: the presented secret is hashed and compared with the stored hash

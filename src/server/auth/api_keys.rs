@@ -166,7 +166,7 @@ fn described(key: &ApiKeyRecord) -> String {
 mod tests {
     use super::super::test_support::*;
     use crate::model::activity::ActivityKind;
-    use crate::model::api_key::{CreateApiKeyForm, KeyExpiry};
+    use crate::model::api_key::{CreateApiKeyForm, CreatedApiKey, KeyExpiry};
     use crate::model::forms::WRONG_CURRENT_PASSWORD;
     use crate::model::AppError;
     use crate::server::error::ServiceError;
@@ -314,5 +314,63 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(never.key.expires_at, None);
+    }
+
+    #[tokio::test]
+    async fn the_activity_log_names_the_key_that_was_made_or_revoked() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let alice = f.current(&alice).await;
+        let keys = &f.auth.api_keys;
+        let kept = keys
+            .create(alice.user_id(), &form("kept", None), &meta())
+            .await
+            .unwrap();
+        f.advance(1);
+        let gone = keys
+            .create(alice.user_id(), &form("gone", None), &meta())
+            .await
+            .unwrap();
+        let events = f.auth.activity.recent(alice.user_id()).await.unwrap();
+        assert_eq!(events[0].kind, ActivityKind::ApiKeyCreated);
+        let named = |key: &CreatedApiKey| format!("\"{}\" (gk_{}_…)", key.key.name, key.key.prefix);
+        assert_eq!(events[0].detail, Some(named(&gone)));
+        assert_eq!(events[1].detail, Some(named(&kept)));
+
+        keys.revoke(alice.user_id(), gone.key.id, &meta())
+            .await
+            .unwrap();
+        let events = f.auth.activity.recent(alice.user_id()).await.unwrap();
+        assert_eq!(events[0].kind, ActivityKind::ApiKeyRevoked);
+        assert_eq!(events[0].detail, Some(named(&gone)));
+    }
+
+    #[tokio::test]
+    async fn last_use_is_recorded_to_the_minute_without_a_write_per_request() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let alice = f.current(&alice).await;
+        let keys = &f.auth.api_keys;
+        let key = keys
+            .create(alice.user_id(), &form("ci", None), &meta())
+            .await
+            .unwrap();
+        let last_used = || async {
+            let keys = f.store.api_keys_of(alice.user_id()).await.unwrap();
+            keys.iter()
+                .find(|k| k.id == key.key.id)
+                .unwrap()
+                .last_used_at
+        };
+        assert_eq!(last_used().await, None);
+        keys.resolve(&key.secret).await.unwrap().unwrap();
+        assert_eq!(last_used().await, Some(START));
+        // Within the minute: the record stands (one write a minute per key, not per request).
+        f.advance(59);
+        keys.resolve(&key.secret).await.unwrap().unwrap();
+        assert_eq!(last_used().await, Some(START));
+        f.advance(1);
+        keys.resolve(&key.secret).await.unwrap().unwrap();
+        assert_eq!(last_used().await, Some(START + 60));
     }
 }

@@ -18,7 +18,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::password::PasswordHasher;
+use super::password::{HashError, PasswordHasher};
+
+/// The floor on a machine whose slowest verification takes `slowest`: half as long again, so
+/// a busier moment than the measured one still finishes inside it, plus the log writes.
+fn floor_for(slowest: Duration) -> Duration {
+    slowest * 3 / 2 + WRITE_MARGIN
+}
 
 /// Used until the start-up measurement is in (a fraction of a second): longer than any
 /// verification the measurement could find on a working machine.
@@ -43,24 +49,25 @@ impl FailureFloor {
         let floor = Self::fixed(BEFORE_CALIBRATION);
         let handle = floor.clone();
         tokio::spawn(async move {
-            match hasher.slowest_verification().await {
-                Ok(slowest) => {
-                    let measured = slowest * 3 / 2 + WRITE_MARGIN;
-                    handle
-                        .millis
-                        .store(measured.as_millis() as u64, Ordering::Relaxed);
-                    tracing::info!(
-                        floor_ms = measured.as_millis() as u64,
-                        slowest_verification_ms = slowest.as_millis() as u64,
-                        "sign-in failure floor measured"
-                    );
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "sign-in failure floor not measured; keeping 1 s")
-                }
+            if let Err(error) = handle.calibrate(&hasher).await {
+                tracing::warn!(%error, "sign-in failure floor not measured; keeping 1 s")
             }
         });
         floor
+    }
+
+    /// Times the slowest verification on `hasher`'s pool and sets the floor from it.
+    async fn calibrate(&self, hasher: &PasswordHasher) -> Result<Duration, HashError> {
+        let slowest = hasher.slowest_verification().await?;
+        let measured = floor_for(slowest);
+        self.millis
+            .store(measured.as_millis() as u64, Ordering::Relaxed);
+        tracing::info!(
+            floor_ms = measured.as_millis() as u64,
+            slowest_verification_ms = slowest.as_millis() as u64,
+            "sign-in failure floor measured"
+        );
+        Ok(slowest)
     }
 
     pub fn get(&self) -> Duration {
@@ -70,5 +77,33 @@ impl FailureFloor {
     /// Waits until the floor has passed since `started`.
     pub async fn wait_out(&self, started: Instant) {
         tokio::time::sleep_until(started + self.get()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_is_half_again_the_slowest_verification_plus_the_write_margin() {
+        assert_eq!(
+            floor_for(Duration::from_millis(200)),
+            Duration::from_millis(350)
+        );
+        assert_eq!(floor_for(Duration::ZERO), WRITE_MARGIN);
+    }
+
+    #[tokio::test]
+    async fn calibration_times_a_real_verification_and_sets_the_floor_from_it() {
+        let floor = FailureFloor::fixed(BEFORE_CALIBRATION);
+        let slowest = floor
+            .calibrate(&PasswordHasher::new(1).unwrap())
+            .await
+            .unwrap();
+        assert!(slowest > Duration::ZERO, "nothing was timed");
+        assert_eq!(
+            floor.get(),
+            Duration::from_millis(floor_for(slowest).as_millis() as u64)
+        );
     }
 }

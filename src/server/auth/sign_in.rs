@@ -425,6 +425,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_account_has_one_count_by_name_or_address_and_it_slows_no_other_account() {
+        let f = fixture().await;
+        f.register("alice").await;
+        f.register("bob").await;
+        let sign_in = |name: &'static str, password: &'static str| {
+            let f = &f;
+            async move {
+                f.auth
+                    .sign_in
+                    .login(&login(name, password), false, &meta())
+                    .await
+            }
+        };
+        // Guesses by username and by address add up: both name the same account.
+        for i in 0..FREE_FAILURES {
+            let name = if i % 2 == 0 {
+                "alice"
+            } else {
+                "Alice@Example.com"
+            };
+            assert!(matches!(
+                sign_in(name, "wrong guess").await,
+                Err(ServiceError::Client(AppError::InvalidCredentials))
+            ));
+        }
+        for name in ["alice", "alice@example.com"] {
+            assert!(matches!(
+                sign_in(name, PASSWORD).await,
+                Err(ServiceError::Client(AppError::RateLimited { .. }))
+            ));
+        }
+        // Someone else's account is not held back by them.
+        assert!(matches!(
+            sign_in("bob", PASSWORD).await,
+            Ok(LoginOutcome::SignedIn(_))
+        ));
+    }
+
+    #[tokio::test]
     async fn a_wrong_current_password_is_a_field_error_and_counts_as_a_failure() {
         let f = fixture().await;
         let signed_in = f.register("alice").await;
@@ -440,6 +479,57 @@ mod tests {
         assert_eq!(fields.get("password"), Some(WRONG_CURRENT_PASSWORD));
         let events = f.auth.activity.recent(current.user_id()).await.unwrap();
         assert_eq!(events[0].kind, ActivityKind::SignInFailed);
+    }
+
+    #[tokio::test]
+    async fn an_unconfirmed_address_is_told_only_to_someone_who_knows_the_password() {
+        let f = fixture_in(VerificationMode::Required).await;
+        f.auth
+            .registration
+            .register(&register_form("alice"), &meta())
+            .await
+            .unwrap();
+        let sign_in = |password: &'static str| {
+            let f = &f;
+            async move {
+                f.auth
+                    .sign_in
+                    .login(&login("alice", password), false, &meta())
+                    .await
+            }
+        };
+        // A wrong password learns nothing about the address.
+        assert!(matches!(
+            sign_in("not the password").await,
+            Err(ServiceError::Client(AppError::InvalidCredentials))
+        ));
+        assert!(matches!(
+            sign_in(PASSWORD).await,
+            Err(ServiceError::Client(AppError::EmailNotVerified))
+        ));
+        let alice = f.store.user_by_username("alice").await.unwrap().unwrap();
+        assert!(f
+            .store
+            .set_email_verified(alice.id, &alice.email_canonical, START)
+            .await
+            .unwrap());
+        assert!(matches!(
+            sign_in(PASSWORD).await,
+            Ok(LoginOutcome::SignedIn(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_is_logged_saying_whether_this_device_is_remembered() {
+        let f = fixture().await;
+        let alice = f.register("alice").await;
+        let user_id = f.current(&alice).await.user_id();
+        for (remember, detail) in [(false, None), (true, Some("remembered on this device"))] {
+            f.login("alice", remember).await;
+            let events = f.auth.activity.recent(user_id).await.unwrap();
+            assert_eq!(events[0].kind, ActivityKind::SignedIn, "{remember}");
+            assert_eq!(events[0].detail.as_deref(), detail, "{remember}");
+        }
     }
 
     #[test]

@@ -171,3 +171,191 @@ pub async fn render_bare_errors(request: Request, next: Next) -> Response {
     parts.status = status;
     Response::from_parts(parts, Body::new(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().expect("a readable header"))
+    }
+
+    fn request(path: &str, accept: Option<&str>, id: Option<&str>) -> Request {
+        let mut builder = Request::builder().uri(path);
+        if let Some(accept) = accept {
+            builder = builder.header(ACCEPT, accept);
+        }
+        if let Some(id) = id {
+            builder = builder.header(REQUEST_ID_HEADER, id);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_rate_limit_refusal_names_its_rule_in_the_ratelimit_fields() {
+        let refused = AppError::RateLimited {
+            retry_after_secs: 7,
+            limit: 5,
+            window_secs: 60,
+        };
+        let response = json_error(&refused, None);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&response, "retry-after"), Some("7"));
+        assert_eq!(header(&response, "ratelimit-limit"), Some("5"));
+        assert_eq!(header(&response, "ratelimit-remaining"), Some("0"));
+        assert_eq!(header(&response, "ratelimit-reset"), Some("7"));
+        assert_eq!(header(&response, "ratelimit-policy"), Some("5;w=60"));
+    }
+
+    #[test]
+    fn a_throttled_account_is_told_when_to_retry_and_no_made_up_rule() {
+        // The per-account throttle has no per-window quota to announce (limit 0): a client
+        // told "limit 0" would conclude it may never try again.
+        let throttled = AppError::RateLimited {
+            retry_after_secs: 42,
+            limit: 0,
+            window_secs: 0,
+        };
+        let response = json_error(&throttled, None);
+        assert_eq!(header(&response, "retry-after"), Some("42"));
+        for name in [
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "ratelimit-policy",
+        ] {
+            assert_eq!(header(&response, name), None, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_api_always_gets_json_and_only_a_browser_asking_for_html_gets_a_page() {
+        for (path, accept, html) in [
+            ("/api/v1/users/me", Some("text/html"), false),
+            ("/login", Some("text/html,application/xhtml+xml"), true),
+            ("/login", Some("*/*"), false),
+            ("/login", None, false),
+        ] {
+            let response = error_response(&request(path, accept, None), AppError::NotFound);
+            assert_eq!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "{path} {accept:?}"
+            );
+            let expected = if html {
+                "text/html; charset=utf-8"
+            } else {
+                "application/json"
+            };
+            assert_eq!(
+                header(&response, "content-type"),
+                Some(expected),
+                "{path} {accept:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn both_shapes_name_the_request_id_and_the_page_escapes_what_it_prints() {
+        let id = "\"><script>alert(1)</script>";
+        let json = error_response(&request("/api/v1/x", None, Some(id)), AppError::NotFound);
+        let json: serde_json::Value = serde_json::from_str(&body(json).await).unwrap();
+        assert_eq!(json["request_id"], id);
+        assert_eq!(json["error"], "not_found");
+        assert_eq!(json["message"], AppError::NotFound.to_string());
+
+        let page = error_response(
+            &request("/nowhere", Some("text/html"), Some(id)),
+            AppError::NotFound,
+        );
+        let page = body(page).await;
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("<code>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</code>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("<p>{}</p>", AppError::NotFound)),
+            "{page}"
+        );
+        assert!(page.contains("<title>404 · Gatehouse</title>"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_validation_error_carries_a_message_per_field() {
+        let invalid = AppError::Validation(crate::model::FieldErrors::single(
+            "email",
+            "Enter an email address.",
+        ));
+        let response = json_error(&invalid, None);
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let json: serde_json::Value = serde_json::from_str(&body(response).await).unwrap();
+        assert_eq!(json["fields"]["email"], "Enter an email address.");
+        assert!(json.get("request_id").is_none(), "{json}");
+    }
+
+    #[test]
+    fn html_escape_covers_the_characters_that_open_markup_or_an_attribute() {
+        assert_eq!(
+            html_escape(r#"a & b <i> "q""#),
+            "a &amp; b &lt;i&gt; &quot;q&quot;"
+        );
+    }
+
+    #[tokio::test]
+    async fn bare_error_responses_get_the_shape_and_keep_their_headers_while_others_pass() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let app = axum::Router::new()
+            .route(
+                "/bare",
+                get(|| async {
+                    (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        [("x-kept", HeaderValue::from_static("yes"))],
+                        "length limit exceeded",
+                    )
+                }),
+            )
+            .route(
+                "/own",
+                get(|| async { json_error(&AppError::Forbidden, Some("mine")) }),
+            )
+            .route("/fine", get(|| async { "plain text, but a success" }))
+            .layer(axum::middleware::from_fn(render_bare_errors));
+        let call = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                app.oneshot(request(path, None, Some("id-1")))
+                    .await
+                    .unwrap()
+            }
+        };
+
+        let bare = call("/bare").await;
+        assert_eq!(bare.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(header(&bare, "x-kept"), Some("yes"));
+        assert_eq!(header(&bare, "content-type"), Some("application/json"));
+        let json: serde_json::Value = serde_json::from_str(&body(bare).await).unwrap();
+        assert_eq!(json["error"], AppError::PayloadTooLarge.code());
+        assert_eq!(json["request_id"], "id-1");
+
+        // A body already in our shape, and a success in plain text, are left alone.
+        let own = body(call("/own").await).await;
+        assert!(own.contains("\"request_id\":\"mine\""), "{own}");
+        assert_eq!(body(call("/fine").await).await, "plain text, but a success");
+    }
+}
