@@ -20,17 +20,17 @@ use tokio::time::Instant;
 
 use super::password::{HashError, PasswordHasher};
 
-/// The floor on a machine whose slowest verification takes `slowest`: half as long again, so
-/// a busier moment than the measured one still finishes inside it, plus the log writes.
-fn floor_for(slowest: Duration) -> Duration {
-    slowest * 3 / 2 + WRITE_MARGIN
-}
-
 /// Used until the start-up measurement is in (a fraction of a second): longer than any
 /// verification the measurement could find on a working machine.
 const BEFORE_CALIBRATION: Duration = Duration::from_secs(1);
 /// Room for the activity-log writes and scheduling noise on top of the hashing.
 const WRITE_MARGIN: Duration = Duration::from_millis(50);
+
+/// The floor on a machine whose slowest verification takes `slowest`: half as long again, so
+/// a busier moment than the measured one still finishes inside it, plus the log writes.
+fn floor_for(slowest: Duration) -> Duration {
+    slowest * 3 / 2 + WRITE_MARGIN
+}
 
 #[derive(Clone, Debug)]
 pub struct FailureFloor {

@@ -316,6 +316,18 @@ mod tests {
         }
     }
 
+    /// A browser sign-in (not remembered) through the fixture's services.
+    async fn attempt(
+        f: &Fixture,
+        name: &str,
+        password: &str,
+    ) -> Result<LoginOutcome, ServiceError> {
+        f.auth
+            .sign_in
+            .login(&login(name, password), false, &meta())
+            .await
+    }
+
     #[tokio::test]
     async fn unknown_accounts_and_wrong_passwords_get_one_answer_and_one_verification() {
         let f = fixture().await;
@@ -323,11 +335,7 @@ mod tests {
         let hasher = f.auth.sign_in.hasher.clone();
         for (name, password) in [("alice", "not the password"), ("nobody", PASSWORD)] {
             let before = hasher.verification_count();
-            let refused = f
-                .auth
-                .sign_in
-                .login(&login(name, password), false, &meta())
-                .await;
+            let refused = attempt(&f, name, password).await;
             assert!(
                 matches!(
                     refused,
@@ -338,12 +346,7 @@ mod tests {
             assert_eq!(hasher.verification_count(), before + 1, "{name}");
         }
         // By email too, in any case.
-        assert!(f
-            .auth
-            .sign_in
-            .login(&login("ALICE@example.com", PASSWORD), false, &meta())
-            .await
-            .is_ok());
+        assert!(attempt(&f, "ALICE@example.com", PASSWORD).await.is_ok());
     }
 
     #[tokio::test]
@@ -394,33 +397,20 @@ mod tests {
         let f = fixture().await;
         f.register("alice").await;
         for _ in 0..FREE_FAILURES {
-            let refused = f
-                .auth
-                .sign_in
-                .login(&login("alice", "wrong guess"), false, &meta())
-                .await;
+            let refused = attempt(&f, "alice", "wrong guess").await;
             assert!(matches!(
                 refused,
                 Err(ServiceError::Client(AppError::InvalidCredentials))
             ));
         }
         // Even the right password waits now: the answer must not tell a guesser it was right.
-        let delayed = f
-            .auth
-            .sign_in
-            .login(&login("alice", PASSWORD), false, &meta())
-            .await;
+        let delayed = attempt(&f, "alice", PASSWORD).await;
         assert!(matches!(
             delayed,
             Err(ServiceError::Client(AppError::RateLimited { .. }))
         ));
         f.advance(60);
-        assert!(f
-            .auth
-            .sign_in
-            .login(&login("alice", PASSWORD), false, &meta())
-            .await
-            .is_ok());
+        assert!(attempt(&f, "alice", PASSWORD).await.is_ok());
         assert!(f.auth.sign_in.throttle.reserve("user:1").await.is_ok());
     }
 
@@ -429,15 +419,6 @@ mod tests {
         let f = fixture().await;
         f.register("alice").await;
         f.register("bob").await;
-        let sign_in = |name: &'static str, password: &'static str| {
-            let f = &f;
-            async move {
-                f.auth
-                    .sign_in
-                    .login(&login(name, password), false, &meta())
-                    .await
-            }
-        };
         // Guesses by username and by address add up: both name the same account.
         for i in 0..FREE_FAILURES {
             let name = if i % 2 == 0 {
@@ -446,19 +427,19 @@ mod tests {
                 "Alice@Example.com"
             };
             assert!(matches!(
-                sign_in(name, "wrong guess").await,
+                attempt(&f, name, "wrong guess").await,
                 Err(ServiceError::Client(AppError::InvalidCredentials))
             ));
         }
         for name in ["alice", "alice@example.com"] {
             assert!(matches!(
-                sign_in(name, PASSWORD).await,
+                attempt(&f, name, PASSWORD).await,
                 Err(ServiceError::Client(AppError::RateLimited { .. }))
             ));
         }
         // Someone else's account is not held back by them.
         assert!(matches!(
-            sign_in("bob", PASSWORD).await,
+            attempt(&f, "bob", PASSWORD).await,
             Ok(LoginOutcome::SignedIn(_))
         ));
     }
@@ -489,22 +470,13 @@ mod tests {
             .register(&register_form("alice"), &meta())
             .await
             .unwrap();
-        let sign_in = |password: &'static str| {
-            let f = &f;
-            async move {
-                f.auth
-                    .sign_in
-                    .login(&login("alice", password), false, &meta())
-                    .await
-            }
-        };
         // A wrong password learns nothing about the address.
         assert!(matches!(
-            sign_in("not the password").await,
+            attempt(&f, "alice", "not the password").await,
             Err(ServiceError::Client(AppError::InvalidCredentials))
         ));
         assert!(matches!(
-            sign_in(PASSWORD).await,
+            attempt(&f, "alice", PASSWORD).await,
             Err(ServiceError::Client(AppError::EmailNotVerified))
         ));
         let alice = f.store.user_by_username("alice").await.unwrap().unwrap();
@@ -514,7 +486,7 @@ mod tests {
             .await
             .unwrap());
         assert!(matches!(
-            sign_in(PASSWORD).await,
+            attempt(&f, "alice", PASSWORD).await,
             Ok(LoginOutcome::SignedIn(_))
         ));
     }

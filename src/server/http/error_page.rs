@@ -203,6 +203,10 @@ mod tests {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
+    async fn json_body(response: Response) -> serde_json::Value {
+        serde_json::from_str(&body(response).await).unwrap()
+    }
+
     #[test]
     fn a_rate_limit_refusal_names_its_rule_in_the_ratelimit_fields() {
         let refused = AppError::RateLimited {
@@ -271,7 +275,7 @@ mod tests {
     async fn both_shapes_name_the_request_id_and_the_page_escapes_what_it_prints() {
         let id = "\"><script>alert(1)</script>";
         let json = error_response(&request("/api/v1/x", None, Some(id)), AppError::NotFound);
-        let json: serde_json::Value = serde_json::from_str(&body(json).await).unwrap();
+        let json = json_body(json).await;
         assert_eq!(json["request_id"], id);
         assert_eq!(json["error"], "not_found");
         assert_eq!(json["message"], AppError::NotFound.to_string());
@@ -301,7 +305,7 @@ mod tests {
         ));
         let response = json_error(&invalid, None);
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let json: serde_json::Value = serde_json::from_str(&body(response).await).unwrap();
+        let json = json_body(response).await;
         assert_eq!(json["fields"]["email"], "Enter an email address.");
         assert!(json.get("request_id").is_none(), "{json}");
     }
@@ -349,7 +353,7 @@ mod tests {
         assert_eq!(bare.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(header(&bare, "x-kept"), Some("yes"));
         assert_eq!(header(&bare, "content-type"), Some("application/json"));
-        let json: serde_json::Value = serde_json::from_str(&body(bare).await).unwrap();
+        let json = json_body(bare).await;
         assert_eq!(json["error"], AppError::PayloadTooLarge.code());
         assert_eq!(json["request_id"], "id-1");
 
