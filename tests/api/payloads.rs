@@ -107,10 +107,47 @@ async fn check(res: Response, what: &str) {
     }
 }
 
-/// `body` without the random credentials a successful answer carries (a new key's secret and
-/// prefix, an access token): random text can spell anything, "pg_" included (a key prefix ending
-/// in `pg` did, and failed a run), so only what the app wrote itself is searched for leaks.
+/// `body` without the random values a successful answer carries (a new key's secret and
+/// prefix, an access token, a passkey challenge or user handle, a form's CSRF token): random
+/// text can spell anything, "pg_" included (a key prefix ending in `pg` failed one run, a
+/// passkey challenge holding `pg_` another), so only what the app wrote itself is searched.
 fn without_random_credentials(body: &str) -> String {
+    without_opaque_tokens(&without_credential_fields(body))
+}
+
+/// Drops every run of URL-safe base64 characters at least 16 long that mixes lower case, upper
+/// case and digits: what random tokens look like, and what no database or library message does
+/// (`pg_stat_activity`, `SQLITE_CONSTRAINT` and `syntax error` all stay and are searched).
+fn without_opaque_tokens(text: &str) -> String {
+    fn is_token_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '_' || c == '-'
+    }
+    fn is_random(run: &str) -> bool {
+        run.len() >= 16
+            && run.chars().any(|c| c.is_ascii_lowercase())
+            && run.chars().any(|c| c.is_ascii_uppercase())
+            && run.chars().any(|c| c.is_ascii_digit())
+    }
+    let mut kept = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if is_token_char(c) {
+            run.push(c);
+            continue;
+        }
+        if !is_random(&run) {
+            kept.push_str(&run);
+        }
+        run.clear();
+        kept.push(c);
+    }
+    kept.pop();
+    kept
+}
+
+/// `body` without the credential fields of a JSON answer (a key's prefix is only 8 characters
+/// of lower case and digits, too short for [`without_opaque_tokens`] to know it).
+fn without_credential_fields(body: &str) -> String {
     fn strip(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(fields) => {
@@ -274,4 +311,20 @@ async fn the_query_parameters_pages_read_answer_every_payload_cleanly() {
 /// `application/x-www-form-urlencoded` encoding of `text`.
 fn form_urlencoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The leak search must not trip on random text, and must still see real messages.
+#[test]
+fn the_leak_search_skips_random_tokens_and_keeps_messages() {
+    let passkey_options = r#"{"challenge":"YkQrlwnIEWpg_rcppR6TnMAWBGn7ZKnmd7CkeySxgBc","user":{"id":"GrWDD-czV6Qr80423_VgQQ"}}"#;
+    assert!(!without_random_credentials(passkey_options).contains("pg_"));
+    let key = r#"{"prefix":"abcdefpg","secret":"gh_abcdefpg_xyz"}"#;
+    assert!(!without_random_credentials(key).contains("pg"));
+    for message in [
+        "error returned from database: relation \"pg_stat_activity\" does not exist",
+        "SQLITE_CONSTRAINT_UNIQUE: UNIQUE constraint failed: users.username",
+        "<p>syntax error at or near \"'\"</p>",
+    ] {
+        assert_eq!(without_random_credentials(message), message);
+    }
 }
