@@ -276,8 +276,10 @@ impl Sessions {
 
 #[cfg(test)]
 mod tests {
+    use super::super::client::ClientMeta;
     use super::super::test_support::*;
     use super::RenderSession;
+    use crate::model::activity::ActivityKind;
     use crate::model::AppError;
     use crate::server::error::ServiceError;
 
@@ -362,6 +364,12 @@ mod tests {
         assert_eq!(list.idle_timeout_secs, IDLE_SECS);
 
         let bobs = f.current(&bob).await;
+        // Each session names its own account's row (the ids differ: bob registered second).
+        for (session, name) in [(&current, "alice"), (&bobs, "bob")] {
+            let row = f.store.user_by_username(name).await.unwrap().unwrap();
+            assert_eq!(session.user_id(), row.id, "{name}");
+        }
+        assert_ne!(current.user_id(), bobs.user_id());
         let bobs_id = f.auth.sessions.list(&bobs).await.unwrap().sessions[0]
             .id
             .clone();
@@ -382,5 +390,85 @@ mod tests {
             f.auth.sessions.list(&current).await.unwrap().sessions.len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_session_leaves_the_list_the_second_its_idle_time_is_up() {
+        let f = fixture().await;
+        let _plain = f.register("alice").await;
+        let remembered = f.login("alice", true).await;
+        f.advance(IDLE_SECS - 1);
+        let current = f.current(&remembered).await;
+        assert_eq!(
+            f.auth.sessions.list(&current).await.unwrap().sessions.len(),
+            2
+        );
+        f.advance(1);
+        let list = f.auth.sessions.list(&current).await.unwrap();
+        assert_eq!(
+            list.sessions.len(),
+            1,
+            "the plain session is at its idle deadline"
+        );
+        assert!(list.sessions[0].current);
+    }
+
+    #[tokio::test]
+    async fn the_activity_log_names_the_device_of_the_session_that_was_ended() {
+        let f = fixture().await;
+        let here = f.register("alice").await;
+        let phone = ClientMeta {
+            ip: Some("198.51.100.7".into()),
+            user_agent: Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/131.0.0.0 Safari/537.36"
+                    .into(),
+            ),
+            request_id: None,
+        };
+        let form = crate::model::LoginForm {
+            username: "alice".into(),
+            password: PASSWORD.into(),
+        };
+        f.auth.sign_in.login(&form, false, &phone).await.unwrap();
+        let current = f.current(&here).await;
+        let list = f.auth.sessions.list(&current).await.unwrap();
+        let other = list.sessions.iter().find(|s| !s.current).unwrap();
+        f.auth
+            .sessions
+            .revoke(&current, &other.id, &meta())
+            .await
+            .unwrap();
+
+        let events = f.auth.activity.recent(current.user_id()).await.unwrap();
+        let revoked = events
+            .iter()
+            .find(|e| e.kind == ActivityKind::SessionRevoked)
+            .expect("a revocation row");
+        let detail = revoked.detail.as_deref().unwrap_or_default();
+        assert!(
+            detail.contains("Chrome") && detail.ends_with(", 198.51.100.7"),
+            "{detail}"
+        );
+        assert!(!detail.contains("192.0.2.1"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn the_active_count_leaves_out_ended_sessions_and_the_purge_deletes_them() {
+        let f = fixture().await;
+        f.register("alice").await;
+        f.register("bob").await;
+        f.login("alice", true).await;
+        let sessions = &f.auth.sessions;
+        assert_eq!(sessions.count_active().await.unwrap(), 3);
+        f.advance(IDLE_SECS);
+        assert_eq!(
+            sessions.count_active().await.unwrap(),
+            1,
+            "only the remembered one"
+        );
+        assert_eq!(sessions.purge_expired().await.unwrap(), 2);
+        assert_eq!(sessions.purge_expired().await.unwrap(), 0);
+        assert_eq!(sessions.count_active().await.unwrap(), 1);
     }
 }
