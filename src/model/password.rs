@@ -353,4 +353,61 @@ mod tests {
     fn ignores_identity_fragments_too_short_to_matter() {
         assert!(validate_password_not_identity("xy-and-more", "ab", "xy@example.com").is_ok());
     }
+
+    #[test]
+    fn the_seed_preset_needs_each_of_the_three_classes() {
+        let seed = PasswordPolicy::Seed;
+        for (password, missing) in [
+            ("correct horse 9 staple", "an upper-case letter"),
+            ("CORRECT HORSE 9 STAPLE", "a lower-case letter"),
+            ("Correct horse battery staple", "a digit"),
+        ] {
+            assert_eq!(
+                seed.check(password).map_err(|e| e.code),
+                Err("password_composition".into()),
+                "{password} has no {missing}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_policy_hints_at_its_own_rules() {
+        let nist = PasswordPolicy::Nist.hint();
+        let seed = PasswordPolicy::Seed.hint();
+        assert!(nist.starts_with("At least 8 characters."), "{nist}");
+        assert!(!nist.contains("digit"), "{nist}");
+        assert!(seed.starts_with("At least 8 characters"), "{seed}");
+        for class in ["upper-case letter", "lower-case letter", "digit"] {
+            assert!(seed.contains(class), "{seed}");
+        }
+    }
+
+    #[test]
+    fn a_sign_in_password_may_be_exactly_the_longest_allowed() {
+        assert!(validate_login_password(&"x".repeat(PASSWORD_MAX_CHARS)).is_ok());
+        // 128 two-byte characters: the byte bound is 4 per character, not 1 or 2.
+        assert!(validate_login_password(&"\u{e9}".repeat(PASSWORD_MAX_CHARS)).is_ok());
+        assert!(validate_new_password(&"\u{e9}".repeat(PASSWORD_MAX_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn a_three_character_name_is_long_enough_to_forbid() {
+        let code = validate_password_not_identity("my bob secret", "bob", "x@example.com")
+            .unwrap_err()
+            .code;
+        assert_eq!(code, "password_contains_identity");
+        assert!(validate_password_not_identity("my bo secret", "bo", "x@example.com").is_ok());
+    }
+
+    #[test]
+    fn a_password_never_shows_in_debug_output() {
+        let password = Password::from("correct horse battery staple");
+        assert_eq!(format!("{password:?}"), "Password(***)");
+        assert!(!password.is_empty());
+        assert!(Password::default().is_empty());
+        assert_eq!(
+            Password::from(String::from("typed")).expose(),
+            Password::from("typed").expose()
+        );
+    }
 }

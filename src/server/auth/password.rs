@@ -446,4 +446,64 @@ mod tests {
         assert!(!hasher.needs_rehash(&current));
         assert!(hasher.needs_rehash("not a phc string"));
     }
+
+    /// Each parameter on its own: a hash weaker in any one of them is replaced at the next
+    /// sign-in, and one at least as strong in all of them (or of another argon2 variant) is
+    /// not, or is.
+    #[test]
+    fn each_parameter_and_the_variant_decide_a_rehash_on_their_own() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let current = &hasher.inner.params;
+        let (m, t, p) = (current.m_cost(), current.t_cost(), current.p_cost());
+        let with = |m, t, p| hash_blocking(&Params::new(m, t, p, None).unwrap(), "pw").unwrap();
+        assert!(hasher.needs_rehash(&with(m - 1024, t, p)), "less memory");
+        assert!(hasher.needs_rehash(&with(m, t - 1, p)), "fewer passes");
+        assert!(
+            !hasher.needs_rehash(&with(m + 1024, t + 1, p + 1)),
+            "stronger in every parameter"
+        );
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, current.clone())
+            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(hasher.needs_rehash(&argon2i), "{argon2i}");
+    }
+
+    #[test]
+    fn only_bcrypt_and_argon2_hashes_can_be_imported() {
+        let argon2id = hash_blocking(&Params::new(8 * 1024, 1, 1, None).unwrap(), "pw").unwrap();
+        assert!(is_supported_hash(&argon2id));
+        assert!(is_supported_hash(&bcrypt::hash("pw", 4).unwrap()));
+        for unsupported in [
+            "",
+            "plain text password",
+            "$pbkdf2-sha256$29000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$1$saltsalt$hashhashhashhashhash",
+            "5f4dcc3b5aa765d61d8327deb882cf99",
+        ] {
+            assert!(!is_supported_hash(unsupported), "{unsupported}");
+            assert!(!is_bcrypt(unsupported), "{unsupported}");
+        }
+    }
+
+    #[test]
+    fn a_full_queue_is_saturation_and_other_faults_are_internal() {
+        assert!(matches!(
+            ServiceError::from(HashError::Busy),
+            ServiceError::Saturated("password hashing")
+        ));
+        assert!(matches!(
+            ServiceError::from(HashError::Closed),
+            ServiceError::Internal(message) if message == "hashing pool closed"
+        ));
+    }
+
+    /// The failure floor is built from this: it must measure real argon2 work (19 MiB and two
+    /// passes cannot finish in a millisecond on any machine), not answer a default.
+    #[tokio::test]
+    async fn the_slowest_verification_is_measured_not_assumed() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let slowest = hasher.slowest_verification().await.unwrap();
+        assert!(slowest > Duration::from_millis(1), "{slowest:?}");
+    }
 }
