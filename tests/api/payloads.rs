@@ -128,21 +128,17 @@ fn without_opaque_tokens(text: &str) -> String {
             && run.chars().any(|c| c.is_ascii_uppercase())
             && run.chars().any(|c| c.is_ascii_digit())
     }
-    let mut kept = String::with_capacity(text.len());
-    let mut run = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if is_token_char(c) {
-            run.push(c);
-            continue;
-        }
-        if !is_random(&run) {
-            kept.push_str(&run);
-        }
-        run.clear();
-        kept.push(c);
-    }
-    kept.pop();
-    kept
+    // Each piece is a run of token characters and the one separator after it (none at the end).
+    text.split_inclusive(|c: char| !is_token_char(c))
+        .map(|piece| {
+            let run = piece.trim_end_matches(|c: char| !is_token_char(c));
+            if is_random(run) {
+                &piece[run.len()..]
+            } else {
+                piece
+            }
+        })
+        .collect()
 }
 
 /// `body` without the credential fields of a JSON answer (a key's prefix is only 8 characters

@@ -426,11 +426,7 @@ mod tests {
             ),
             request_id: None,
         };
-        let form = crate::model::LoginForm {
-            username: "alice".into(),
-            password: PASSWORD.into(),
-        };
-        f.auth.sign_in.login(&form, false, &phone).await.unwrap();
+        f.login_from("alice", false, &phone).await;
         let current = f.current(&here).await;
         let list = f.auth.sessions.list(&current).await.unwrap();
         let other = list.sessions.iter().find(|s| !s.current).unwrap();

@@ -155,6 +155,11 @@ impl Fixture {
     }
 
     pub async fn login(&self, name: &str, remember: bool) -> SignedIn {
+        self.login_from(name, remember, &meta()).await
+    }
+
+    /// As [`Fixture::login`], from another device or address than `meta()`'s.
+    pub async fn login_from(&self, name: &str, remember: bool, from: &ClientMeta) -> SignedIn {
         let form = crate::model::LoginForm {
             username: name.into(),
             password: PASSWORD.into(),
@@ -162,7 +167,7 @@ impl Fixture {
         match self
             .auth
             .sign_in
-            .login(&form, remember, &meta())
+            .login(&form, remember, from)
             .await
             .unwrap()
         {
