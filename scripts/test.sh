@@ -14,7 +14,27 @@ source scripts/lib/test-services.sh
 scripts/setup.sh --test
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
-step() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+# Each step's wall time, printed as a table when the run ends (however it ends), so a slow CI
+# run says where its minutes went: the cold run must stay well under 45 min.
+STEP_TIMES=()
+STEP_NAME="setup (scripts/setup.sh --test)"
+STEP_START=0
+step_close() {
+  [ -n "$STEP_NAME" ] && STEP_TIMES+=("$(printf '%6d s  %s' $((SECONDS - STEP_START)) "$STEP_NAME")")
+  STEP_NAME=""
+}
+step() {
+  step_close
+  STEP_NAME="$*"
+  STEP_START=$SECONDS
+  printf '\n\033[1m== %s ==\033[0m\n' "$*"
+}
+step_report() {
+  step_close
+  printf '\n\033[1m== time per step (%d s in all) ==\033[0m\n' "$SECONDS"
+  printf '%s\n' "${STEP_TIMES[@]}"
+}
+at_exit step_report
 
 # First, as it takes a second and needs nothing built: the claim -> test matrix
 # (docs/security-tests.md) must name tests that exist, and cover every row of the README's

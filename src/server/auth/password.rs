@@ -380,9 +380,15 @@ mod tests {
                     .await
             })
         };
-        while hasher.inner.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        // Bounded too: a queue that turns its first caller away never shows a waiting
+        // caller, and the test should then fail, not spin.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while hasher.inner.waiting.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the first caller past the held slot waits in the queue");
         // Bounded: a queue that miscounts makes this caller wait for the held slot, and the
         // test should then fail, not hang.
         let refused = tokio::time::timeout(
