@@ -389,6 +389,10 @@ mod tests {
         assert!(mapped.contains(&ip("10.1.2.3")));
         assert!(mapped.contains(&ip("::ffff:10.1.2.3")));
         assert!(!mapped.contains(&ip("11.0.0.1")));
+        // The widest mapped range, /96, is all of IPv4.
+        let every_ipv4 = TrustedProxies::parse("::ffff:0.0.0.0/96").unwrap();
+        assert!(every_ipv4.contains(&ip("203.0.113.9")));
+        assert!(!every_ipv4.contains(&ip("2001:db8::1")));
     }
 
     #[test]

@@ -90,4 +90,39 @@ impl RateLimiter for LocalRateLimiter {
     }
 }
 
-// Tested in `super::contract`, with the same tests as the Redis limiter.
+// Every promise of a limiter is tested in `super::contract`, with the same tests as the Redis
+// limiter; here, what only this one does: keep a state per client in memory.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::clock::ManualClock;
+
+    impl LocalRateLimiter {
+        fn clients_kept(&self) -> usize {
+            self.limiters.values().map(Keyed::len).sum()
+        }
+    }
+
+    #[tokio::test]
+    async fn pruning_forgets_clients_whose_allowance_is_whole_again() {
+        let clock = ManualClock::new(1_000_000);
+        let rule = Rule::parse("login", "5/minute").unwrap();
+        let limiter = LocalRateLimiter::new(&[&rule], Arc::new(clock.clone()));
+        // One request costs a 12 s slot. governor forgets a client once its state is that of
+        // a client never seen (one more interval after the slot is back): A's, 25 s on; not
+        // B's, taken then.
+        limiter.check(&rule, "192.0.2.1").await;
+        clock.advance(25);
+        limiter.check(&rule, "192.0.2.2").await;
+        assert_eq!(limiter.clients_kept(), 2);
+        limiter.prune();
+        assert_eq!(
+            limiter.clients_kept(),
+            1,
+            "A's state is forgotten, B's kept"
+        );
+        clock.advance(25);
+        limiter.prune();
+        assert_eq!(limiter.clients_kept(), 0);
+    }
+}

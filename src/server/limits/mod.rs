@@ -221,6 +221,31 @@ mod tests {
         }
     }
 
+    /// The settings' error message promises these four units; an operator may write any of
+    /// them, long or short, with spaces around the parts.
+    #[test]
+    fn every_unit_is_read_long_and_short() {
+        let cases = [
+            ("1/second", 1),
+            ("1/s", 1),
+            ("2/minute", 60),
+            ("2/min", 60),
+            ("2/m", 60),
+            ("3/hour", 3_600),
+            ("3/h", 3_600),
+            ("4/day", 86_400),
+            ("4/d", 86_400),
+            (" 7 / minute ", 60),
+        ];
+        for (spec, secs) in cases {
+            assert_eq!(
+                Rule::parse("x", spec).map(|rule| rule.period),
+                Some(Duration::from_secs(secs)),
+                "{spec}"
+            );
+        }
+    }
+
     #[test]
     fn refusals_round_retry_after_up() {
         let rule = Rule::parse("login", "5/minute").unwrap();
@@ -232,6 +257,16 @@ mod tests {
                 window_secs: 60
             }
         );
+        // A whole number of seconds is not rounded up a second more; any fraction is.
+        let retry_after_secs = |wait| match rule.refusal(wait) {
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => retry_after_secs,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(retry_after_secs(Duration::from_secs(12)), 12);
+        assert_eq!(retry_after_secs(Duration::from_nanos(1)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 0);
     }
 
     #[test]

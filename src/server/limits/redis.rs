@@ -539,6 +539,32 @@ mod tests {
         assert!(health.should_try());
     }
 
+    /// While Redis is down it is tried again a second after the last try, by one caller (the
+    /// others use the fallback meanwhile). Started 10 s ago, so that a retry time computed
+    /// from the uptime any other way than "now + the interval" is told apart.
+    #[test]
+    fn while_down_one_caller_a_second_tries_redis_again() {
+        let health = Health {
+            started: Instant::now() - Duration::from_secs(10),
+            ..Health::new()
+        };
+        let interval = RETRY_INTERVAL.as_millis() as u64;
+        let within_an_interval = |at: u64| {
+            let now = health.millis();
+            assert!(at > now && at <= now + interval, "retry at {at}, now {now}");
+        };
+        health.failed("redis://cache", &timed_out());
+        within_an_interval(health.retry_at.load(Ordering::Acquire));
+        assert!(!health.should_try());
+        // The interval has run out, half a second ago.
+        health
+            .retry_at
+            .store(health.millis() - 500, Ordering::Release);
+        assert!(health.should_try(), "one caller tries Redis again");
+        assert!(!health.should_try(), "and only one");
+        within_an_interval(health.retry_at.load(Ordering::Acquire));
+    }
+
     /// Every promise of a limiter, kept by the fallback, is checked in `contract` (its
     /// `redis_down` run); here, that the sixth sign-in is refused without waiting on Redis.
     #[tokio::test]
