@@ -387,11 +387,12 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
     let pkg_dir = Path::new(state.leptos_options.site_root.as_ref())
         .join(state.leptos_options.site_pkg_dir.as_ref());
     let app = app
-        // The bundle, from its precompressed twins where `gatehouse precompress` made them
-        // (a file it does not have answers 404 through the error page layer).
+        // The bundle: its content-hashed files from memory (read here, once), from their
+        // precompressed twins where `gatehouse precompress` made them; anything else from
+        // disk (a file it does not have answers 404 through the error page layer).
         .nest_service(
             &format!("/{}", state.leptos_options.site_pkg_dir),
-            static_files::serve_precompressed(pkg_dir),
+            static_files::pkg_files(pkg_dir),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             page_shell,

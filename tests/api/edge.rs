@@ -221,18 +221,20 @@ async fn text_and_wasm_are_compressed() {
 }
 
 /// The bundle is compressed once, at release time: its twin is sent as it is, byte for byte,
-/// not compressed again per request; a client that accepts neither gets the file itself.
+/// not compressed again per request; a client that accepts neither gets the file itself. The
+/// client's preferences (`q`) decide between the twins.
 #[tokio::test]
 async fn hashed_files_are_sent_from_their_precompressed_twins() {
     let app = spawn_app().await;
     let path = "/pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css";
     let file = std::path::Path::new(&app.site_root).join(&path[1..]);
-    // The twins, as `gatehouse precompress` writes them after a release build (here only: a
-    // brotli-11 run at every app start would slow every test).
-    gatehouse::server::http::static_files::precompress(file.parent().unwrap()).unwrap();
+    // The helper's site has the twins `gatehouse precompress` makes, written before the start.
     for (accept, encoding, twin) in [
         ("br, gzip", Some("br"), "css.br"),
         ("gzip", Some("gzip"), "css.gz"),
+        ("gzip;q=1, br;q=0.5", Some("gzip"), "css.gz"),
+        ("br;q=0, gzip;q=0.1", Some("gzip"), "css.gz"),
+        ("*", Some("br"), "css.br"),
         ("identity", None, "css"),
     ] {
         let res = get_accepting(&app, path, accept).await;
@@ -254,6 +256,72 @@ async fn hashed_files_are_sent_from_their_precompressed_twins() {
         let expected = std::fs::read(file.with_extension(twin)).unwrap();
         assert_eq!(sent.as_ref(), expected.as_slice(), "{accept}");
     }
+}
+
+/// A content-hashed file never changes under its name, so the server reads it (and its twins)
+/// once at start-up and answers from memory: with the files gone from disk, they are still
+/// served. Unhashed names (`cargo leptos watch` rewrites them on every rebuild) are read from
+/// disk each time, and so are ranges.
+#[tokio::test]
+async fn hashed_files_are_served_from_memory_and_the_rest_from_disk() {
+    let app = spawn_app().await;
+    // Once the app answers, it has read the folder (it builds its routes as it starts serving).
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let hashed = "/pkg/gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css";
+    let pkg = std::path::Path::new(&app.site_root).join("pkg");
+    let on_disk: Vec<(String, Vec<u8>)> = ["css", "css.br", "css.gz"]
+        .iter()
+        .map(|extension| {
+            let name = format!("gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.{extension}");
+            let bytes = std::fs::read(pkg.join(&name)).unwrap();
+            std::fs::remove_file(pkg.join(&name)).unwrap();
+            (name, bytes)
+        })
+        .collect();
+    for (accept, (_, expected)) in ["identity", "br", "gzip"].iter().zip(&on_disk) {
+        let res = get_accepting(&app, hashed, accept).await;
+        assert_eq!(res.status(), StatusCode::OK, "{accept}");
+        assert_eq!(header(&res, "content-type"), Some("text/css"), "{accept}");
+        assert_eq!(
+            header(&res, "cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        let length = header(&res, "content-length").map(str::to_owned);
+        assert_eq!(length, Some(expected.len().to_string()), "{accept}");
+        assert_eq!(res.bytes().await.unwrap().as_ref(), expected.as_slice());
+    }
+    // HEAD: the same headers, no body.
+    let res = app
+        .client
+        .head(app.url(hashed))
+        .header(ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-encoding"), Some("br"));
+    assert_eq!(
+        header(&res, "content-length").map(str::to_owned),
+        Some(on_disk[1].1.len().to_string())
+    );
+    assert!(res.bytes().await.unwrap().is_empty());
+    // A range is the disk's business, and the file is no longer there.
+    let res = app
+        .client
+        .get(app.url(hashed))
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // An unhashed file is read again: a rebuild's new bytes are what the next request gets.
+    std::fs::write(pkg.join("gatehouse.js"), "export const rebuilt = 2;\n").unwrap();
+    let res = get_accepting(&app, "/pkg/gatehouse.js", "identity").await;
+    assert_eq!(res.text().await.unwrap(), "export const rebuilt = 2;\n");
+    // Other methods get the disk's answer: refused.
+    let res = app.client.post(app.url(hashed)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

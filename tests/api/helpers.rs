@@ -288,6 +288,9 @@ fn make_site_root(dir: &std::path::Path) -> String {
         "body { margin: 0 }\n".repeat(50),
     )
     .expect("hashed css");
+    // Its twins, as `gatehouse precompress` writes them after a release build, before the
+    // server starts (which reads hashed files into memory then).
+    gatehouse::server::http::static_files::precompress(&root.join("pkg")).expect("twins");
     std::fs::write(root.join("favicon.ico"), [0u8; 64]).expect("favicon");
     root.display().to_string()
 }

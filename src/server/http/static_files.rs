@@ -1,6 +1,14 @@
-//! The files under `/pkg` (the wasm bundle, its JavaScript glue, the stylesheet): served with a
-//! `.br` or `.gz` twin compressed once at release time when the browser accepts one, instead of
-//! compressing the same bytes again for every request.
+//! The files under `/pkg` (the wasm bundle, its JavaScript glue, the stylesheet).
+//!
+//! - A release build's files carry a content hash in their names (cargo-leptos `hash-files`),
+//!   so their bytes can never change under a name: `pkg_files` reads them, with their `.br`
+//!   and `.gz` twins, into memory once when the app starts, and answers from there. Served
+//!   from disk, each request cost a file open, the twins' metadata and a read, and a hashed
+//!   asset ran at a quarter of what the same layer stack does for `/healthz`
+//!   (docs/benchmarks.md).
+//! - Everything else (`cargo leptos watch` reuses unhashed names on every rebuild, so they must
+//!   be read fresh; range requests; files added after start) goes to `ServeDir`, which also
+//!   prefers a twin when the request accepts one.
 //!
 //! `gatehouse precompress` writes the twins (brotli at quality 11, gzip at level 9: the best each
 //! format does, too slow to run per request). Only content-hashed
@@ -9,29 +17,199 @@
 //! is still compressed on the fly by the edge's `CompressionLayer`, which leaves responses that
 //! already carry `Content-Encoding` alone.
 
+use std::collections::HashMap;
+use std::convert::Infallible;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use axum::http::header::VARY;
-use axum::http::HeaderValue;
-use tower::Layer;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, RANGE, VARY};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::{Layer, ServiceExt};
 use tower_http::services::ServeDir;
 use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
 use crate::server::http::cache::is_content_hashed;
+
+/// Serves `/pkg` from `dir`: content-hashed files from memory (read now), the rest from disk.
+pub fn pkg_files(dir: PathBuf) -> Router {
+    let in_memory = Arc::new(HashedFiles::load(&dir));
+    let from_disk = serve_precompressed(dir);
+    Router::new().fallback(move |request: Request| {
+        let in_memory = in_memory.clone();
+        let from_disk = from_disk.clone();
+        async move {
+            match in_memory.answer(&request) {
+                Some(response) => response,
+                None => {
+                    let response = from_disk.oneshot(request).await;
+                    response
+                        .unwrap_or_else(|never: Infallible| match never {})
+                        .into_response()
+                }
+            }
+        }
+    })
+}
 
 /// Serves `dir`, preferring a file's `.br`, then `.gz`, twin when the request accepts it.
 /// A folder is not a file: 404, never an index or a redirect to one.
 ///
 /// ServeDir picks the twin by `Accept-Encoding` but does not say so: `Vary` is added here, or a
 /// shared cache could hand the brotli bytes to a client that cannot read them.
-pub fn serve_precompressed(dir: impl AsRef<Path>) -> SetResponseHeader<ServeDir, HeaderValue> {
+fn serve_precompressed(dir: impl AsRef<Path>) -> SetResponseHeader<ServeDir, HeaderValue> {
     let files = ServeDir::new(dir)
         .precompressed_br()
         .precompressed_gzip()
         .append_index_html_on_directories(false);
     SetResponseHeaderLayer::appending(VARY, HeaderValue::from_static("accept-encoding"))
         .layer(files)
+}
+
+/// One content-hashed file and its twins, as they were on disk at start-up.
+struct HashedFile {
+    content_type: HeaderValue,
+    identity: Bytes,
+    brotli: Option<Bytes>,
+    gzip: Option<Bytes>,
+}
+
+/// The content-hashed files of the bundle directory, by name.
+///
+/// Written here rather than taken from a crate: the crates that serve files from memory
+/// (memory-serve, rust-embed, axum-embed) embed them at compile time, and the bundle is built
+/// by cargo-leptos beside the server, not before it.
+#[derive(Default)]
+struct HashedFiles(HashMap<String, HashedFile>);
+
+impl HashedFiles {
+    /// Reads every content-hashed wasm, JavaScript and CSS file of `dir`, and their twins.
+    /// A directory that cannot be read (none built yet) leaves everything to the disk.
+    fn load(dir: &Path) -> Self {
+        let read = |path: &Path| std::fs::read(path).ok().map(Bytes::from);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Self::default();
+        };
+        let mut files = HashMap::new();
+        for path in entries.filter_map(|entry| entry.ok().map(|e| e.path())) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(content_type) = bundle_content_type(name) else {
+                continue;
+            };
+            if !is_content_hashed(name) {
+                continue;
+            }
+            let Some(identity) = read(&path) else {
+                continue;
+            };
+            let file = HashedFile {
+                content_type: HeaderValue::from_static(content_type),
+                identity,
+                brotli: read(&twin_path(&path, "br")),
+                gzip: read(&twin_path(&path, "gz")),
+            };
+            files.insert(name.to_string(), file);
+        }
+        tracing::debug!(
+            files = files.len(),
+            "content-hashed bundle files kept in memory"
+        );
+        Self(files)
+    }
+
+    /// The answer for a plain `GET` or `HEAD` of a file held here; `None` for anything else
+    /// (the disk answers that: other files, other methods, ranges).
+    fn answer(&self, request: &Request) -> Option<Response> {
+        let method = request.method();
+        if (method != Method::GET && method != Method::HEAD)
+            || request.headers().contains_key(RANGE)
+        {
+            return None;
+        }
+        let name = request.uri().path().strip_prefix('/')?;
+        let file = self.0.get(name)?;
+        let (encoding, bytes) = match preferred_twin(request.headers(), file) {
+            Some((encoding, bytes)) => (Some(encoding), bytes),
+            None => (None, &file.identity),
+        };
+        let mut response = Response::new(Body::from(bytes.clone()));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, file.content_type.clone());
+        // The same bytes are not sent to every client: a shared cache must key on this.
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(encoding) = encoding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
+        Some(response)
+    }
+}
+
+/// The types of the files a page loads from the bundle; others are left to the disk.
+fn bundle_content_type(name: &str) -> Option<&'static str> {
+    match name.rsplit('.').next()? {
+        "wasm" => Some("application/wasm"),
+        "js" => Some("text/javascript"),
+        "css" => Some("text/css"),
+        _ => None,
+    }
+}
+
+/// The twin to send: brotli when the client takes it at least as gladly as gzip, else gzip,
+/// else none (the file itself).
+fn preferred_twin<'a>(
+    headers: &HeaderMap,
+    file: &'a HashedFile,
+) -> Option<(&'static str, &'a Bytes)> {
+    let (brotli, gzip) = (quality(headers, "br"), quality(headers, "gzip"));
+    match (&file.brotli, &file.gzip) {
+        (Some(twin), _) if brotli > 0.0 && brotli >= gzip => Some(("br", twin)),
+        (_, Some(twin)) if gzip > 0.0 => Some(("gzip", twin)),
+        (Some(twin), None) if brotli > 0.0 => Some(("br", twin)),
+        _ => None,
+    }
+}
+
+/// How gladly the client takes `coding`, by `Accept-Encoding` (RFC 9110, 12.5.3): its `q`
+/// (1 when not given), else that of `*`, else 0 (not at all). Written here because tower-http
+/// keeps its own parser private.
+fn quality(headers: &HeaderMap, coding: &str) -> f32 {
+    let mut wildcard = 0.0;
+    let items = headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','));
+    for item in items {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .find_map(|param| {
+                let (key, value) = param.split_once('=')?;
+                key.trim().eq_ignore_ascii_case("q").then(|| value.trim())
+            })
+            .map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+        if name.eq_ignore_ascii_case(coding) {
+            return q;
+        }
+        if name == "*" {
+            wildcard = q;
+        }
+    }
+    wildcard
+}
+
+/// `file.<extension>`: where `precompress` writes a twin.
+fn twin_path(file: &Path, extension: &str) -> PathBuf {
+    let mut path = file.as_os_str().to_owned();
+    path.push(".");
+    path.push(extension);
+    PathBuf::from(path)
 }
 
 /// What `precompress` did to one file.
@@ -99,9 +277,11 @@ pub fn precompress(dir: &Path) -> std::io::Result<Vec<Compressed>> {
             continue;
         }
         let bytes = std::fs::read(&file)?;
+        // A window as large as the file (brotli allows 2^10 to 2^24), so the whole bundle is
+        // one window; no larger, as quality 11's memory grows with it, whatever the file's size.
+        let window = (usize::BITS - bytes.len().leading_zeros()).clamp(10, 24);
         let brotli = twin(&file, "br", &bytes, |out, bytes| {
-            // Window 2^24: the largest brotli allows, so the whole bundle is one window.
-            let mut writer = brotli::CompressorWriter::new(out, 64 * 1024, 11, 24);
+            let mut writer = brotli::CompressorWriter::new(out, 64 * 1024, 11, window);
             writer.write_all(bytes)
         })?;
         let gzip = twin(&file, "gz", &bytes, |out, bytes| {
@@ -126,10 +306,7 @@ fn twin(
     bytes: &[u8],
     compress: impl FnOnce(&mut Vec<u8>, &[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
-    let mut path = file.as_os_str().to_owned();
-    path.push(".");
-    path.push(extension);
-    let path = PathBuf::from(path);
+    let path = twin_path(file, extension);
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified());
     if let (Ok(twin), Ok(original)) = (modified(&path), modified(file)) {
         if twin >= original {
@@ -185,6 +362,109 @@ mod tests {
             (again[0].brotli, again[0].gzip),
             (done[0].brotli, done[0].gzip)
         );
+    }
+
+    fn accepting(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn accept_encoding_is_read_with_its_weights() {
+        let cases = [
+            ("gzip, br", "br", 1.0),
+            ("BR", "br", 1.0),
+            ("gzip;q=0.8, br;Q=0.3", "br", 0.3),
+            ("gzip;q=0.8, br;q=0.3", "gzip", 0.8),
+            ("gzip ; q=0.5", "gzip", 0.5),
+            ("*;q=0.2", "br", 0.2),
+            ("br;q=0, *", "br", 0.0),
+            ("*, br;q=0", "br", 0.0),
+            ("identity", "gzip", 0.0),
+            ("br;q=nonsense", "br", 0.0),
+        ];
+        for (accept, coding, q) in cases {
+            assert_eq!(quality(&accepting(accept), coding), q, "{accept}: {coding}");
+        }
+        assert_eq!(quality(&HeaderMap::new(), "br"), 0.0);
+        // Several header lines are one list.
+        let mut headers = accepting("gzip;q=0.4");
+        headers.append(ACCEPT_ENCODING, HeaderValue::from_static("br;q=0.9"));
+        assert_eq!(
+            (quality(&headers, "gzip"), quality(&headers, "br")),
+            (0.4, 0.9)
+        );
+    }
+
+    #[test]
+    fn the_twin_sent_is_the_one_the_client_prefers_among_those_made() {
+        let file = |brotli: bool, gzip: bool| HashedFile {
+            content_type: HeaderValue::from_static("text/css"),
+            identity: Bytes::from_static(b"file"),
+            brotli: brotli.then(|| Bytes::from_static(b"brotli twin")),
+            gzip: gzip.then(|| Bytes::from_static(b"gzip twin")),
+        };
+        let chosen = |accept: &str, file: &HashedFile| {
+            preferred_twin(&accepting(accept), file).map(|(encoding, _)| encoding)
+        };
+        let both = file(true, true);
+        assert_eq!(
+            chosen("gzip, br", &both),
+            Some("br"),
+            "a tie goes to brotli"
+        );
+        assert_eq!(chosen("br;q=0.5, gzip", &both), Some("gzip"));
+        assert_eq!(chosen("br;q=0.5, gzip;q=0", &both), Some("br"));
+        assert_eq!(chosen("identity", &both), None);
+        assert_eq!(chosen("br, gzip", &file(false, true)), Some("gzip"));
+        assert_eq!(chosen("gzip;q=1, br;q=0.1", &file(true, false)), Some("br"));
+        assert_eq!(chosen("gzip", &file(true, false)), None);
+        assert_eq!(chosen("br, gzip", &file(false, false)), None);
+        // The bytes sent are that twin's.
+        let (_, bytes) = preferred_twin(&accepting("gzip"), &both).unwrap();
+        assert_eq!(bytes.as_ref(), b"gzip twin");
+    }
+
+    #[test]
+    fn only_hashed_bundle_files_are_held_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css",
+            "gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css.br",
+            "gatehouse.Ab3-_x0aB1cD2eF3gH4iJ5.wasm",
+            "gatehouse.Cd3-_x0aB1cD2eF3gH4iJ5.js",
+            "gatehouse.Ef3-_x0aB1cD2eF3gH4iJ5.d.ts",
+            "gatehouse.js",
+        ] {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        let held = HashedFiles::load(dir.path());
+        let mut names: Vec<&str> = held.0.keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "gatehouse.Ab3-_x0aB1cD2eF3gH4iJ5.wasm",
+                "gatehouse.Cd3-_x0aB1cD2eF3gH4iJ5.js",
+                "gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css",
+            ]
+        );
+        let css = &held.0["gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css"];
+        assert_eq!(css.content_type, "text/css");
+        assert_eq!(
+            css.brotli.as_deref(),
+            Some(&b"gatehouse.Zq3-_x0aB1cD2eF3gH4iJ5.css.br"[..])
+        );
+        assert!(css.gzip.is_none());
+        let wasm = &held.0["gatehouse.Ab3-_x0aB1cD2eF3gH4iJ5.wasm"];
+        assert_eq!(wasm.content_type, "application/wasm");
+        assert_eq!(
+            held.0["gatehouse.Cd3-_x0aB1cD2eF3gH4iJ5.js"].content_type,
+            "text/javascript"
+        );
+        // No folder yet (nothing built): nothing held, the disk answers.
+        assert!(HashedFiles::load(&dir.path().join("missing")).0.is_empty());
     }
 
     #[test]
