@@ -113,16 +113,18 @@ impl TrustedProxies {
 }
 
 /// `::ffff:0:0/96` and narrower, as the IPv4 network it maps; anything else unchanged.
+///
+/// No separate test of the prefix length: a network address is IPv4-mapped only with a
+/// prefix of 96 or more, as a shorter one clears bits of the `::ffff` marker
+/// (`::ffff:10.0.0.0/88` is `::ff00:0:0/88`, an IPv6 range).
 fn canonical_net(net: IpNet) -> IpNet {
-    match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
-            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96)
-                .map(IpNet::V4)
-                .unwrap_or(net),
-            None => net,
-        },
-        other => other,
-    }
+    let IpNet::V6(v6) = net else {
+        return net;
+    };
+    v6.network()
+        .to_ipv4_mapped()
+        .and_then(|v4| Ipv4Net::new(v4, v6.prefix_len().checked_sub(96)?).ok())
+        .map_or(net, IpNet::V4)
 }
 
 /// Where the client address comes from: the trusted proxies, and the one header they write.
@@ -393,6 +395,10 @@ mod tests {
         let every_ipv4 = TrustedProxies::parse("::ffff:0.0.0.0/96").unwrap();
         assert!(every_ipv4.contains(&ip("203.0.113.9")));
         assert!(!every_ipv4.contains(&ip("2001:db8::1")));
+        // Wider than /96, the marker itself is cut: an IPv6 range, holding no IPv4 address.
+        let wider = TrustedProxies::parse("::ffff:10.0.0.0/88").unwrap();
+        assert!(!wider.contains(&ip("10.0.0.1")));
+        assert!(wider.contains(&ip("::ff00:1:2")));
     }
 
     #[test]

@@ -269,6 +269,34 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::ZERO), 0);
     }
 
+    /// The start-up task's hourly prune reaches the limiter through `Limits`: whichever
+    /// limiter it is (in-process or Redis with its fallback), its memory is bounded only if
+    /// the call is passed on. (How each limiter prunes is tested with it.)
+    #[test]
+    fn pruning_the_limits_prunes_their_limiter() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        struct CountsPrunes(Arc<AtomicUsize>);
+        #[async_trait]
+        impl RateLimiter for CountsPrunes {
+            async fn check(&self, rule: &Rule, _key: &str) -> Decision {
+                Decision::Allowed {
+                    remaining: rule.burst,
+                }
+            }
+            fn prune(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let no_settings = |_: &str| None;
+        let env = crate::server::env::Env::new(&no_settings).unwrap();
+        let rules = RateLimitSettings::from_env(&env).unwrap();
+        let prunes = Arc::new(AtomicUsize::new(0));
+        let limits = Limits::new(&rules, Box::new(CountsPrunes(prunes.clone())));
+        limits.prune();
+        assert_eq!(prunes.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn recipient_keys_are_hashes_that_name_no_address() {
         use sha2::{Digest, Sha256};
