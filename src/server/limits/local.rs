@@ -62,6 +62,14 @@ impl LocalRateLimiter {
     }
 }
 
+#[cfg(test)]
+impl LocalRateLimiter {
+    /// Clients with a state kept in memory, over every rule.
+    pub(super) fn clients_kept(&self) -> usize {
+        self.limiters.values().map(Keyed::len).sum()
+    }
+}
+
 #[async_trait]
 impl RateLimiter for LocalRateLimiter {
     async fn check(&self, rule: &Rule, key: &str) -> Decision {
@@ -96,12 +104,6 @@ impl RateLimiter for LocalRateLimiter {
 mod tests {
     use super::*;
     use crate::server::clock::ManualClock;
-
-    impl LocalRateLimiter {
-        fn clients_kept(&self) -> usize {
-            self.limiters.values().map(Keyed::len).sum()
-        }
-    }
 
     #[tokio::test]
     async fn pruning_forgets_clients_whose_allowance_is_whole_again() {

@@ -565,6 +565,30 @@ mod tests {
         within_an_interval(health.retry_at.load(Ordering::Acquire));
     }
 
+    /// During an outage the fallback counts in memory; the hourly prune must reach it, or an
+    /// outage's clients and accounts stay in memory for good.
+    #[tokio::test]
+    async fn pruning_reaches_the_counters_kept_during_an_outage() {
+        let clock = crate::server::clock::ManualClock::new(1_000_000);
+        let rule = login_rule();
+        let limiter =
+            RedisRateLimiter::new(connection_to_nowhere(), &[&rule], Arc::new(clock.clone()));
+        limiter.check(&rule, "192.0.2.1").await;
+        assert_eq!(limiter.fallback.clients_kept(), 1);
+        // Two 12 s intervals on, the client's state is that of one never seen.
+        clock.advance(25);
+        limiter.prune();
+        assert_eq!(limiter.fallback.clients_kept(), 0);
+
+        let log = RedisFailureLog::new(connection_to_nowhere());
+        log.reserve("user:1", 1_000, 1_000 - WINDOW_SECS)
+            .await
+            .unwrap();
+        assert_eq!(log.fallback.accounts(), 1);
+        log.prune(1_000).await;
+        assert_eq!(log.fallback.accounts(), 0);
+    }
+
     /// Every promise of a limiter, kept by the fallback, is checked in `contract` (its
     /// `redis_down` run); here, that the sixth sign-in is refused without waiting on Redis.
     #[tokio::test]

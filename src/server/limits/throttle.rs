@@ -160,8 +160,9 @@ impl LocalFailureLog {
         result
     }
 
+    /// Accounts with failures kept in memory.
     #[cfg(test)]
-    fn accounts(&self) -> usize {
+    pub(super) fn accounts(&self) -> usize {
         self.failures.lock().map(|m| m.len()).unwrap_or_default()
     }
 }
@@ -222,5 +223,31 @@ mod tests {
         assert_eq!(log.accounts(), 1);
         log.prune(2_000).await;
         assert_eq!(log.accounts(), 0);
+    }
+
+    /// The hourly prune asks the log to forget what is older than the window, by the
+    /// throttle's clock, whichever log it is.
+    #[tokio::test]
+    async fn the_throttle_prunes_its_log_up_to_an_hour_ago() {
+        struct RecordsPrunes(Arc<Mutex<Vec<i64>>>);
+        #[async_trait]
+        impl FailureLog for RecordsPrunes {
+            async fn recent(&self, _key: &str, _since: i64) -> Recent {
+                Recent::default()
+            }
+            async fn reserve(&self, _key: &str, _now: i64, _since: i64) -> Result<usize, u64> {
+                Ok(1)
+            }
+            async fn clear(&self, _key: &str) {}
+            async fn prune(&self, since: i64) {
+                self.0.lock().unwrap().push(since);
+            }
+        }
+        let clock = crate::server::clock::ManualClock::new(1_000_000);
+        let pruned = Arc::new(Mutex::new(Vec::new()));
+        let throttle =
+            AccountThrottle::with_log(Arc::new(clock), Box::new(RecordsPrunes(pruned.clone())));
+        throttle.prune().await;
+        assert_eq!(*pruned.lock().unwrap(), [1_000_000 - WINDOW_SECS]);
     }
 }
