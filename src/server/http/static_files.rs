@@ -160,19 +160,19 @@ fn bundle_content_type(name: &str) -> Option<&'static str> {
     }
 }
 
-/// The twin to send: brotli when the client takes it at least as gladly as gzip, else gzip,
-/// else none (the file itself).
+/// The twin to send: of the twins made that the client accepts at all, the one it takes most
+/// gladly, brotli on a tie; none (the file itself) when it accepts neither.
 fn preferred_twin<'a>(
     headers: &HeaderMap,
     file: &'a HashedFile,
 ) -> Option<(&'static str, &'a Bytes)> {
-    let (brotli, gzip) = (quality(headers, "br"), quality(headers, "gzip"));
-    match (&file.brotli, &file.gzip) {
-        (Some(twin), _) if brotli > 0.0 && brotli >= gzip => Some(("br", twin)),
-        (_, Some(twin)) if gzip > 0.0 => Some(("gzip", twin)),
-        (Some(twin), None) if brotli > 0.0 => Some(("br", twin)),
-        _ => None,
-    }
+    let made = [("br", &file.brotli), ("gzip", &file.gzip)];
+    made.into_iter()
+        .filter_map(|(coding, twin)| Some((quality(headers, coding), coding, twin.as_ref()?)))
+        .filter(|(q, ..)| *q > 0.0)
+        // Brotli comes first: a later twin replaces the best so far only when preferred.
+        .reduce(|best, next| if next.0 > best.0 { next } else { best })
+        .map(|(_, coding, twin)| (coding, twin))
 }
 
 /// How gladly the client takes `coding`, by `Accept-Encoding` (RFC 9110, 12.5.3): its `q`
