@@ -2,16 +2,13 @@
 
 use leptos::prelude::*;
 
-use super::AccountActions;
-use crate::api::security_activity;
 use crate::app::components::Loaded;
 use crate::model::activity::ActivityView;
 use crate::model::user::format_time;
+use crate::model::AppError;
 
 #[component]
-pub fn ActivitySection() -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let events = Resource::new(move || actions.version(), |_| security_activity());
+pub fn ActivitySection(events: Resource<Result<Vec<ActivityView>, AppError>>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="activity-title">
             <h2 id="activity-title">"Recent security activity"</h2>

@@ -7,20 +7,16 @@
 use leptos::prelude::*;
 
 use super::AccountActions;
-use crate::api::{list_api_keys, RevokeApiKey};
+use crate::api::RevokeApiKey;
 use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded};
 use crate::model::api_key::{ApiKeyView, KeyExpiry, MAX_KEY_NAME_CHARS, NEVER_EXPIRES};
 use crate::model::user::format_date;
-use crate::model::CreateApiKeyForm;
+use crate::model::{AppError, CreateApiKeyForm};
 
 #[component]
-pub fn ApiKeysSection() -> impl IntoView {
+pub fn ApiKeysSection(keys: Resource<Result<Vec<ApiKeyView>, AppError>>) -> impl IntoView {
     let actions = expect_context::<AccountActions>();
     let (create, revoke) = (actions.create_key, actions.revoke_key);
-    let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_api_keys(),
-    );
     let created = move || create.value().get().and_then(Result::ok);
     let create_error = action_error(create);
     // The name and the password's presence are checked by the same

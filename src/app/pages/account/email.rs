@@ -5,14 +5,14 @@
 use leptos::prelude::*;
 
 use super::AccountActions;
-use crate::api::pending_email_change;
 use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded, SubmitButton};
-use crate::model::{ChangeEmailForm, PublicUser};
+use crate::model::{AppError, ChangeEmailForm, PublicUser};
 
 #[component]
-pub fn EmailSection(user: PublicUser) -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let pending = Resource::new(move || actions.version(), |_| pending_email_change());
+pub fn EmailSection(
+    user: PublicUser,
+    pending: Resource<Result<Option<String>, AppError>>,
+) -> impl IntoView {
     let status = if user.email_verified {
         "Confirmed"
     } else {

@@ -6,7 +6,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use super::AccountActions;
-use crate::api::{finish_passkey_registration, get_passkey_status, start_passkey_registration};
+use crate::api::{finish_passkey_registration, start_passkey_registration};
 use crate::app::components::{action_error, Field, FormFields, Loaded, SubmitButton};
 use crate::app::webauthn::{self, Failure};
 use crate::model::passkey::{
@@ -18,9 +18,7 @@ use crate::model::user::format_date;
 use crate::model::AppError;
 
 #[component]
-pub fn PasskeysSection() -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let status = Resource::new(move || actions.version(), |_| get_passkey_status());
+pub fn PasskeysSection(status: Resource<Result<PasskeyStatus, AppError>>) -> impl IntoView {
     view! {
         <section class="card" id="passkeys" aria-labelledby="passkeys-title">
             <h2 id="passkeys-title">"Passkeys"</h2>

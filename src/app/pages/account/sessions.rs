@@ -3,15 +3,15 @@
 use leptos::prelude::*;
 
 use super::AccountActions;
-use crate::api::{list_sessions, RevokeOtherSessions, RevokeSession};
+use crate::api::{RevokeOtherSessions, RevokeSession};
 use crate::app::components::{action_error, FormBanner, Loaded};
 use crate::model::activity::{describe_duration, SessionList, SessionView};
 use crate::model::user::format_time;
+use crate::model::AppError;
 
 #[component]
-pub fn SessionsSection() -> impl IntoView {
+pub fn SessionsSection(sessions: Resource<Result<SessionList, AppError>>) -> impl IntoView {
     let actions = expect_context::<AccountActions>();
-    let sessions = Resource::new(move || actions.version(), |_| list_sessions());
     let revoke_error = action_error(actions.revoke_session);
     let others_error = action_error(actions.revoke_others);
     let error = Signal::derive(move || revoke_error.get().or_else(|| others_error.get()));

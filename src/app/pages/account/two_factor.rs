@@ -4,17 +4,15 @@
 use leptos::prelude::*;
 
 use super::AccountActions;
-use crate::api::get_two_factor_status;
 use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded, SubmitButton};
 use crate::model::two_factor::{DisableTwoFactorForm, PasswordConfirmForm, TwoFactorStatus};
+use crate::model::AppError;
 
 /// At or below this many codes left, the card says to make new ones.
 const FEW_CODES_LEFT: u64 = 3;
 
 #[component]
-pub fn TwoFactorSection() -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let status = Resource::new(move || actions.version(), |_| get_two_factor_status());
+pub fn TwoFactorSection(status: Resource<Result<TwoFactorStatus, AppError>>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="two-factor-title">
             <h2 id="two-factor-title">"Two-factor authentication"</h2>
