@@ -21,8 +21,10 @@ use self::pages::{
 
 /// The document around the app. Server-only in practice: it is rendered once per page
 /// request and never hydrated. (The server sets the page's CSP around it, with the nonce
-/// that `HydrationScripts` below puts on its scripts: see `server::startup::page_shell`.)
-pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
+/// that `HydrationScripts` below puts on its scripts, and names the stylesheet, content
+/// hash included: see `server::startup::page_shell`.) The stylesheet's `id="leptos"` is how
+/// `cargo leptos watch` finds the link to swap in a new stylesheet.
+pub fn shell(options: leptos::config::LeptosOptions, stylesheet: String) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -31,7 +33,7 @@ pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.ico" sizes="any"/>
-                <leptos_meta::HashedStylesheet options=options.clone() id="leptos"/>
+                <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

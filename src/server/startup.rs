@@ -463,7 +463,8 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
 /// the page's scripts. (Set here, at the edge, so the UI never reaches into the server.)
 fn page_shell(options: LeptosOptions) -> impl IntoView {
     csp::set_page_policy();
-    shell(options)
+    let stylesheet = static_files::stylesheet_path(&options);
+    shell(options, stylesheet)
 }
 
 /// The page routes, generated once per process.

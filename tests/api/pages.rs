@@ -37,6 +37,17 @@ async fn pages_render_on_the_server() {
 }
 
 #[tokio::test]
+async fn pages_and_the_not_found_page_link_the_stylesheet() {
+    let app = spawn_app().await;
+    // Unhashed in tests (no `hash-files`); `id="leptos"` is what `cargo leptos watch` swaps.
+    let link = r#"<link rel="stylesheet" id="leptos" href="/pkg/gatehouse.css">"#;
+    for path in ["/login", "/no/such/page"] {
+        let html = app.get_page(path, None).await.text().await.unwrap();
+        assert!(html.contains(link), "{path} lacks {link}");
+    }
+}
+
+#[tokio::test]
 async fn form_fields_are_labelled_and_described() {
     let app = spawn_app().await;
     let html = app.get_page("/register", None).await.text().await.unwrap();

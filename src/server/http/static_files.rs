@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -29,11 +29,50 @@ use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, RANGE,
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use leptos::config::LeptosOptions;
 use tower::{Layer, ServiceExt};
 use tower_http::services::ServeDir;
 use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
 use crate::server::http::cache::is_content_hashed;
+
+/// The stylesheet's path for the page shell: `/pkg/gatehouse.<hash>.css` when the build hashes
+/// its file names, `/pkg/gatehouse.css` when it does not (`cargo leptos watch`).
+///
+/// Written here instead of rendering leptos_meta's `HashedStylesheet`, which finds the
+/// binary's own path, then stats, reads and parses `hash.txt` beside it, on every page render
+/// (as does leptos's `HydrationScripts` for the script names, which has no alternative). The
+/// file is written with the binary and cannot change while it runs, so it is read once per
+/// process, like the binary's path it is found by.
+pub fn stylesheet_path(options: &LeptosOptions) -> String {
+    static CSS_HASH: OnceLock<Option<String>> = OnceLock::new();
+    let hash = options
+        .hash_files
+        .then(|| {
+            CSS_HASH.get_or_init(|| {
+                let binary = std::env::current_exe().ok()?;
+                let hashes = std::fs::read_to_string(binary.parent()?.join(&*options.hash_file));
+                css_hash(&hashes.ok()?)
+            })
+        })
+        .and_then(Option::as_deref);
+    css_path(&options.site_pkg_dir, &options.output_name, hash)
+}
+
+/// The `css: <hash>` line of cargo-leptos's `hash.txt`.
+fn css_hash(hashes: &str) -> Option<String> {
+    hashes.lines().find_map(|line| {
+        let (file, hash) = line.split_once(':')?;
+        (file.trim() == "css").then(|| hash.trim().to_string())
+    })
+}
+
+fn css_path(pkg_dir: &str, output_name: &str, hash: Option<&str>) -> String {
+    match hash {
+        Some(hash) => format!("/{pkg_dir}/{output_name}.{hash}.css"),
+        None => format!("/{pkg_dir}/{output_name}.css"),
+    }
+}
 
 /// Serves `/pkg` from `dir`: content-hashed files from memory (read now), the rest from disk.
 pub fn pkg_files(dir: PathBuf) -> Router {
@@ -327,6 +366,29 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    #[test]
+    fn the_stylesheet_is_named_by_the_css_line_of_the_hash_file() {
+        // As cargo-leptos 0.3.10 writes it.
+        let hashes = "js: NH2iefkOnj-CuTAhUa9NKA\nwasm: inQhDxFovaBy9d_8_f-1dw\ncss: VlxjMM-a9zd3AwxBZ5-60g\n";
+        let hash = css_hash(hashes);
+        assert_eq!(hash.as_deref(), Some("VlxjMM-a9zd3AwxBZ5-60g"));
+        assert_eq!(
+            css_path("pkg", "gatehouse", hash.as_deref()),
+            "/pkg/gatehouse.VlxjMM-a9zd3AwxBZ5-60g.css"
+        );
+        assert_eq!(css_hash("js: abc\nwasm: def\n"), None);
+        assert_eq!(css_path("pkg", "gatehouse", None), "/pkg/gatehouse.css");
+    }
+
+    #[test]
+    fn unhashed_builds_link_the_plain_stylesheet() {
+        let options = LeptosOptions::builder()
+            .output_name("gatehouse")
+            .hash_files(false)
+            .build();
+        assert_eq!(stylesheet_path(&options), "/pkg/gatehouse.css");
+    }
 
     #[test]
     fn hashed_files_get_twins_that_decompress_to_them_and_others_none() {
