@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use gatehouse::server::{cli, telemetry};
 
 /// mimalloc instead of the system's malloc: page renders allocate and free many small objects,
-/// and it serves them ~1.3x faster than glibc's (docs/benchmarks.md). Set in the binary only,
-/// so the library stays usable with whatever allocator an embedding program picks.
+/// and the pages run 1.5-2.4x faster on it than on glibc's (docs/benchmarks.md). Set in the
+/// binary only, so the library stays usable with whatever allocator an embedding program picks.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
