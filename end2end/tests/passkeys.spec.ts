@@ -75,8 +75,9 @@ test("sign up, add a passkey, sign in with it alone, rename it, remove it", asyn
 
   // No username, no password: the passkey says who it is. Where the browser offers passkeys
   // in the username field's autofill, picking it there signs in (the virtual authenticator
-  // picks it at once) ...
-  await page.goto("/login");
+  // picks it at once) ... so fast that the page can navigate away before its own load event,
+  // which would abort a goto that waits for it: wait only for the response to arrive.
+  await page.goto("/login", { waitUntil: "commit" });
   await expect(page.getByTestId("signed-in-as")).toContainText(user.username);
   expect((await authenticator.credentials())[0].signCount).toBeGreaterThan(credential.signCount);
   await signOut(page);
