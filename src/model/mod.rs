@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod email;
 pub mod error;
 pub mod forms;
+pub mod nfc;
 pub mod passkey;
 pub mod password;
 pub mod strength;

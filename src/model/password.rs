@@ -11,8 +11,9 @@
 //! typed on two keyboards (precomposed `é` versus `e` + combining accent) is one password.
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 use validator::ValidationError;
+
+use super::nfc::nfc;
 
 /// A password as typed: in a form, a server function's arguments and an API request, until
 /// the server hands it to the hasher. Its `Debug` never shows it, so a form or request that
@@ -132,7 +133,7 @@ const MIN_IDENTITY_FRAGMENT: usize = 3;
 
 /// NFC-normalises a password before it is hashed or verified.
 pub fn normalize_password(password: &str) -> String {
-    password.nfc().collect()
+    nfc(password)
 }
 
 fn error(code: &'static str, message: &'static str) -> ValidationError {
@@ -141,7 +142,7 @@ fn error(code: &'static str, message: &'static str) -> ValidationError {
 
 /// Length in characters after NFC, or `None` when the input is over the byte bound.
 fn normalized_len(password: &str) -> Option<usize> {
-    (password.len() <= PASSWORD_MAX_BYTES).then(|| password.nfc().count())
+    (password.len() <= PASSWORD_MAX_BYTES).then(|| nfc(password).chars().count())
 }
 
 /// The rules a new password must follow under `policy` (validator's `use_context` hook).
