@@ -37,8 +37,8 @@ use crate::server::db;
 use crate::server::error::ServiceError;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
-    api, cache, csp, csrf, error_page, form_errors, headers, health, link_pages, methods,
-    rate_limit, request_id, server_fn_status, static_files,
+    anonymous_pages, api, cache, csp, csrf, error_page, form_errors, headers, health, link_pages,
+    methods, rate_limit, request_id, server_fn_status, static_files,
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
@@ -377,6 +377,13 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             link_pages::move_token_to_cookie,
+        ))
+        // A visitor with no cookie and no query gets the public pages from their copies,
+        // rendered once (outermost of the page layers: the three above act only on a query,
+        // a cookie or a POST, which a copy never answers).
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(anonymous_pages::AnonymousPages::default()),
+            anonymous_pages::serve,
         ));
     if let Some(extra) = extra_routes {
         app = app.merge(extra);

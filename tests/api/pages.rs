@@ -101,6 +101,76 @@ async fn home_says_who_is_signed_in() {
     );
 }
 
+/// The page's CSP nonce, from its policy header.
+fn nonce_of(res: &reqwest::Response) -> String {
+    let policy = header(res, "content-security-policy").expect("a page policy");
+    policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce")
+        .to_string()
+}
+
+/// The public pages a cookie-less visitor gets from their copies (`anonymous_pages`) are the
+/// pages a render gives, nonce aside: here against renders forced by an unrelated cookie.
+#[tokio::test]
+async fn the_signed_out_copies_are_the_rendered_pages_with_their_own_nonce() {
+    let app = spawn_app().await;
+    for path in ["/", "/login", "/register", "/forgot-password"] {
+        let mut seen = Vec::new();
+        // The first request renders and keeps the copy; the next two are answered from it.
+        for _ in 0..3 {
+            let res = app.get_page(path, None).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            let nonce = nonce_of(&res);
+            let html = res.text().await.unwrap();
+            assert!(html.contains(&format!(r#"nonce="{nonce}""#)), "{path}");
+            seen.push((nonce.clone(), html.replace(&nonce, "NONCE")));
+        }
+        let rendered = app
+            .client
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .header("cookie", "unrelated=1")
+            .send()
+            .await
+            .unwrap();
+        let nonce = nonce_of(&rendered);
+        let rendered = rendered.text().await.unwrap().replace(&nonce, "NONCE");
+        for (i, (nonce, html)) in seen.iter().enumerate() {
+            assert_eq!(html, &rendered, "{path}, request {i}");
+            let others = seen.iter().filter(|(n, _)| n == nonce).count();
+            assert_eq!(others, 1, "{path}: a nonce was sent twice");
+        }
+    }
+}
+
+/// Whatever a request carries in a cookie or the query is rendered for it, even once the
+/// signed-out copy of the page exists.
+#[tokio::test]
+async fn a_session_or_a_query_is_never_answered_from_the_signed_out_copy() {
+    let app = spawn_app().await;
+    for _ in 0..2 {
+        let html = app.get_page("/", None).await.text().await.unwrap();
+        assert!(!without_hydration_markers(&html).contains("Signed in as"));
+        app.get_page("/login", None).await;
+    }
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let html = app.get_page("/", Some(&token)).await.text().await.unwrap();
+    assert!(
+        without_hydration_markers(&html).contains("Signed in as <strong>alice</strong>"),
+        "{html}"
+    );
+    let html = app
+        .get_page("/login?next=/account", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"value="/account""#), "{html}");
+}
+
 #[tokio::test]
 async fn unknown_paths_get_a_404_page() {
     let app = spawn_app().await;

@@ -1,6 +1,7 @@
 //! HTTP plumbing: the edge layers (headers, CSP, CSRF, caching, errors), what server functions
 //! read from the request, health endpoints, and the JSON API router.
 
+pub mod anonymous_pages;
 pub mod api;
 pub mod cache;
 pub mod csp;
