@@ -37,8 +37,8 @@ use crate::server::db;
 use crate::server::error::ServiceError;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
-    anonymous_pages, api, cache, csp, csrf, error_page, form_errors, headers, health, link_pages,
-    methods, rate_limit, request_id, server_fn_status, static_files,
+    anonymous_pages, api, cache, csp, csrf, error_page, fallback, form_errors, headers, health,
+    link_pages, methods, rate_limit, request_id, server_fn_status, static_files,
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
@@ -355,6 +355,7 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
     let settings = state.settings.clone();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let leptos_options = state.leptos_options.clone();
+    let anonymous_pages = Arc::new(anonymous_pages::AnonymousPages::default());
 
     let mut app = Router::new()
         .route("/healthz", get(health::healthz))
@@ -382,7 +383,7 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
         // rendered once (outermost of the page layers: the three above act only on a query,
         // a cookie or a POST, which a copy never answers).
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(anonymous_pages::AnonymousPages::default()),
+            anonymous_pages.clone(),
             anonymous_pages::serve,
         ));
     if let Some(extra) = extra_routes {
@@ -401,7 +402,11 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
             &format!("/{}", state.leptos_options.site_pkg_dir),
             static_files::pkg_files(pkg_dir),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+        // A file of the site root, else the not-found page (from its copy when it may be).
+        .fallback(fallback::handler(
+            state.clone(),
+            anonymous_pages,
+            render_context,
             page_shell,
         ))
         // Innermost: refuse cross-site state changes before any handler runs.

@@ -137,12 +137,7 @@ async fn pages_get_a_fresh_nonce_that_matches_their_scripts() {
                 && csp.contains("base-uri 'none'")
                 && csp.contains("form-action 'self'")
         );
-        let nonce = csp
-            .split("'nonce-")
-            .nth(1)
-            .and_then(|rest| rest.split('\'').next())
-            .unwrap()
-            .to_string();
+        let nonce = page_nonce(&res);
         let html = res.text().await.unwrap();
         assert!(
             html.contains(&format!(r#"<script type="module" nonce="{nonce}">"#)),

@@ -597,6 +597,14 @@ pub fn header<'a>(res: &'a Response, name: &str) -> Option<&'a str> {
     res.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A page's CSP nonce, from its policy header.
+pub fn page_nonce(res: &Response) -> String {
+    let policy = header(res, "content-security-policy").expect("a page policy");
+    gatehouse::server::http::csp::nonce_in(policy)
+        .expect("a nonce")
+        .to_string()
+}
+
 pub fn set_cookie_headers(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(SET_COOKIE)

@@ -101,15 +101,41 @@ async fn home_says_who_is_signed_in() {
     );
 }
 
-/// The page's CSP nonce, from its policy header.
-fn nonce_of(res: &reqwest::Response) -> String {
-    let policy = header(res, "content-security-policy").expect("a page policy");
-    policy
-        .split("'nonce-")
-        .nth(1)
-        .and_then(|rest| rest.split('\'').next())
-        .expect("a nonce")
-        .to_string()
+/// A cookie-less visit to `path`, expecting `status`: the page's nonce, and its HTML with the
+/// nonce written as `NONCE`.
+async fn visit_anonymously(app: &TestApp, path: &str, status: StatusCode) -> (String, String) {
+    let res = app.get_page(path, None).await;
+    assert_eq!(res.status(), status, "{path}");
+    let nonce = page_nonce(&res);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!(r#"nonce="{nonce}""#)), "{path}");
+    let html = html.replace(&nonce, "NONCE");
+    (nonce, html)
+}
+
+/// The page at `path` rendered for this request (an unrelated cookie keeps the copy out),
+/// with its nonce written as `NONCE`.
+async fn render_with_unrelated_cookie(app: &TestApp, path: &str, status: StatusCode) -> String {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("accept", "text/html")
+        .header("cookie", "unrelated=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), status, "{path}");
+    let nonce = page_nonce(&res);
+    res.text().await.unwrap().replace(&nonce, "NONCE")
+}
+
+/// Every visit got the rendered page, each with a nonce no other visit got.
+fn assert_copies_of(rendered: &str, seen: &[(String, String)], what: &str) {
+    for (i, (nonce, html)) in seen.iter().enumerate() {
+        assert_eq!(html, rendered, "{what}, request {i}");
+        let sent = seen.iter().filter(|(n, _)| n == nonce).count();
+        assert_eq!(sent, 1, "{what}: a nonce was sent twice");
+    }
 }
 
 /// The public pages a cookie-less visitor gets from their copies (`anonymous_pages`) are the
@@ -121,28 +147,10 @@ async fn the_signed_out_copies_are_the_rendered_pages_with_their_own_nonce() {
         let mut seen = Vec::new();
         // The first request renders and keeps the copy; the next two are answered from it.
         for _ in 0..3 {
-            let res = app.get_page(path, None).await;
-            assert_eq!(res.status(), StatusCode::OK, "{path}");
-            let nonce = nonce_of(&res);
-            let html = res.text().await.unwrap();
-            assert!(html.contains(&format!(r#"nonce="{nonce}""#)), "{path}");
-            seen.push((nonce.clone(), html.replace(&nonce, "NONCE")));
+            seen.push(visit_anonymously(&app, path, StatusCode::OK).await);
         }
-        let rendered = app
-            .client
-            .get(app.url(path))
-            .header("accept", "text/html")
-            .header("cookie", "unrelated=1")
-            .send()
-            .await
-            .unwrap();
-        let nonce = nonce_of(&rendered);
-        let rendered = rendered.text().await.unwrap().replace(&nonce, "NONCE");
-        for (i, (nonce, html)) in seen.iter().enumerate() {
-            assert_eq!(html, &rendered, "{path}, request {i}");
-            let others = seen.iter().filter(|(n, _)| n == nonce).count();
-            assert_eq!(others, 1, "{path}: a nonce was sent twice");
-        }
+        let rendered = render_with_unrelated_cookie(&app, path, StatusCode::OK).await;
+        assert_copies_of(&rendered, &seen, path);
     }
 }
 
@@ -177,6 +185,32 @@ async fn unknown_paths_get_a_404_page() {
     let res = app.get_page("/no/such/page", None).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.text().await.unwrap().contains("Page not found"));
+}
+
+/// The not-found page names nothing of the path, so a cookie-less visitor gets it from its
+/// copy whatever the unknown path: the page a render gives, with a 404 and a nonce of its
+/// own. A file of the site root is still the file, and a session still gets its own render.
+#[tokio::test]
+async fn the_not_found_copy_is_the_rendered_page_for_every_unknown_path() {
+    let app = spawn_app().await;
+    let mut seen = Vec::new();
+    for path in ["/no/such/page", "/other", "/a/b/c.html", "/login/nowhere"] {
+        seen.push(visit_anonymously(&app, path, StatusCode::NOT_FOUND).await);
+    }
+    let rendered = render_with_unrelated_cookie(&app, "/else", StatusCode::NOT_FOUND).await;
+    assert!(rendered.contains("Page not found"), "{rendered}");
+    assert_copies_of(&rendered, &seen, "the not-found page");
+
+    let favicon = app.get("/favicon.ico").await;
+    assert_eq!(favicon.status(), StatusCode::OK);
+    assert_eq!(favicon.bytes().await.unwrap().as_ref(), [0u8; 64]);
+
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let res = app.get_page("/no/such/page", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert!(html.contains("Sign out"), "the signed-in header: {html}");
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //!
 //! A page render is most of a page request's cost, and nearly all of it is the framework's
 //! (`docs/benchmarks.md`: Gatehouse's own code is 1 % of `/login`'s profile). But a request
-//! with no cookie and no query string cannot be anyone's: `/`, `/login`, `/register` and
-//! `/forgot-password` render to the same bytes for every such request, except for the
+//! with no cookie and no query string cannot be anyone's: `/`, `/login`, `/register`,
+//! `/forgot-password` and the not-found page (whatever the unknown path: it names nothing of
+//! it) render to the same bytes for every such request, except for the
 //! Content-Security-Policy nonce. So the first such render of each is kept, cut at its
 //! nonce, and later ones are answered from it with a fresh nonce, in the page and in its
 //! policy alike: a nonce is still never sent twice.
@@ -16,7 +17,10 @@
 //! - only the pages listed in `PAGES` are kept, and each of them renders nothing from the
 //!   request beyond those two (`/reset-password` and `/verify-email` read their link's
 //!   cookie, `/login/two-factor` its pending step, `/account*` the session: none is listed);
-//! - only a `200` whose page carries a nonce and that sets no cookie is kept.
+//! - only a page with the status it is kept for (`200`; `404` for the not-found page) that
+//!   carries a nonce and sets no cookie is kept;
+//! - the not-found copy answers only what no route and no file of the site root answered
+//!   (`fallback`), so it never stands in for a page or a file.
 //!
 //! Every layer outside this one (request id, security headers, caching policy, compression,
 //! rate limits, metrics) still runs for every request. A copy lives as long as the process:
@@ -24,6 +28,7 @@
 //! (Written here rather than taken from a caching crate: none splices a per-response nonce
 //! into a cached body, and a page without a fresh nonce would break the CSP.)
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::{to_bytes, Body, Bytes};
@@ -34,30 +39,50 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use leptos::nonce::Nonce;
 
+use crate::server::http::csp;
+
 /// The pages whose signed-out render depends on nothing in a cookie-less, query-less request.
 pub const PAGES: [&str; 4] = ["/", "/login", "/register", "/forgot-password"];
 
 /// A page's HTML is a few KB; anything this large is not one of these pages.
 const MAX_PAGE_BYTES: usize = 1 << 20;
 
-/// The kept copies, one slot per page of `PAGES`.
+/// The kept copies, one slot per page of `PAGES`, and the not-found page's.
 #[derive(Default)]
 pub struct AnonymousPages {
     slots: [OnceLock<PageCopy>; PAGES.len()],
+    not_found: OnceLock<PageCopy>,
 }
 
 impl AnonymousPages {
     /// The slot for `request`, when it is one that a copy may answer.
     fn slot(&self, request: &Request) -> Option<&OnceLock<PageCopy>> {
-        if request.method() != Method::GET
-            || request.uri().query().is_some()
-            || request.headers().contains_key(COOKIE)
-        {
+        if !is_anonymous(request) {
             return None;
         }
         let index = PAGES.iter().position(|p| *p == request.uri().path())?;
         Some(&self.slots[index])
     }
+
+    /// Answers a request that no route and no file answered with the not-found page: from its
+    /// copy when the request is one a copy may answer, else from `render`.
+    pub async fn not_found<F, R>(&self, request: Request, render: R) -> Response
+    where
+        R: FnOnce(Request) -> F,
+        F: Future<Output = Response>,
+    {
+        if !is_anonymous(&request) {
+            return render(request).await;
+        }
+        answer(&self.not_found, StatusCode::NOT_FOUND, request, render).await
+    }
+}
+
+/// A request that nothing but its path can tell apart: a `GET` with no query and no cookie.
+fn is_anonymous(request: &Request) -> bool {
+    request.method() == Method::GET
+        && request.uri().query().is_none()
+        && !request.headers().contains_key(COOKIE)
 }
 
 /// Answers a visitor with no cookie and no query from the page's copy, making it first.
@@ -66,14 +91,29 @@ pub async fn serve(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(slot) = pages.slot(&request) else {
-        return next.run(request).await;
-    };
+    match pages.slot(&request) {
+        Some(slot) => answer(slot, StatusCode::OK, request, |r| next.run(r)).await,
+        None => next.run(request).await,
+    }
+}
+
+/// Answers from the copy in `slot`, or renders and keeps the render when it is a page with
+/// `status` that may be kept.
+async fn answer<F, R>(
+    slot: &OnceLock<PageCopy>,
+    status: StatusCode,
+    request: Request,
+    render: R,
+) -> Response
+where
+    R: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     if let Some(copy) = slot.get() {
         return copy.respond(&Nonce::new());
     }
-    let response = next.run(request).await;
-    let Some(nonce) = page_nonce(&response) else {
+    let response = render(request).await;
+    let Some(nonce) = page_nonce(&response, status) else {
         return response;
     };
     let (parts, body) = response.into_parts();
@@ -81,37 +121,33 @@ pub async fn serve(
         tracing::error!("a page's body could not be read");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let copy = PageCopy::new(&parts.headers, &html, &nonce);
+    let copy = PageCopy::new(parts.status, &parts.headers, &html, &nonce);
     // This response already has its own fresh nonce: send it as rendered. Two first requests
     // may both render; the copy kept is whichever was first, and both are the same page.
     let _ = slot.set(copy);
     Response::from_parts(parts, Body::from(html))
 }
 
-/// The nonce of a rendered page that may be kept: a `200` setting no cookie, with a policy
-/// that names its nonce.
-fn page_nonce(response: &Response) -> Option<String> {
-    if response.status() != StatusCode::OK || response.headers().contains_key(SET_COOKIE) {
+/// The nonce of a rendered page that may be kept: one with the `status` expected of it,
+/// setting no cookie, with a policy that names its nonce.
+fn page_nonce(response: &Response, status: StatusCode) -> Option<String> {
+    if response.status() != status || response.headers().contains_key(SET_COOKIE) {
         return None;
     }
-    let policy = response
-        .headers()
-        .get(CONTENT_SECURITY_POLICY)?
-        .to_str()
-        .ok()?;
-    let nonce = policy.split("'nonce-").nth(1)?.split('\'').next()?;
-    (!nonce.is_empty()).then(|| nonce.to_string())
+    let policy = response.headers().get(CONTENT_SECURITY_POLICY)?;
+    csp::nonce_in(policy.to_str().ok()?).map(str::to_string)
 }
 
 /// One rendered page, its body and its policy cut wherever the render's nonce stood.
 struct PageCopy {
+    status: StatusCode,
     headers: HeaderMap,
     policy: Vec<String>,
     body: Vec<Bytes>,
 }
 
 impl PageCopy {
-    fn new(headers: &HeaderMap, html: &Bytes, nonce: &str) -> Self {
+    fn new(status: StatusCode, headers: &HeaderMap, html: &Bytes, nonce: &str) -> Self {
         let policy = headers
             .get(CONTENT_SECURITY_POLICY)
             .and_then(|v| v.to_str().ok())
@@ -122,6 +158,7 @@ impl PageCopy {
         let mut headers = headers.clone();
         headers.remove(CONTENT_SECURITY_POLICY);
         Self {
+            status,
             headers,
             policy,
             body: split(html, nonce.as_bytes()),
@@ -129,7 +166,9 @@ impl PageCopy {
     }
 
     fn respond(&self, nonce: &str) -> Response {
-        let mut body = Vec::with_capacity(self.body.iter().map(Bytes::len).sum::<usize>() + 64);
+        let pieces = self.body.iter().map(Bytes::len).sum::<usize>();
+        let nonces = nonce.len() * (self.body.len() - 1);
+        let mut body = Vec::with_capacity(pieces + nonces);
         for (i, piece) in self.body.iter().enumerate() {
             if i > 0 {
                 body.extend_from_slice(nonce.as_bytes());
@@ -137,6 +176,7 @@ impl PageCopy {
             body.extend_from_slice(piece);
         }
         let mut response = Response::new(Body::from(body));
+        *response.status_mut() = self.status;
         *response.headers_mut() = self.headers.clone();
         // The nonce is base64url, so the policy stays a valid header value.
         if let Ok(policy) = HeaderValue::from_str(&self.policy.join(nonce)) {
@@ -179,9 +219,10 @@ mod tests {
         );
         headers.insert("content-type", HeaderValue::from_static("text/html"));
         let html = Bytes::from_static(br#"<script nonce="OLD">a</script><script nonce="OLD">"#);
-        let copy = PageCopy::new(&headers, &html, "OLD");
+        let copy = PageCopy::new(StatusCode::NOT_FOUND, &headers, &html, "OLD");
         for nonce in ["NEW", "NEWER"] {
             let response = copy.respond(nonce);
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
             assert_eq!(
                 response.headers()[CONTENT_SECURITY_POLICY],
                 format!("script-src 'nonce-{nonce}' 'strict-dynamic'").as_str()
@@ -239,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_cookieless_200_with_a_nonce_is_kept() {
+    fn only_a_cookieless_page_with_the_expected_status_and_a_nonce_is_kept() {
         let page = |status: StatusCode, policy: Option<&'static str>, cookie: bool| {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = status;
@@ -253,7 +294,7 @@ mod tests {
                     .headers_mut()
                     .insert(SET_COOKIE, HeaderValue::from_static("a=b"));
             }
-            page_nonce(&response)
+            page_nonce(&response, StatusCode::OK)
         };
         let policy = Some("script-src 'nonce-abc' 'strict-dynamic'");
         assert_eq!(page(StatusCode::OK, policy, false).as_deref(), Some("abc"));
@@ -264,5 +305,53 @@ mod tests {
             None
         );
         assert_eq!(page(StatusCode::OK, None, false), None);
+        let mut not_found = Response::new(Body::empty());
+        *not_found.status_mut() = StatusCode::NOT_FOUND;
+        not_found.headers_mut().insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("'nonce-n'"),
+        );
+        assert_eq!(page_nonce(&not_found, StatusCode::OK), None);
+        assert_eq!(
+            page_nonce(&not_found, StatusCode::NOT_FOUND).as_deref(),
+            Some("n")
+        );
+    }
+
+    /// What the not-found page is answered with: the kept copy only for anonymous requests;
+    /// a render for the rest, which never becomes the copy.
+    #[tokio::test]
+    async fn the_not_found_copy_answers_only_anonymous_requests() {
+        let pages = AnonymousPages::default();
+        let render = |label: &'static str| {
+            move |_: Request| async move {
+                let mut response = Response::new(Body::from(format!("{label} nonce=N")));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                response.headers_mut().insert(
+                    CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("'nonce-N'"),
+                );
+                response
+            }
+        };
+        let body = |response: Response| async move {
+            let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        let mut with_cookie = get("/nowhere");
+        with_cookie
+            .headers_mut()
+            .insert(COOKIE, HeaderValue::from_static("session=x"));
+        let signed_in = pages.not_found(with_cookie, render("signed in")).await;
+        assert_eq!(body(signed_in).await, "signed in nonce=N");
+        let first = pages.not_found(get("/a"), render("first")).await;
+        assert_eq!(body(first).await, "first nonce=N");
+        let copy = pages.not_found(get("/b"), render("second")).await;
+        assert_eq!(copy.status(), StatusCode::NOT_FOUND);
+        let copy = body(copy).await;
+        assert!(copy.starts_with("first nonce="), "{copy}");
+        assert!(!copy.ends_with("nonce=N"), "a nonce was sent twice");
+        let query = pages.not_found(get("/c?x=1"), render("query")).await;
+        assert_eq!(body(query).await, "query nonce=N");
     }
 }

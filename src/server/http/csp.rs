@@ -37,6 +37,12 @@ pub fn page_policy(nonce: &str, live_reload_port: Option<u16>) -> String {
     )
 }
 
+/// The nonce a page policy names (`'nonce-…'` in `script-src`), if it names one.
+pub fn nonce_in(policy: &str) -> Option<&str> {
+    let nonce = policy.split("'nonce-").nth(1)?.split('\'').next()?;
+    (!nonce.is_empty()).then_some(nonce)
+}
+
 /// Called while the shell renders: sets the page's policy with this response's nonce.
 pub fn set_page_policy() {
     let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
@@ -66,6 +72,13 @@ mod tests {
         }
         assert!(!policy.contains("unsafe-inline"));
         assert!(!policy.contains("ws://"));
+    }
+
+    #[test]
+    fn the_nonce_is_read_back_from_the_policy() {
+        assert_eq!(nonce_in(&page_policy("abc-123_x", None)), Some("abc-123_x"));
+        assert_eq!(nonce_in(FALLBACK_POLICY), None);
+        assert_eq!(nonce_in("script-src 'nonce-'"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod csp;
 pub mod csrf;
 pub mod error_page;
 pub mod extract;
+pub mod fallback;
 pub mod form_errors;
 pub mod headers;
 pub mod health;

@@ -100,7 +100,9 @@ pub fn pkg_files(dir: PathBuf) -> Router {
 ///
 /// ServeDir picks the twin by `Accept-Encoding` but does not say so: `Vary` is added here, or a
 /// shared cache could hand the brotli bytes to a client that cannot read them.
-fn serve_precompressed(dir: impl AsRef<Path>) -> SetResponseHeader<ServeDir, HeaderValue> {
+pub(crate) fn serve_precompressed(
+    dir: impl AsRef<Path>,
+) -> SetResponseHeader<ServeDir, HeaderValue> {
     let files = ServeDir::new(dir)
         .precompressed_br()
         .precompressed_gzip()
