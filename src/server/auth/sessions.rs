@@ -129,7 +129,9 @@ impl Sessions {
         token: &SessionToken,
     ) -> Result<Option<CurrentSession>, ServiceError> {
         let hash = token.hash();
-        let Some(mut session) = self.store.session(&hash).await? else {
+        // One statement for both rows: a signed-in page or request costs one round trip to
+        // the database, not two (docs/benchmarks.md).
+        let Some((mut session, user)) = self.store.session_with_user(&hash).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -142,9 +144,6 @@ impl Sessions {
             self.store.touch_session(&hash, now).await?;
             session.last_seen_at = now;
         }
-        let Some(user) = self.store.user_by_id(session.user_id).await? else {
-            return Ok(None);
-        };
         if session.token_version != user.token_version {
             self.store.delete_session(&hash).await?;
             tracing::warn!(event = "session.stale_credentials", user_id = user.id);

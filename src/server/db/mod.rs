@@ -25,6 +25,22 @@ macro_rules! select_session {
         )
     };
 }
+// A session with its account, in one statement (`SessionWithUser`): the user's columns under
+// their own names, the session's prefixed `session_`, since both tables have `id`,
+// `created_at` and `token_version`.
+macro_rules! select_session_with_user {
+    ($where:literal) => {
+        concat!(
+            "SELECT users.id, users.public_id, users.username, users.email, users.email_canonical, users.password_hash, users.created_at, users.token_version, users.email_verified_at, \
+             EXISTS (SELECT 1 FROM two_factor t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor_enabled, \
+             sessions.token_hash AS session_token_hash, sessions.id AS session_id, sessions.created_at AS session_created_at, \
+             sessions.last_seen_at AS session_last_seen_at, sessions.expires_at AS session_expires_at, sessions.remember AS session_remember, \
+             sessions.ip AS session_ip, sessions.user_agent AS session_user_agent, sessions.token_version AS session_token_version \
+             FROM sessions JOIN users ON users.id = sessions.user_id ",
+            $where
+        )
+    };
+}
 macro_rules! select_api_key {
     ($where:literal) => {
         concat!(
@@ -235,6 +251,41 @@ pub struct SessionRecord {
     /// once the account's moves on (password change, sign out everywhere), this session is
     /// refused.
     pub token_version: i64,
+}
+
+/// A session row joined with its account's (`select_session_with_user`): a signed-in request's
+/// lookup is one statement, not two.
+#[derive(sqlx::FromRow)]
+struct SessionWithUser {
+    #[sqlx(flatten)]
+    user: UserRecord,
+    session_token_hash: Vec<u8>,
+    session_id: String,
+    session_created_at: i64,
+    session_last_seen_at: i64,
+    session_expires_at: i64,
+    session_remember: bool,
+    session_ip: Option<String>,
+    session_user_agent: Option<String>,
+    session_token_version: i64,
+}
+
+impl SessionWithUser {
+    fn into_parts(self) -> (SessionRecord, UserRecord) {
+        let session = SessionRecord {
+            token_hash: self.session_token_hash,
+            id: self.session_id,
+            user_id: self.user.id,
+            created_at: self.session_created_at,
+            last_seen_at: self.session_last_seen_at,
+            expires_at: self.session_expires_at,
+            remember: self.session_remember,
+            ip: self.session_ip,
+            user_agent: self.session_user_agent,
+            token_version: self.session_token_version,
+        };
+        (session, self.user)
+    }
 }
 
 const REDACTED: &str = "[redacted]";
@@ -453,6 +504,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+    /// The session with this token hash and its account, in one round trip.
+    async fn session_with_user(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError>;
     async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
     /// The user's sessions, most recently used first (expired rows included until purged).

@@ -9,7 +9,7 @@ use super::settings::DatabasePoolSettings;
 use super::{
     begin_in_own_task, map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent,
     NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
-    SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
+    SessionWithUser, SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
 /// A PostgreSQL server (`DATABASE_URL=postgres://…`): for several app instances sharing one
@@ -471,6 +471,18 @@ impl Store for PostgresStore {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn session_with_user(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+        let row: Option<SessionWithUser> =
+            sqlx::query_as(select_session_with_user!("WHERE sessions.token_hash = $1"))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(SessionWithUser::into_parts))
     }
 
     async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError> {

@@ -10,7 +10,7 @@ use super::settings::DatabasePoolSettings;
 use super::{
     begin_in_own_task, map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent,
     NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
-    SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
+    SessionWithUser, SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
@@ -442,6 +442,18 @@ impl Store for SqliteStore {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn session_with_user(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+        let row: Option<SessionWithUser> =
+            sqlx::query_as(select_session_with_user!("WHERE sessions.token_hash = ?"))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(SessionWithUser::into_parts))
     }
 
     async fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> Result<(), StoreError> {
