@@ -265,4 +265,36 @@ test.describe("content security policy", () => {
     expect(violations).toEqual([]);
     expect(errors).toEqual([]);
   });
+
+  test("the not-found page, from its signed-out copy, hydrates with zero CSP violations and leads home", async ({
+    page,
+  }) => {
+    await page.addInitScript(() => {
+      (window as unknown as { __csp: string[] }).__csp = [];
+      document.addEventListener("securitypolicyviolation", (e) => {
+        (window as unknown as { __csp: string[] }).__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    const errors = watchConsole(page);
+    // A fresh browser sends no cookie, so from the second unknown path on at the latest the
+    // server answers from the page's copy, with a fresh nonce its scripts must carry to run.
+    const nonces = new Set<string>();
+    for (const path of ["/no/such/page", "/another/missing/page", "/a/third.html"]) {
+      const response = await page.goto(path);
+      expect(response?.status()).toBe(404);
+      nonces.add(/'nonce-([^']+)'/.exec(response?.headers()["content-security-policy"] ?? "")?.[1] ?? "");
+      await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+      await expect(page.locator("html[data-hydrated]")).toBeAttached({ timeout: 30_000 });
+      const violations = await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
+      expect(violations).toEqual([]);
+    }
+    expect(nonces.size).toBe(3);
+    expect(nonces.has("")).toBe(false);
+    await screenshot(page, "not-found");
+    await page.getByRole("link", { name: "Go to the home page" }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByRole("heading", { name: "The secure front door" })).toBeVisible();
+    // The browser reports each 404 document it loads; nothing else may fail.
+    expect(errors.filter((e) => !e.includes("status of 404"))).toEqual([]);
+  });
 });
