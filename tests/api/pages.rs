@@ -193,6 +193,16 @@ async fn unknown_paths_get_a_404_page() {
 #[tokio::test]
 async fn the_not_found_copy_is_the_rendered_page_for_every_unknown_path() {
     let app = spawn_app().await;
+    // First, paths the app's router takes for a page although no route of this address has
+    // them: each is a 404 showing that page, and none of them becomes the not-found copy.
+    for (path, heading) in [
+        ("/login/", "Sign in"),
+        ("/register/", "Create your account"),
+    ] {
+        let res = app.get_page(path, None).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(res.text().await.unwrap().contains(heading), "{path}");
+    }
     let mut seen = Vec::new();
     for path in ["/no/such/page", "/other", "/a/b/c.html", "/login/nowhere"] {
         seen.push(visit_anonymously(&app, path, StatusCode::NOT_FOUND).await);

@@ -59,18 +59,16 @@ where
                     return file.into_response();
                 }
             }
-            pages
-                .not_found(request, |request| async move {
-                    let mut response = render(request).await;
-                    // The app's router answers an unknown path with `NotFound`, which sets
-                    // 404 itself; a path it matches but axum's routes do not is not a page
-                    // either.
-                    if response.status() == StatusCode::OK {
-                        *response.status_mut() = StatusCode::NOT_FOUND;
-                    }
-                    response
-                })
-                .await
+            // The app's router answers an unknown path with `NotFound`, which sets 404 itself,
+            // and only that page may become the copy. A path the app's router matches but
+            // axum's routes do not (`/login/`: the router ignores the trailing slash) renders
+            // that page, which is not at this address: it is sent as a 404 too, after the copy
+            // has declined it (kept, it would answer every unknown path).
+            let mut response = pages.not_found(request, render).await;
+            if response.status() == StatusCode::OK {
+                *response.status_mut() = StatusCode::NOT_FOUND;
+            }
+            response
         })
     }
 }
