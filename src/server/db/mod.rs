@@ -7,14 +7,17 @@
 // The column lists of the records, shared by every backend, as macros: each statement is one
 // `&'static str` built by `concat!` at compile time, so no SQL is assembled at run time and
 // values are always bound. (Defined before the backend modules so that they can use them.)
+// `UserRecord`'s columns, qualified so that a statement joining another table with an `id`,
+// `created_at` or `token_version` (`select_session_with_user`) can use them as they are.
+macro_rules! user_columns {
+    () => {
+        "users.id, users.public_id, users.username, users.email, users.email_canonical, users.password_hash, users.created_at, users.token_version, users.email_verified_at, \
+         EXISTS (SELECT 1 FROM two_factor t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor_enabled"
+    };
+}
 macro_rules! select_user {
     ($where:literal) => {
-        concat!(
-            "SELECT id, public_id, username, email, email_canonical, password_hash, created_at, token_version, email_verified_at, \
-             EXISTS (SELECT 1 FROM two_factor t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor_enabled \
-             FROM users ",
-            $where
-        )
+        concat!("SELECT ", user_columns!(), " FROM users ", $where)
     };
 }
 macro_rules! select_session {
@@ -31,9 +34,9 @@ macro_rules! select_session {
 macro_rules! select_session_with_user {
     ($where:literal) => {
         concat!(
-            "SELECT users.id, users.public_id, users.username, users.email, users.email_canonical, users.password_hash, users.created_at, users.token_version, users.email_verified_at, \
-             EXISTS (SELECT 1 FROM two_factor t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor_enabled, \
-             sessions.token_hash AS session_token_hash, sessions.id AS session_id, sessions.created_at AS session_created_at, \
+            "SELECT ",
+            user_columns!(),
+            ", sessions.token_hash AS session_token_hash, sessions.id AS session_id, sessions.created_at AS session_created_at, \
              sessions.last_seen_at AS session_last_seen_at, sessions.expires_at AS session_expires_at, sessions.remember AS session_remember, \
              sessions.ip AS session_ip, sessions.user_agent AS session_user_agent, sessions.token_version AS session_token_version \
              FROM sessions JOIN users ON users.id = sessions.user_id ",
