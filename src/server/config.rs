@@ -703,4 +703,36 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_credential_cache_is_one_second_on_sqlite_off_on_postgres_and_bounded() {
+        assert_eq!(settings(&[]).unwrap().database.credential_cache_secs, 1);
+        // Several instances share a PostgreSQL database: off unless a bound is chosen.
+        let postgres = ("DATABASE_URL", "postgres://db/gatehouse");
+        assert_eq!(
+            settings(&[postgres])
+                .unwrap()
+                .database
+                .credential_cache_secs,
+            0
+        );
+        let chosen = settings(&[postgres, ("CREDENTIAL_CACHE_SECS", "2")]).unwrap();
+        assert_eq!(chosen.database.credential_cache_secs, 2);
+        for (value, secs) in [("0", 0), ("60", 60)] {
+            let s = settings(&[("CREDENTIAL_CACHE_SECS", value)]).unwrap();
+            assert_eq!(s.database.credential_cache_secs, secs, "{value}");
+        }
+        for bad in ["61", "-1", "1s"] {
+            assert!(
+                matches!(
+                    settings(&[("CREDENTIAL_CACHE_SECS", bad)]),
+                    Err(ConfigError::Invalid {
+                        name: "CREDENTIAL_CACHE_SECS",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
 }

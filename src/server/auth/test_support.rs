@@ -44,17 +44,24 @@ pub async fn fixture() -> Fixture {
 pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = db::connect(&DatabaseSettings {
-        url: SecretString::from(url),
-        pool: DatabasePoolSettings {
-            max_connections: 2,
-            acquire_timeout: Duration::from_secs(5),
-        },
-    })
-    .await
-    .unwrap();
     let clock = ManualClock::new(START);
     let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    // Wrapped as the server wraps it, so every service test also runs through the memory of
+    // sessions and accounts (and would see it answer stale).
+    let store = db::CachedStore::wrap(
+        db::connect(&DatabaseSettings {
+            url: SecretString::from(url),
+            pool: DatabasePoolSettings {
+                max_connections: 2,
+                acquire_timeout: Duration::from_secs(5),
+            },
+            credential_cache_secs: 1,
+        })
+        .await
+        .unwrap(),
+        shared_clock.clone(),
+        1,
+    );
     // Generous per-IP rules: these tests are about the services, not the limits.
     let rule = |name| Rule::parse(name, "1000/minute").unwrap();
     let mailbox = dir.path().join("mail");

@@ -93,6 +93,7 @@ macro_rules! select_audit {
     };
 }
 
+mod cached;
 pub mod chain;
 mod postgres;
 pub mod settings;
@@ -103,6 +104,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
+pub use cached::CachedStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
