@@ -15,7 +15,7 @@ pub use field::{Field, SubmitButton};
 pub use form_state::{action_error, FieldValues, FormFields};
 pub use loaded::Loaded;
 pub use mail_cards::{CheckInbox, DeadLink};
-pub use new_password::{NewPasswordFields, WithPasswordPolicy};
+pub use new_password::{NewPasswordFields, PasswordPolicyLoad, WithPasswordPolicy};
 pub use notice::Notice;
 pub use strength::StrengthMeter;
 pub use verify_banner::VerifyEmailBanner;

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::{Field, FormFields, StrengthMeter};
 use crate::api::get_password_policy;
 use crate::model::strength::estimate;
-use crate::model::PasswordPolicy;
+use crate::model::{AppError, PasswordPolicy};
 
 /// Choosing a password: the new password with the policy as its hint and the strength meter
 /// under it, then the same password again. The meter weighs the password against the
@@ -49,24 +49,40 @@ pub fn NewPasswordFields(
     }
 }
 
-/// `children` rendered with the password policy this server enforces, so the form checks the
-/// same rules in the browser. Fetched with the page (blocking: the form is in the first HTML
-/// and works without JavaScript). Should the fetch fail, the default policy stands in: the
-/// server checks its own anyway.
+/// The password rules this server enforces, loaded with the page (blocking: the form is in the
+/// first HTML and works without JavaScript).
+///
+/// Started by the page itself, outside any `Suspense`: on the server a `Suspense` walks its
+/// children again while a read is pending, and a resource *created* in there is created and
+/// fetched again on every walk, each new one pending and so asking for another walk. Made inside
+/// the account page's `Transition`, it cost that page one more walk (a full render of every
+/// card) whenever the session came from memory (docs/benchmarks.md).
+#[derive(Clone, Copy)]
+pub struct PasswordPolicyLoad(Resource<Result<PasswordPolicy, AppError>>);
+
+impl PasswordPolicyLoad {
+    pub fn start() -> Self {
+        Self(Resource::new_blocking(|| (), |_| get_password_policy()))
+    }
+}
+
+/// `children` rendered with the policy of `policy`, so the form checks the same rules in the
+/// browser. Should the fetch fail, the default policy stands in: the server checks its own
+/// anyway.
 #[component]
 pub fn WithPasswordPolicy<V>(
+    policy: PasswordPolicyLoad,
     children: impl Fn(PasswordPolicy) -> V + Send + Sync + 'static,
 ) -> impl IntoView
 where
     V: IntoView + 'static,
 {
-    let policy = Resource::new_blocking(|| (), |_| get_password_policy());
     let children = Arc::new(children);
     view! {
         <Suspense fallback=|| ()>
             {move || {
                 let children = Arc::clone(&children);
-                Suspend::new(async move { children(policy.await.unwrap_or_default()) })
+                Suspend::new(async move { children(policy.0.await.unwrap_or_default()) })
             }}
         </Suspense>
     }

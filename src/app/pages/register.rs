@@ -4,8 +4,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::app::auth::use_auth;
 use crate::app::components::{
-    action_error, CheckInbox, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
-    WithPasswordPolicy,
+    action_error, CheckInbox, Field, FormBanner, FormFields, NewPasswordFields, PasswordPolicyLoad,
+    SubmitButton, WithPasswordPolicy,
 };
 use crate::model::{PasswordPolicy, RegisterForm};
 
@@ -15,13 +15,14 @@ pub fn RegisterPage() -> impl IntoView {
     // was made or the address already had one (its owner is told by mail instead).
     let query = use_query_map();
     let sent = move || query.read().get("sent").is_some();
+    let policy = PasswordPolicyLoad::start();
     view! {
         <Title text="Create account"/>
         <Show
             when=sent
-            fallback=|| {
+            fallback=move || {
                 view! {
-                    <WithPasswordPolicy let:policy>
+                    <WithPasswordPolicy policy let:policy>
                         <RegisterCard policy/>
                     </WithPasswordPolicy>
                 }

@@ -8,8 +8,8 @@ use leptos_meta::Title;
 use crate::api::password_reset_link;
 use crate::app::auth::use_auth;
 use crate::app::components::{
-    action_error, DeadLink, FormBanner, FormFields, LoadError, NewPasswordFields, SubmitButton,
-    WithPasswordPolicy,
+    action_error, DeadLink, FormBanner, FormFields, LoadError, NewPasswordFields,
+    PasswordPolicyLoad, SubmitButton, WithPasswordPolicy,
 };
 use crate::model::user::ResetLink;
 use crate::model::{AppError, PasswordPolicy, ResetPasswordForm};
@@ -17,9 +17,10 @@ use crate::model::{AppError, PasswordPolicy, ResetPasswordForm};
 #[component]
 pub fn ResetPasswordPage() -> impl IntoView {
     let link = Resource::new_blocking(|| (), |_| password_reset_link());
+    let policy = PasswordPolicyLoad::start();
     view! {
         <Title text="Choose a new password"/>
-        <WithPasswordPolicy let:policy>
+        <WithPasswordPolicy policy let:policy>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match link.await {

@@ -22,7 +22,7 @@ use crate::api::{
     RevokeApiKey, RevokeOtherSessions, RevokeSession,
 };
 use crate::app::auth::{use_auth, SignOutButton};
-use crate::app::components::{LoadError, Notice};
+use crate::app::components::{LoadError, Notice, PasswordPolicyLoad};
 use crate::model::activity::{ActivityView, SessionList};
 use crate::model::api_key::ApiKeyView;
 use crate::model::passkey::PasskeyStatus;
@@ -112,6 +112,7 @@ struct AccountData {
     sessions: Resource<Result<SessionList, AppError>>,
     api_keys: Resource<Result<Vec<ApiKeyView>, AppError>>,
     activity: Resource<Result<Vec<ActivityView>, AppError>>,
+    password_policy: PasswordPolicyLoad,
 }
 
 impl AccountData {
@@ -130,6 +131,7 @@ impl AccountData {
                 |_| list_api_keys(),
             ),
             activity: Resource::new(move || actions.version(), |_| security_activity()),
+            password_policy: PasswordPolicyLoad::start(),
         }
     }
 }
@@ -177,7 +179,7 @@ pub fn AccountPage() -> impl IntoView {
                                     </p>
                                 </section>
                                 <EmailSection user=user.clone() pending=data.pending_email/>
-                                <ChangePasswordSection user=user.clone()/>
+                                <ChangePasswordSection user=user.clone() policy=data.password_policy/>
                                 <TwoFactorSection status=data.two_factor/>
                                 <PasskeysSection status=data.passkeys/>
                                 <SessionsSection sessions=data.sessions/>

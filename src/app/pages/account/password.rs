@@ -5,20 +5,20 @@ use leptos::prelude::*;
 
 use super::AccountActions;
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
-    WithPasswordPolicy,
+    action_error, Field, FormBanner, FormFields, NewPasswordFields, PasswordPolicyLoad,
+    SubmitButton, WithPasswordPolicy,
 };
 use crate::model::{ChangePasswordForm, PasswordPolicy, PublicUser};
 
 #[component]
-pub fn ChangePasswordSection(user: PublicUser) -> impl IntoView {
+pub fn ChangePasswordSection(user: PublicUser, policy: PasswordPolicyLoad) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="password-title">
             <h2 id="password-title">"Change password"</h2>
             <p class="card-lead">
                 "Changing it signs out every API access token. This browser stays signed in."
             </p>
-            <WithPasswordPolicy let:policy>
+            <WithPasswordPolicy policy let:policy>
                 <ChangePasswordForm policy user=user.clone()/>
             </WithPasswordPolicy>
         </section>
