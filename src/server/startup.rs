@@ -115,11 +115,7 @@ impl Application {
         }
         // The infrastructure, built once: the state holds it for the edge, and the auth
         // services get the pieces each one uses.
-        let store = db::CachedStore::wrap(
-            db::connect(&settings.database).await?,
-            clock.clone(),
-            settings.database.credential_cache_secs,
-        );
+        let store = db::CachedStore::connect(&settings.database, clock.clone()).await?;
         let hasher =
             PasswordHasher::with_queue(settings.hasher.concurrency, settings.hasher.queue_limit)?;
         let (rate_limits, throttle) =

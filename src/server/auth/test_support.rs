@@ -48,20 +48,19 @@ pub async fn fixture_in(verification_mode: VerificationMode) -> Fixture {
     let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
     // Wrapped as the server wraps it, so every service test also runs through the memory of
     // sessions and accounts (and would see it answer stale).
-    let store = db::CachedStore::wrap(
-        db::connect(&DatabaseSettings {
+    let store = db::CachedStore::connect(
+        &DatabaseSettings {
             url: SecretString::from(url),
             pool: DatabasePoolSettings {
                 max_connections: 2,
                 acquire_timeout: Duration::from_secs(5),
             },
             credential_cache_secs: 1,
-        })
-        .await
-        .unwrap(),
+        },
         shared_clock.clone(),
-        1,
-    );
+    )
+    .await
+    .unwrap();
     // Generous per-IP rules: these tests are about the services, not the limits.
     let rule = |name| Rule::parse(name, "1000/minute").unwrap();
     let mailbox = dir.path().join("mail");

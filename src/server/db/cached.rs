@@ -24,7 +24,9 @@
 //! method be written out here): a write that touches users, sessions or two-factor state
 //! forgets everything.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -32,9 +34,9 @@ use async_trait::async_trait;
 use crate::server::clock::Clock;
 
 use super::{
-    ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes, NewUser,
-    PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord, SignInChallengeRecord, Store,
-    StoreError, TwoFactorRecord, UserRecord,
+    ApiKeyRecord, AuditRecord, DatabaseSettings, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
+    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
+    SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
 /// Answers remembered per kind. Past it the memory starts again from empty: a bound on memory
@@ -77,6 +79,15 @@ impl CachedStore {
         })
     }
 
+    /// Opens the database `settings` names, behind a memory of its `credential_cache_secs`.
+    pub async fn connect(
+        settings: &DatabaseSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<dyn Store>, StoreError> {
+        let inner = super::connect(settings).await?;
+        Ok(Self::wrap(inner, clock, settings.credential_cache_secs))
+    }
+
     fn memory(&self) -> MutexGuard<'_, Memory> {
         // Nothing in the memory can be left half-changed by a panic (each change is one map
         // operation), so a poisoned lock is still usable.
@@ -88,6 +99,44 @@ impl CachedStore {
         remembered
             .filter(|r| now < r.read_at + self.ttl_secs)
             .map(|r| r.value.clone())
+    }
+
+    /// The remembered answer for `key` in the memory `kind` picks, if still fresh; otherwise
+    /// `read`'s answer, remembered unless a forgetting happened while it ran (or it is `None`).
+    async fn recall_or_read<K, Q, T>(
+        &self,
+        kind: impl Fn(&mut Memory) -> &mut HashMap<K, Remembered<T>>,
+        key: &Q,
+        read: impl std::future::Future<Output = Result<Option<T>, StoreError>>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        K: Borrow<Q> + Hash + Eq,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+        T: Clone,
+    {
+        let generation = {
+            let mut memory = self.memory();
+            if let Some(hit) = self.fresh(kind(&mut memory).get(key)) {
+                return Ok(Some(hit));
+            }
+            memory.generation
+        };
+        let read_at = self.clock.now();
+        let answer = read.await?;
+        if let Some(value) = &answer {
+            let remembered = Remembered {
+                value: value.clone(),
+                read_at,
+            };
+            remember(
+                &mut self.memory(),
+                kind,
+                generation,
+                key.to_owned(),
+                remembered,
+            );
+        }
+        Ok(answer)
     }
 
     /// After a write that may change any remembered answer.
@@ -107,7 +156,7 @@ impl CachedStore {
 }
 
 /// Stores `value` under `key` if no forgetting happened since `generation` was read.
-fn remember<K: std::hash::Hash + Eq, T>(
+fn remember<K: Hash + Eq, T>(
     memory: &mut Memory,
     map: impl FnOnce(&mut Memory) -> &mut HashMap<K, Remembered<T>>,
     generation: u64,
@@ -132,55 +181,15 @@ impl Store for CachedStore {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
-        let generation = {
-            let memory = self.memory();
-            if let Some(hit) = self.fresh(memory.sessions.get(token_hash)) {
-                return Ok(Some(hit));
-            }
-            memory.generation
-        };
-        let read_at = self.clock.now();
-        let answer = self.inner.session_with_user(token_hash).await?;
-        if let Some(value) = &answer {
-            let remembered = Remembered {
-                value: value.clone(),
-                read_at,
-            };
-            remember(
-                &mut self.memory(),
-                |m| &mut m.sessions,
-                generation,
-                token_hash.to_vec(),
-                remembered,
-            );
-        }
-        Ok(answer)
+        let read = self.inner.session_with_user(token_hash);
+        self.recall_or_read(|m| &mut m.sessions, token_hash, read)
+            .await
     }
 
     async fn user_by_public_id(&self, public_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let generation = {
-            let memory = self.memory();
-            if let Some(hit) = self.fresh(memory.accounts.get(public_id)) {
-                return Ok(Some(hit));
-            }
-            memory.generation
-        };
-        let read_at = self.clock.now();
-        let answer = self.inner.user_by_public_id(public_id).await?;
-        if let Some(value) = &answer {
-            let remembered = Remembered {
-                value: value.clone(),
-                read_at,
-            };
-            remember(
-                &mut self.memory(),
-                |m| &mut m.accounts,
-                generation,
-                public_id.to_owned(),
-                remembered,
-            );
-        }
-        Ok(answer)
+        let read = self.inner.user_by_public_id(public_id);
+        self.recall_or_read(|m| &mut m.accounts, public_id, read)
+            .await
     }
 
     // Writes to one session row: that session's answer goes.
@@ -591,7 +600,7 @@ mod tests {
 
     use super::*;
     use crate::server::clock::ManualClock;
-    use crate::server::db::{self, DatabasePoolSettings, DatabaseSettings};
+    use crate::server::db::DatabasePoolSettings;
 
     const START: i64 = 1_800_000_000;
 
@@ -607,18 +616,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let clock = ManualClock::new(START);
+        let settings = DatabaseSettings {
+            url: SecretString::from(url),
+            pool: DatabasePoolSettings {
+                max_connections: 2,
+                acquire_timeout: Duration::from_secs(5),
+            },
+            credential_cache_secs: 1,
+        };
         let open = || async {
-            let inner = db::connect(&DatabaseSettings {
-                url: SecretString::from(url.clone()),
-                pool: DatabasePoolSettings {
-                    max_connections: 2,
-                    acquire_timeout: Duration::from_secs(5),
-                },
-                credential_cache_secs: 1,
-            })
-            .await
-            .unwrap();
-            CachedStore::wrap(inner, Arc::new(clock.clone()), 1)
+            CachedStore::connect(&settings, Arc::new(clock.clone()))
+                .await
+                .unwrap()
         };
         TwoInstances {
             here: open().await,

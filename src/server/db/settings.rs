@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::server::env::{invalid, redact_url, ConfigError, Env};
+use crate::server::env::{redact_url, ConfigError, Env};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db?mode=rwc";
 /// One default for both backends: plenty for one instance, and several instances still fit
@@ -68,14 +68,12 @@ fn credential_cache_secs(env: &Env, url: &str) -> Result<u64, ConfigError> {
         Some(super::Backend::Sqlite) => DEFAULT_SQLITE_CREDENTIAL_CACHE_SECS,
         _ => 0,
     };
-    let secs = env.number("CREDENTIAL_CACHE_SECS", default)?;
-    if secs > MAX_CREDENTIAL_CACHE_SECS {
-        return Err(invalid(
-            "CREDENTIAL_CACHE_SECS",
-            format!(
-                "at most {MAX_CREDENTIAL_CACHE_SECS}: it is how long another instance may still accept an ended session"
-            ),
-        ));
-    }
-    Ok(secs)
+    env.parsed(
+        "CREDENTIAL_CACHE_SECS",
+        default,
+        |v| v.parse().ok().filter(|secs| *secs <= MAX_CREDENTIAL_CACHE_SECS),
+        &format!(
+            "expected whole seconds from 0 to {MAX_CREDENTIAL_CACHE_SECS}: it is how long another instance may still accept an ended session"
+        ),
+    )
 }
