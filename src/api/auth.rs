@@ -221,7 +221,7 @@ pub async fn create_api_key(
         .map_err(fail)
 }
 
-/// Revokes one of the signed-in person's API keys.
+/// Revokes one of the signed-in person's API keys, then back to the account page's list.
 #[server(prefix = "/rpc", endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
     use super::ssr::*;
@@ -232,5 +232,7 @@ pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
         .api_keys
         .revoke(current.user_id(), id, &client_meta())
         .await
-        .map_err(fail)
+        .map_err(fail)?;
+    leptos_axum::redirect("/account?notice=api-key-revoked#api-keys");
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub fn shell(options: leptos::config::LeptosOptions, stylesheet: String) -> impl
                 <link rel="icon" href="/favicon.ico" sizes="any"/>
                 <link rel="stylesheet" id="leptos" href=stylesheet/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -43,6 +43,30 @@ pub fn shell(options: leptos::config::LeptosOptions, stylesheet: String) -> impl
             </body>
         </html>
     }
+}
+
+/// A full page load of `target`: where a server function sends the browser once it
+/// succeeded (the redirect hook set in `hydrate`), and where the passkey card goes after adding
+/// one. A full load, since the page around the islands is the server's to render (the header,
+/// the notice, the lists). Assigning an address that differs from the current one only after
+/// `#` merely scrolls, so the page is reloaded then (renaming a passkey twice lands on the
+/// same address twice).
+pub fn reload_at(target: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let location = window().location();
+        let here = format!(
+            "{}{}",
+            location.pathname().unwrap_or_default(),
+            location.search().unwrap_or_default()
+        );
+        let _ = location.assign(target);
+        if target.split('#').next() == Some(here.as_str()) {
+            let _ = location.reload();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = target;
 }
 
 #[component]

@@ -13,24 +13,33 @@ use leptos::prelude::*;
 
 use crate::model::{AppError, FieldErrors};
 
-/// The error a server action last returned. When the form was posted without JavaScript the
-/// server redirected back here with the error in the URL (`?__path=…&__err=…`); the router
-/// exposes it as `ServerActionError`, and it counts until the action runs in this page.
-pub fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
+/// The error a form posted without JavaScript came back with: the server redirected back to
+/// the page with it in the URL (`?__path=…&__err=…`), and the router exposes it as
+/// `ServerActionError`. Read by the server-rendered page and handed to the form's island as
+/// a prop: an island in the browser has no router to ask.
+pub fn posted_error<S: leptos::server_fn::ServerFn>() -> Option<AppError> {
+    use_context::<leptos::server::ServerActionError>()
+        .filter(|e| e.path() == S::PATH)
+        .map(|e| leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err()))
+}
+
+/// The error a server action last returned: `posted`, the error of a form posted without
+/// JavaScript (see `posted_error`), until the action runs in this page.
+pub fn action_error<S>(
+    action: ServerAction<S>,
+    posted: Option<AppError>,
+) -> Signal<Option<AppError>>
 where
     S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Send + Sync + 'static,
 {
-    let from_url = use_context::<leptos::server::ServerActionError>()
-        .filter(|e| e.path() == S::PATH)
-        .map(|e| leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err()));
     Signal::derive(move || {
         match action
             .value()
             .with(|v| v.as_ref().map(|r| r.as_ref().err().cloned()))
         {
             Some(err) => err,
-            None if action.version().get() == 0 => from_url.clone(),
+            None if action.version().get() == 0 => posted.clone(),
             None => None,
         }
     })

@@ -31,6 +31,8 @@ pub fn Notice() -> impl IntoView {
             }
             Some("two-factor-off") => Some("Two-factor authentication is off."),
             Some("passkey-renamed") => Some("The passkey was renamed."),
+            Some("api-key-revoked") => Some("The API key was revoked: it no longer works."),
+            Some("passkey-added") => Some("The passkey was added: you can sign in with it now."),
             Some("passkey-removed") => Some(
                 "The passkey was removed: it no longer signs you in. Delete it from your device too.",
             ),

@@ -29,7 +29,7 @@ pub fn VerifyEmailBanner() -> impl IntoView {
                                     "."
                                 </p>
                                 <ActionForm action=resend attr:class="inline-form">
-                                    <button type="submit" class="button button-small" disabled=move || resend.pending().get()>
+                                    <button type="submit" class="button button-small">
                                         "Send a new link"
                                     </button>
                                 </ActionForm>

@@ -7,9 +7,9 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::RequestPasswordReset;
 use crate::app::components::{
-    action_error, CheckInbox, Field, FormBanner, FormFields, SubmitButton,
+    action_error, posted_error, CheckInbox, Field, FormBanner, FormFields, SubmitButton,
 };
-use crate::model::EmailAddressForm;
+use crate::model::{AppError, EmailAddressForm};
 
 #[component]
 pub fn ForgotPasswordPage() -> impl IntoView {
@@ -29,8 +29,22 @@ pub fn ForgotPasswordPage() -> impl IntoView {
 
 #[component]
 fn ForgotPasswordCard() -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="forgot-title">
+            <h1 id="forgot-title">"Reset your password"</h1>
+            <p class="card-lead">
+                "Enter the email address of your account. We will send it a link to choose a new password."
+            </p>
+            <ForgotPasswordForm error={posted_error::<RequestPasswordReset>()}/>
+            <p class="card-footer">"Remembered it? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+}
+
+#[island]
+fn ForgotPasswordForm(error: Option<AppError>) -> impl IntoView {
     let action = ServerAction::<RequestPasswordReset>::new();
-    let server_error = action_error(action);
+    let server_error = action_error(action, error);
     let fields = FormFields::new(&["email"], server_error, |form| {
         EmailAddressForm {
             email: form.get("email"),
@@ -38,17 +52,10 @@ fn ForgotPasswordCard() -> impl IntoView {
         .check()
     });
     view! {
-        <section class="card" aria-labelledby="forgot-title">
-            <h1 id="forgot-title">"Reset your password"</h1>
-            <p class="card-lead">
-                "Enter the email address of your account. We will send it a link to choose a new password."
-            </p>
-            <FormBanner error=server_error/>
-            <ActionForm action=action attr:novalidate=true attr:class="form">
-                <Field form=fields name="email" label="Email" kind="email" autocomplete="email"/>
-                <SubmitButton form=fields label="Send reset link" busy_label="Sending…" pending=action.pending()/>
-            </ActionForm>
-            <p class="card-footer">"Remembered it? " <a href="/login">"Sign in"</a></p>
-        </section>
+        <FormBanner error=server_error/>
+        <ActionForm action=action attr:novalidate=true attr:class="form">
+            <Field form=fields name="email" label="Email" kind="email" autocomplete="email"/>
+            <SubmitButton form=fields label="Send reset link" busy_label="Sending…" pending=action.pending()/>
+        </ActionForm>
     }
 }

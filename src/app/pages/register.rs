@@ -2,12 +2,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::app::auth::use_auth;
+use crate::api::Register;
 use crate::app::components::{
-    action_error, CheckInbox, Field, FormBanner, FormFields, NewPasswordFields, PasswordPolicyLoad,
-    SubmitButton, WithPasswordPolicy,
+    action_error, posted_error, CheckInbox, Field, FormBanner, FormFields, NewPasswordFields,
+    PasswordPolicyLoad, SubmitButton, WithPasswordPolicy,
 };
-use crate::model::{PasswordPolicy, RegisterForm};
+use crate::model::{self, AppError, PasswordPolicy};
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
@@ -23,7 +23,12 @@ pub fn RegisterPage() -> impl IntoView {
             fallback=move || {
                 view! {
                     <WithPasswordPolicy policy let:policy>
-                        <RegisterCard policy/>
+                        <section class="card" aria-labelledby="register-title">
+                            <h1 id="register-title">"Create your account"</h1>
+                            <p class="card-lead">"It takes a few seconds. Pick a password you don't use anywhere else."</p>
+                            <RegisterForm policy error={posted_error::<Register>()}/>
+                            <p class="card-footer">"Already have an account? " <a href="/login">"Sign in"</a></p>
+                        </section>
                     </WithPasswordPolicy>
                 }
             }
@@ -37,14 +42,14 @@ pub fn RegisterPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
-    let action = use_auth().register;
-    let server_error = action_error(action);
+#[island]
+fn RegisterForm(policy: PasswordPolicy, error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<Register>::new();
+    let server_error = action_error(action, error);
     let names = ["email", "username", "password", "password_confirm"];
     // The same `RegisterForm::check` the server runs, on every keystroke.
     let fields = FormFields::new(&names, server_error, move |form| {
-        RegisterForm {
+        model::RegisterForm {
             email: form.get("email"),
             username: form.get("username"),
             password: form.get("password").into(),
@@ -54,37 +59,32 @@ fn RegisterCard(policy: PasswordPolicy) -> impl IntoView {
     });
 
     view! {
-        <section class="card" aria-labelledby="register-title">
-            <h1 id="register-title">"Create your account"</h1>
-            <p class="card-lead">"It takes a few seconds. Pick a password you don't use anywhere else."</p>
-            <FormBanner error=server_error/>
-            <ActionForm action=action attr:novalidate=true attr:class="form">
-                <Field form=fields name="email" label="Email" kind="email" autocomplete="email"/>
-                <Field
-                    form=fields
-                    name="username"
-                    label="Username"
-                    autocomplete="username"
-                    hint="3–50 letters, digits or underscores."
-                />
-                <NewPasswordFields
-                    form=fields
-                    policy
-                    name="password"
-                    label="Password"
-                    confirm_name="password_confirm"
-                    confirm_label="Confirm password"
-                    username=Signal::derive(move || fields.get("username"))
-                    email=Signal::derive(move || fields.get("email"))
-                />
-                <SubmitButton
-                    form=fields
-                    label="Create account"
-                    busy_label="Creating account…"
-                    pending=action.pending()
-                />
-            </ActionForm>
-            <p class="card-footer">"Already have an account? " <a href="/login">"Sign in"</a></p>
-        </section>
+        <FormBanner error=server_error/>
+        <ActionForm action=action attr:novalidate=true attr:class="form">
+            <Field form=fields name="email" label="Email" kind="email" autocomplete="email"/>
+            <Field
+                form=fields
+                name="username"
+                label="Username"
+                autocomplete="username"
+                hint="3–50 letters, digits or underscores."
+            />
+            <NewPasswordFields
+                form=fields
+                policy
+                name="password"
+                label="Password"
+                confirm_name="password_confirm"
+                confirm_label="Confirm password"
+                username=Signal::derive(move || fields.get("username"))
+                email=Signal::derive(move || fields.get("email"))
+            />
+            <SubmitButton
+                form=fields
+                label="Create account"
+                busy_label="Creating account…"
+                pending=action.pending()
+            />
+        </ActionForm>
     }
 }

@@ -9,10 +9,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{email_confirmation, RequestVerificationLink};
-use crate::app::auth::use_auth;
+use crate::api::{email_confirmation, ConfirmEmail, RequestVerificationLink};
 use crate::app::components::{
-    action_error, CheckInbox, DeadLink, Field, FormBanner, FormFields, LoadError, SubmitButton,
+    action_error, posted_error, CheckInbox, DeadLink, Field, FormBanner, FormFields, LoadError,
+    SubmitButton,
 };
 use crate::model::user::PendingConfirmation;
 use crate::model::{AppError, EmailAddressForm};
@@ -87,15 +87,16 @@ fn LinkState() -> impl IntoView {
 
 #[component]
 fn ConfirmCard(title: &'static str, address: String, lead: &'static str) -> impl IntoView {
-    let action = use_auth().confirm_email;
-    let server_error = action_error(action);
+    // A form without an island: the button posts, and the server answers with a page.
+    let action = ServerAction::<ConfirmEmail>::new();
+    let server_error = Signal::stored(posted_error::<ConfirmEmail>());
     view! {
         <section class="card" aria-labelledby="confirm-title">
             <h1 id="confirm-title">{title}</h1>
             <p class="card-lead">"Confirm " <strong data-testid="confirm-address">{address}</strong> " " {lead}</p>
             <FormBanner error=server_error/>
             <ActionForm action=action attr:class="form">
-                <button type="submit" class="button button-primary button-block" disabled=move || action.pending().get()>
+                <button type="submit" class="button button-primary button-block">
                     "Confirm email address"
                 </button>
             </ActionForm>
@@ -119,8 +120,13 @@ fn NewLinkCard() -> impl IntoView {
 
 #[component]
 fn NewLinkForm() -> impl IntoView {
+    view! { <NewLinkFields error={posted_error::<RequestVerificationLink>()}/> }
+}
+
+#[island]
+fn NewLinkFields(error: Option<AppError>) -> impl IntoView {
     let action = ServerAction::<RequestVerificationLink>::new();
-    let server_error = action_error(action);
+    let server_error = action_error(action, error);
     let fields = FormFields::new(&["email"], server_error, |form| {
         EmailAddressForm {
             email: form.get("email"),

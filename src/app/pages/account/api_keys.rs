@@ -6,19 +6,42 @@
 
 use leptos::prelude::*;
 
-use super::AccountActions;
-use crate::api::RevokeApiKey;
-use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded};
+use crate::api::{CreateApiKey, RevokeApiKey};
+use crate::app::components::{action_error, posted_error, Field, FormBanner, FormFields, Loaded};
 use crate::model::api_key::{ApiKeyView, KeyExpiry, MAX_KEY_NAME_CHARS, NEVER_EXPIRES};
 use crate::model::user::format_date;
 use crate::model::{AppError, CreateApiKeyForm};
 
 #[component]
 pub fn ApiKeysSection(keys: Resource<Result<Vec<ApiKeyView>, AppError>>) -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let (create, revoke) = (actions.create_key, actions.revoke_key);
+    view! {
+        <section class="card" id="api-keys" aria-labelledby="keys-title">
+            <h2 id="keys-title">"API keys"</h2>
+            <p class="card-lead">
+                "Personal keys let scripts read your profile through the API ("
+                <code>"Authorization: Bearer gk_…"</code>
+                "). A key cannot sign in here or manage other keys. Creating one asks for your password."
+            </p>
+            <p class="muted card-note" data-testid="keys-survive-sign-out">
+                "Keys are for unattended scripts: they keep working when you sign out everywhere "
+                "or change your password. To stop a key, revoke it here."
+            </p>
+            <Loaded resource=keys let:keys>
+                <ApiKeys keys error={posted_error::<CreateApiKey>()}/>
+            </Loaded>
+        </section>
+    }
+}
+
+/// The form and the list, together: a new key joins the list in the page, since the page
+/// cannot be loaded again without losing the one sight of its secret.
+#[island]
+fn ApiKeys(keys: Vec<ApiKeyView>, error: Option<AppError>) -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = RwSignal::new(keys);
     let created = move || create.value().get().and_then(Result::ok);
-    let create_error = action_error(create);
+    let create_error = action_error(create, error);
     // The name and the password's presence are checked by the same
     // `CreateApiKeyForm::check` the server runs. The expiry is picked from a list of valid
     // choices, so the browser has nothing to check there (the server still does).
@@ -30,94 +53,85 @@ pub fn ApiKeysSection(keys: Resource<Result<Vec<ApiKeyView>, AppError>>) -> impl
         }
         .check()
     });
-    // Once the key is made, the password does not stay in the page.
+    // Once the key is made, the password does not stay in the page, and the key is listed.
     Effect::new(move |_| {
-        if matches!(create.value().get(), Some(Ok(_))) {
+        if let Some(Ok(made)) = create.value().get() {
             fields.reset();
+            keys.update(|keys| keys.insert(0, made.key));
         }
     });
 
     view! {
-        <section class="card" aria-labelledby="keys-title">
-            <h2 id="keys-title">"API keys"</h2>
-            <p class="card-lead">
-                "Personal keys let scripts read your profile through the API ("
-                <code>"Authorization: Bearer gk_…"</code>
-                "). A key cannot sign in here or manage other keys. Creating one asks for your password."
-            </p>
-            <p class="muted card-note" data-testid="keys-survive-sign-out">
-                "Keys are for unattended scripts: they keep working when you sign out everywhere "
-                "or change your password. To stop a key, revoke it here."
-            </p>
-            {move || {
-                created()
-                    .map(|created| {
-                        view! {
-                            <div class="banner banner-success" role="status">
-                                <p>"Copy your new key now. It will not be shown again."</p>
-                                <label for="new-key-secret" class="visually-hidden">"New API key"</label>
-                                <input
-                                    id="new-key-secret"
-                                    class="secret"
-                                    readonly
-                                    data-testid="new-api-key"
-                                    prop:value=created.secret.clone()
-                                    value=created.secret
-                                />
-                            </div>
-                        }
-                    })
-            }}
-            <FormBanner error=create_error/>
-            <ActionForm action=create attr:class="form form-inline">
-                <Field
-                    form=fields
-                    name="name"
-                    label="Key name"
-                    autocomplete="off"
-                    id="key-name"
-                    maxlength=MAX_KEY_NAME_CHARS
-                />
-                <div class="field">
-                    <label for="key-expiry">"Expires"</label>
-                    // 90 days unless another choice is made: "never" is never the default.
-                    <select id="key-expiry" name="expires_in_days">
-                        <option value="30">"in 30 days"</option>
-                        <option value="90" selected>"in 90 days"</option>
-                        <option value="365">"in a year"</option>
-                        <option value=NEVER_EXPIRES>"never"</option>
-                    </select>
-                </div>
-                <Field
-                    form=fields
-                    name="password"
-                    label="Account password"
-                    kind="password"
-                    autocomplete="current-password"
-                    id="key-password"
-                />
-                <button
-                    type="submit"
-                    class="button button-primary"
-                    disabled=move || create.pending().get()
-                    on:click=fields.on_submit()
-                >
-                    {move || if create.pending().get() { "Creating…" } else { "Create key" }}
-                </button>
-            </ActionForm>
-            <Loaded resource=keys let:keys>
-                {if keys.is_empty() {
+        {move || {
+            created()
+                .map(|created| {
+                    view! {
+                        <div class="banner banner-success" role="status">
+                            <p>"Copy your new key now. It will not be shown again."</p>
+                            <label for="new-key-secret" class="visually-hidden">"New API key"</label>
+                            <input
+                                id="new-key-secret"
+                                class="secret"
+                                readonly
+                                data-testid="new-api-key"
+                                prop:value=created.secret.clone()
+                                value=created.secret
+                            />
+                        </div>
+                    }
+                })
+        }}
+        <FormBanner error=create_error/>
+        <ActionForm action=create attr:class="form form-inline">
+            <Field
+                form=fields
+                name="name"
+                label="Key name"
+                autocomplete="off"
+                id="key-name"
+                maxlength=MAX_KEY_NAME_CHARS
+            />
+            <div class="field">
+                <label for="key-expiry">"Expires"</label>
+                // 90 days unless another choice is made: "never" is never the default.
+                <select id="key-expiry" name="expires_in_days">
+                    <option value="30">"in 30 days"</option>
+                    <option value="90" selected>"in 90 days"</option>
+                    <option value="365">"in a year"</option>
+                    <option value=NEVER_EXPIRES>"never"</option>
+                </select>
+            </div>
+            <Field
+                form=fields
+                name="password"
+                label="Account password"
+                kind="password"
+                autocomplete="current-password"
+                id="key-password"
+            />
+            <button
+                type="submit"
+                class="button button-primary"
+                disabled=move || create.pending().get()
+                on:click=fields.on_submit()
+            >
+                {move || if create.pending().get() { "Creating…" } else { "Create key" }}
+            </button>
+        </ActionForm>
+        {move || {
+            keys.with(|list| {
+                if list.is_empty() {
                     view! { <p class="muted">"No keys yet."</p> }.into_any()
                 } else {
                     view! {
                         <ul class="key-list" data-testid="api-key-list">
-                            {keys.into_iter().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
+                            {list.iter().cloned().map(|key| view! { <KeyRow key revoke/> }).collect_view()}
                         </ul>
                     }
                         .into_any()
-                }}
-            </Loaded>
-        </section>
+                }
+            })
+        }}
     }
 }
 

@@ -2,15 +2,22 @@
 
 use leptos::prelude::*;
 
-use crate::app::auth::use_auth;
-use crate::app::components::{action_error, Field, FormBanner, FormFields, SubmitButton};
-use crate::model::DeleteAccountForm;
+use crate::api::DeleteAccount;
+use crate::app::components::{
+    action_error, posted_error, Field, FormBanner, FormFields, SubmitButton,
+};
+use crate::model::{AppError, DeleteAccountForm};
 
 #[component]
 pub fn DeleteAccountSection(username: String) -> impl IntoView {
-    let action = use_auth().delete_account;
+    view! { <DeleteAccountCard username error={posted_error::<DeleteAccount>()}/> }
+}
+
+#[island]
+fn DeleteAccountCard(username: String, error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<DeleteAccount>::new();
     let username = StoredValue::new(username);
-    let server_error = action_error(action);
+    let server_error = action_error(action, error);
     let fields = FormFields::new(
         &["password", "confirm_username"],
         server_error,

@@ -4,9 +4,11 @@
 
 use leptos::prelude::*;
 
-use super::AccountActions;
-use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded, SubmitButton};
-use crate::model::{AppError, ChangeEmailForm, PublicUser};
+use crate::api::{CancelEmailChange, ChangeEmail};
+use crate::app::components::{
+    action_error, posted_error, Field, FormBanner, FormFields, Loaded, SubmitButton,
+};
+use crate::model::{self, AppError, PublicUser};
 
 #[component]
 pub fn EmailSection(
@@ -29,14 +31,14 @@ pub fn EmailSection(
             <Loaded resource=pending let:pending>
                 {pending.map(|address| view! { <PendingChange address/> })}
             </Loaded>
-            <ChangeEmailForm current=user.email/>
+            <ChangeEmailForm current=user.email error={posted_error::<ChangeEmail>()}/>
         </section>
     }
 }
 
 #[component]
 fn PendingChange(address: String) -> impl IntoView {
-    let cancel = expect_context::<AccountActions>().cancel_email_change;
+    let cancel = ServerAction::<CancelEmailChange>::new();
     view! {
         <div class="banner banner-warning" data-testid="pending-email">
             <p>
@@ -44,7 +46,7 @@ fn PendingChange(address: String) -> impl IntoView {
                 ": open the link we sent there. Until then you sign in with your current address."
             </p>
             <ActionForm action=cancel attr:class="inline-form">
-                <button type="submit" class="button button-small button-quiet" disabled=move || cancel.pending().get()>
+                <button type="submit" class="button button-small button-quiet">
                     "Cancel change"
                 </button>
             </ActionForm>
@@ -52,13 +54,13 @@ fn PendingChange(address: String) -> impl IntoView {
     }
 }
 
-#[component]
-fn ChangeEmailForm(current: String) -> impl IntoView {
-    let action = expect_context::<AccountActions>().change_email;
+#[island]
+fn ChangeEmailForm(current: String, error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<ChangeEmail>::new();
     let current = Signal::stored(current);
-    let server_error = action_error(action);
+    let server_error = action_error(action, error);
     let fields = FormFields::new(&["new_email", "password"], server_error, move |form| {
-        ChangeEmailForm {
+        model::ChangeEmailForm {
             new_email: form.get("new_email"),
             password: form.get("password").into(),
         }

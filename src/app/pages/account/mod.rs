@@ -17,9 +17,7 @@ use leptos_router::components::Redirect;
 
 use crate::api::{
     get_passkey_status, get_two_factor_status, list_api_keys, list_sessions, pending_email_change,
-    security_activity, CancelEmailChange, CancelTwoFactor, ChangeEmail, ChangePassword,
-    CreateApiKey, DisableTwoFactor, RegenerateRecoveryCodes, RemovePasskey, RenamePasskey,
-    RevokeApiKey, RevokeOtherSessions, RevokeSession,
+    security_activity,
 };
 use crate::app::auth::{use_auth, SignOutButton};
 use crate::app::components::{LoadError, Notice, PasswordPolicyLoad};
@@ -39,64 +37,8 @@ use self::password::ChangePasswordSection;
 use self::sessions::SessionsSection;
 use self::two_factor::TwoFactorSection;
 
-/// The page's actions, shared so the activity log (and the session list) refresh after any
-/// of them.
-#[derive(Clone, Copy)]
-pub(crate) struct AccountActions {
-    pub change_password: ServerAction<ChangePassword>,
-    pub revoke_session: ServerAction<RevokeSession>,
-    pub revoke_others: ServerAction<RevokeOtherSessions>,
-    pub create_key: ServerAction<CreateApiKey>,
-    pub revoke_key: ServerAction<RevokeApiKey>,
-    pub change_email: ServerAction<ChangeEmail>,
-    pub cancel_email_change: ServerAction<CancelEmailChange>,
-    pub regenerate_codes: ServerAction<RegenerateRecoveryCodes>,
-    pub disable_two_factor: ServerAction<DisableTwoFactor>,
-    pub cancel_two_factor: ServerAction<CancelTwoFactor>,
-    pub rename_passkey: ServerAction<RenamePasskey>,
-    pub remove_passkey: ServerAction<RemovePasskey>,
-    /// Bumped when a passkey was added (a ceremony in JavaScript, not a form action).
-    pub passkeys_changed: RwSignal<usize>,
-}
-
-impl AccountActions {
-    fn new() -> Self {
-        Self {
-            change_password: ServerAction::new(),
-            revoke_session: ServerAction::new(),
-            revoke_others: ServerAction::new(),
-            create_key: ServerAction::new(),
-            revoke_key: ServerAction::new(),
-            change_email: ServerAction::new(),
-            cancel_email_change: ServerAction::new(),
-            regenerate_codes: ServerAction::new(),
-            disable_two_factor: ServerAction::new(),
-            cancel_two_factor: ServerAction::new(),
-            rename_passkey: ServerAction::new(),
-            remove_passkey: ServerAction::new(),
-            passkeys_changed: RwSignal::new(0),
-        }
-    }
-
-    /// Changes whenever any action completes.
-    pub fn version(&self) -> usize {
-        self.change_password.version().get()
-            + self.revoke_session.version().get()
-            + self.revoke_others.version().get()
-            + self.create_key.version().get()
-            + self.revoke_key.version().get()
-            + self.change_email.version().get()
-            + self.cancel_email_change.version().get()
-            + self.regenerate_codes.version().get()
-            + self.disable_two_factor.version().get()
-            + self.cancel_two_factor.version().get()
-            + self.rename_passkey.version().get()
-            + self.remove_passkey.version().get()
-            + self.passkeys_changed.get()
-    }
-}
-
-/// What the cards show, each reloaded after the actions that can change it.
+/// What the cards show. Every form on the page ends in a page load (its server function
+/// redirects back here), so each is loaded once, with the page.
 ///
 /// Created by the page, outside its `Transition`, and handed to the cards: on the server a
 /// `Suspense` walks its children again until no resource read is pending (to find reads
@@ -118,19 +60,15 @@ struct AccountData {
 impl AccountData {
     /// Starts every load with the page. A visitor without a session is sent to the sign-in
     /// page, and their loads fail at once on the session the render already looked up (no
-    /// query): cheaper, in a page's bundle too, than making each load wait for the user first.
-    fn load(actions: AccountActions) -> Self {
-        let (create_key, revoke_key) = (actions.create_key, actions.revoke_key);
+    /// query): cheaper than making each load wait for the user first.
+    fn load() -> Self {
         Self {
-            pending_email: Resource::new(move || actions.version(), |_| pending_email_change()),
-            two_factor: Resource::new(move || actions.version(), |_| get_two_factor_status()),
-            passkeys: Resource::new(move || actions.version(), |_| get_passkey_status()),
-            sessions: Resource::new(move || actions.version(), |_| list_sessions()),
-            api_keys: Resource::new(
-                move || (create_key.version().get(), revoke_key.version().get()),
-                |_| list_api_keys(),
-            ),
-            activity: Resource::new(move || actions.version(), |_| security_activity()),
+            pending_email: Resource::new(|| (), |_| pending_email_change()),
+            two_factor: Resource::new(|| (), |_| get_two_factor_status()),
+            passkeys: Resource::new(|| (), |_| get_passkey_status()),
+            sessions: Resource::new(|| (), |_| list_sessions()),
+            api_keys: Resource::new(|| (), |_| list_api_keys()),
+            activity: Resource::new(|| (), |_| security_activity()),
             password_policy: PasswordPolicyLoad::start(),
         }
     }
@@ -141,9 +79,7 @@ impl AccountData {
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let auth = use_auth();
-    let actions = AccountActions::new();
-    provide_context(actions);
-    let data = AccountData::load(actions);
+    let data = AccountData::load();
     view! {
         <Title text="Your account"/>
         <Transition fallback=|| ()>
@@ -214,7 +150,7 @@ fn SignOutEverywhereButton() -> impl IntoView {
     let action = use_auth().logout_everywhere;
     view! {
         <ActionForm action=action attr:class="inline-form">
-            <button type="submit" class="button button-small button-quiet" disabled=move || action.pending().get()>
+            <button type="submit" class="button button-small button-quiet">
                 "Sign out everywhere"
             </button>
         </ActionForm>

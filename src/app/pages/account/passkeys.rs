@@ -5,9 +5,10 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
-use super::AccountActions;
-use crate::api::{finish_passkey_registration, start_passkey_registration};
-use crate::app::components::{action_error, Field, FormFields, Loaded, SubmitButton};
+use crate::api::{
+    finish_passkey_registration, start_passkey_registration, RemovePasskey, RenamePasskey,
+};
+use crate::app::components::{posted_error, Field, FormFields, Loaded, SubmitButton};
 use crate::app::webauthn::{self, Failure};
 use crate::model::passkey::{
     passkey_error, NewPasskeyForm, PasskeyNameForm, PasskeyStatus, PasskeyView, NAME_MAX_CHARS,
@@ -35,19 +36,14 @@ pub fn PasskeysSection(status: Resource<Result<PasskeyStatus, AppError>>) -> imp
 
 #[component]
 fn StatusView(status: PasskeyStatus) -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let rename_error = action_error(actions.rename_passkey);
-    let remove_error = action_error(actions.remove_passkey);
     let last = status.passkeys.len() == 1;
-    let list_error = move || {
-        rename_error
-            .get()
-            .or_else(|| remove_error.get())
-            .map(|error| error.field("name").unwrap_or_else(|| error.to_string()))
-    };
+    // Renaming and removing end in a page load; a failure comes back in the URL.
+    let list_error = posted_error::<RenamePasskey>()
+        .or_else(posted_error::<RemovePasskey>)
+        .map(|error| error.field("name").unwrap_or_else(|| error.to_string()));
     view! {
-        <p class="field-error" role="alert" hidden=move || list_error().is_none()>
-            {list_error}
+        <p class="field-error" role="alert" hidden=list_error.is_none()>
+            {list_error.clone()}
         </p>
         {if status.passkeys.is_empty() {
             view! { <p class="muted" data-testid="no-passkeys">"You have no passkeys yet."</p> }.into_any()
@@ -74,20 +70,11 @@ fn StatusView(status: PasskeyStatus) -> impl IntoView {
 
 #[component]
 fn PasskeyItem(passkey: PasskeyView, last: bool) -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let (rename, remove) = (actions.rename_passkey, actions.remove_passkey);
+    let remove = ServerAction::<RemovePasskey>::new();
     let used = match passkey.last_used_at {
         Some(at) => format!("last used {}", format_date(at)),
         None => "never used".to_string(),
     };
-    let fields = FormFields::new(&["name"], Signal::derive(|| None), |form| {
-        PasskeyNameForm {
-            name: form.get("name"),
-        }
-        .check()
-        .map(|_| ())
-    });
-    let rename_field_id = format!("passkey-name-{}", passkey.id);
     let (rename_id, remove_id) = (passkey.id.clone(), passkey.id);
     view! {
         <li class="passkey-row" data-testid="passkey">
@@ -98,11 +85,7 @@ fn PasskeyItem(passkey: PasskeyView, last: bool) -> impl IntoView {
             </div>
             <details class="subsection">
                 <summary>"Rename"</summary>
-                <ActionForm action=rename attr:novalidate=true attr:class="form">
-                    <input type="hidden" name="id" value=rename_id/>
-                    <Field form=fields name="name" id=rename_field_id label="New name" autocomplete="off" maxlength=NAME_MAX_CHARS/>
-                    <SubmitButton form=fields label="Rename" busy_label="Renaming…" pending=rename.pending()/>
-                </ActionForm>
+                <RenameForm id=rename_id/>
             </details>
             <details class="subsection">
                 <summary data-testid="remove-passkey">"Remove"</summary>
@@ -115,7 +98,7 @@ fn PasskeyItem(passkey: PasskeyView, last: bool) -> impl IntoView {
                 </p>
                 <ActionForm action=remove attr:class="inline-form">
                     <input type="hidden" name="id" value=remove_id/>
-                    <button type="submit" class="button button-small button-danger" disabled=move || remove.pending().get()>
+                    <button type="submit" class="button button-small button-danger">
                         "Remove this passkey"
                     </button>
                 </ActionForm>
@@ -124,11 +107,31 @@ fn PasskeyItem(passkey: PasskeyView, last: bool) -> impl IntoView {
     }
 }
 
+/// A passkey's new name, checked as the server will; its errors come back with the page.
+#[island]
+fn RenameForm(id: String) -> impl IntoView {
+    let rename = ServerAction::<RenamePasskey>::new();
+    let fields = FormFields::new(&["name"], Signal::derive(|| None), |form| {
+        PasskeyNameForm {
+            name: form.get("name"),
+        }
+        .check()
+        .map(|_| ())
+    });
+    let field_id = format!("passkey-name-{id}");
+    view! {
+        <ActionForm action=rename attr:novalidate=true attr:class="form">
+            <input type="hidden" name="id" value=id/>
+            <Field form=fields name="name" id=field_id label="New name" autocomplete="off" maxlength=NAME_MAX_CHARS/>
+            <SubmitButton form=fields label="Rename" busy_label="Renaming…" pending=rename.pending()/>
+        </ActionForm>
+    }
+}
+
 /// Adding a passkey: WebAuthn needs JavaScript, so the form shows once the page has hydrated
 /// (and the browser can make passkeys); before that, the card says what is needed.
-#[component]
+#[island]
 fn AddPasskey(password_needed: bool) -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
     let hydrated = RwSignal::new(false);
     let supported = RwSignal::new(false);
     Effect::new(move |_| {
@@ -168,9 +171,10 @@ fn AddPasskey(password_needed: bool) -> impl IntoView {
                 return;
             }
             match outcome {
+                // The page again, with the new passkey in its list.
                 Ok(true) => {
                     fields.reset();
-                    actions.passkeys_changed.try_update(|n| *n += 1);
+                    crate::app::reload_at("/account?notice=passkey-added#passkeys");
                 }
                 Ok(false) => {}
                 Err(failure) => {

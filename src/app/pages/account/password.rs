@@ -3,12 +3,12 @@
 
 use leptos::prelude::*;
 
-use super::AccountActions;
+use crate::api::ChangePassword;
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, NewPasswordFields, PasswordPolicyLoad,
-    SubmitButton, WithPasswordPolicy,
+    action_error, posted_error, Field, FormBanner, FormFields, NewPasswordFields,
+    PasswordPolicyLoad, SubmitButton, WithPasswordPolicy,
 };
-use crate::model::{ChangePasswordForm, PasswordPolicy, PublicUser};
+use crate::model::{self, AppError, PasswordPolicy, PublicUser};
 
 #[component]
 pub fn ChangePasswordSection(user: PublicUser, policy: PasswordPolicyLoad) -> impl IntoView {
@@ -19,20 +19,30 @@ pub fn ChangePasswordSection(user: PublicUser, policy: PasswordPolicyLoad) -> im
                 "Changing it signs out every API access token. This browser stays signed in."
             </p>
             <WithPasswordPolicy policy let:policy>
-                <ChangePasswordForm policy user=user.clone()/>
+                <ChangePasswordForm
+                    policy
+                    username=user.username.clone()
+                    email=user.email.clone()
+                    error={posted_error::<ChangePassword>()}
+                />
             </WithPasswordPolicy>
         </section>
     }
 }
 
-#[component]
-fn ChangePasswordForm(policy: PasswordPolicy, user: PublicUser) -> impl IntoView {
-    let action = expect_context::<AccountActions>().change_password;
-    let (username, email) = (Signal::stored(user.username), Signal::stored(user.email));
-    let server_error = action_error(action);
+#[island]
+fn ChangePasswordForm(
+    policy: PasswordPolicy,
+    username: String,
+    email: String,
+    error: Option<AppError>,
+) -> impl IntoView {
+    let action = ServerAction::<ChangePassword>::new();
+    let (username, email) = (Signal::stored(username), Signal::stored(email));
+    let server_error = action_error(action, error);
     let names = ["current_password", "new_password", "new_password_confirm"];
     let fields = FormFields::new(&names, server_error, move |form| {
-        ChangePasswordForm {
+        model::ChangePasswordForm {
             current_password: form.get("current_password").into(),
             new_password: form.get("new_password").into(),
             new_password_confirm: form.get("new_password_confirm").into(),

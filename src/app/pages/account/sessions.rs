@@ -2,32 +2,32 @@
 
 use leptos::prelude::*;
 
-use super::AccountActions;
 use crate::api::{RevokeOtherSessions, RevokeSession};
-use crate::app::components::{action_error, FormBanner, Loaded};
+use crate::app::components::{posted_error, FormBanner, Loaded};
 use crate::model::activity::{describe_duration, SessionList, SessionView};
 use crate::model::user::format_time;
 use crate::model::AppError;
 
 #[component]
 pub fn SessionsSection(sessions: Resource<Result<SessionList, AppError>>) -> impl IntoView {
-    let actions = expect_context::<AccountActions>();
-    let revoke_error = action_error(actions.revoke_session);
-    let others_error = action_error(actions.revoke_others);
-    let error = Signal::derive(move || revoke_error.get().or_else(|| others_error.get()));
+    // Plain forms, no island: each posts and the server answers with this page again.
+    let error = Signal::stored(
+        posted_error::<RevokeSession>().or_else(posted_error::<RevokeOtherSessions>),
+    );
     view! {
         <section class="card" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Where you're signed in"</h2>
             <FormBanner error/>
             <Loaded resource=sessions let:list>
-                <Sessions list actions/>
+                <Sessions list/>
             </Loaded>
         </section>
     }
 }
 
 #[component]
-fn Sessions(list: SessionList, actions: AccountActions) -> impl IntoView {
+fn Sessions(list: SessionList) -> impl IntoView {
+    let (revoke, revoke_others) = (ServerAction::new(), ServerAction::new());
     let SessionList {
         sessions,
         idle_timeout_secs,
@@ -44,10 +44,10 @@ fn Sessions(list: SessionList, actions: AccountActions) -> impl IntoView {
         <ul class="session-list" data-testid="session-list">
             {sessions
                 .into_iter()
-                .map(|session| view! { <SessionRow session revoke=actions.revoke_session/> })
+                .map(|session| view! { <SessionRow session revoke/> })
                 .collect_view()}
         </ul>
-        {(others > 0).then(|| view! { <SignOutOthersButton action=actions.revoke_others others/> })}
+        {(others > 0).then(|| view! { <SignOutOthersButton action=revoke_others others/> })}
     }
 }
 
@@ -96,7 +96,7 @@ fn SignOutOthersButton(action: ServerAction<RevokeOtherSessions>, others: usize)
     };
     view! {
         <ActionForm action=action attr:class="inline-form">
-            <button type="submit" class="button button-small button-quiet" disabled=move || action.pending().get()>
+            <button type="submit" class="button button-small button-quiet">
                 {label}
             </button>
         </ActionForm>

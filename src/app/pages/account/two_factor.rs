@@ -3,8 +3,10 @@
 
 use leptos::prelude::*;
 
-use super::AccountActions;
-use crate::app::components::{action_error, Field, FormBanner, FormFields, Loaded, SubmitButton};
+use crate::api::{CancelTwoFactor, DisableTwoFactor, RegenerateRecoveryCodes};
+use crate::app::components::{
+    action_error, posted_error, Field, FormBanner, FormFields, Loaded, SubmitButton,
+};
 use crate::model::two_factor::{DisableTwoFactorForm, PasswordConfirmForm, TwoFactorStatus};
 use crate::model::AppError;
 
@@ -28,7 +30,7 @@ fn StatusView(status: TwoFactorStatus) -> impl IntoView {
     if status.enabled {
         return view! { <Enabled codes_left=status.recovery_codes_left/> }.into_any();
     }
-    let cancel = expect_context::<AccountActions>().cancel_two_factor;
+    let cancel = ServerAction::<CancelTwoFactor>::new();
     view! {
         <p class="card-lead">
             <span data-testid="two-factor-status">"Off"</span>
@@ -42,7 +44,7 @@ fn StatusView(status: TwoFactorStatus) -> impl IntoView {
                         <div class="actions">
                             <a class="button button-small" href="/account/two-factor">"Continue setup"</a>
                             <ActionForm action=cancel attr:class="inline-form">
-                                <button type="submit" class="button button-small button-quiet" disabled=move || cancel.pending().get()>
+                                <button type="submit" class="button button-small button-quiet">
                                     "Cancel setup"
                                 </button>
                             </ActionForm>
@@ -84,15 +86,15 @@ fn Enabled(codes_left: u64) -> impl IntoView {
                 "You are running out of recovery codes. Make new ones below, and keep them safe."
             </p>
         </Show>
-        <RegenerateCodes/>
-        <TurnOff/>
+        <RegenerateCodes error={posted_error::<RegenerateRecoveryCodes>()}/>
+        <TurnOff error={posted_error::<DisableTwoFactor>()}/>
     }
 }
 
-#[component]
-fn RegenerateCodes() -> impl IntoView {
-    let action = expect_context::<AccountActions>().regenerate_codes;
-    let server_error = action_error(action);
+#[island]
+fn RegenerateCodes(error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<RegenerateRecoveryCodes>::new();
+    let server_error = action_error(action, error);
     let fields = FormFields::new(&["password"], server_error, |form| {
         PasswordConfirmForm {
             password: form.get("password").into(),
@@ -120,10 +122,10 @@ fn RegenerateCodes() -> impl IntoView {
     }
 }
 
-#[component]
-fn TurnOff() -> impl IntoView {
-    let action = expect_context::<AccountActions>().disable_two_factor;
-    let server_error = action_error(action);
+#[island]
+fn TurnOff(error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<DisableTwoFactor>::new();
+    let server_error = action_error(action, error);
     let fields = FormFields::new(&["password", "code"], server_error, |form| {
         DisableTwoFactorForm {
             password: form.get("password").into(),

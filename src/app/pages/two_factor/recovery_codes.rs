@@ -72,7 +72,7 @@ fn ShowCodes(codes: RecoveryCodes) -> impl IntoView {
 
 /// Copies the codes with the clipboard API: hidden until the page has hydrated, so a browser
 /// without JavaScript never shows a button that does nothing.
-#[component]
+#[island]
 fn CopyButton(text: String) -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));

@@ -8,9 +8,10 @@ use leptos_meta::Title;
 use super::SignedInOnly;
 use crate::api::{get_two_factor_status, CancelTwoFactor, ConfirmTwoFactor, StartTwoFactor};
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, Loaded, Notice, SubmitButton,
+    action_error, posted_error, Field, FormBanner, FormFields, Loaded, Notice, SubmitButton,
 };
 use crate::model::two_factor::{Enrolment, PasswordConfirmForm, SecondFactorForm};
+use crate::model::AppError;
 
 #[component]
 pub fn TwoFactorSetupPage() -> impl IntoView {
@@ -24,12 +25,8 @@ pub fn TwoFactorSetupPage() -> impl IntoView {
 
 #[component]
 fn Setup(username: String) -> impl IntoView {
-    let start = ServerAction::<StartTwoFactor>::new();
     let cancel = ServerAction::<CancelTwoFactor>::new();
-    let status = Resource::new_blocking(
-        move || (start.version().get(), cancel.version().get()),
-        |_| get_two_factor_status(),
-    );
+    let status = Resource::new_blocking(|| (), |_| get_two_factor_status());
     let username = StoredValue::new(username);
     view! {
         <div class="stack">
@@ -41,7 +38,7 @@ fn Setup(username: String) -> impl IntoView {
                     view! { <ScanAndConfirm enrolment username=username.get_value() cancel/> }
                         .into_any()
                 } else {
-                    view! { <StartSetup start/> }.into_any()
+                    view! { <StartSetup error={posted_error::<StartTwoFactor>()}/> }.into_any()
                 }}
             </Loaded>
         </div>
@@ -63,9 +60,10 @@ fn AlreadyOn() -> impl IntoView {
     }
 }
 
-#[component]
-fn StartSetup(start: ServerAction<StartTwoFactor>) -> impl IntoView {
-    let server_error = action_error(start);
+#[island]
+fn StartSetup(error: Option<AppError>) -> impl IntoView {
+    let start = ServerAction::<StartTwoFactor>::new();
+    let server_error = action_error(start, error);
     let fields = FormFields::new(&["password"], server_error, |form| {
         PasswordConfirmForm {
             password: form.get("password").into(),
@@ -105,15 +103,6 @@ fn ScanAndConfirm(
     username: String,
     cancel: ServerAction<CancelTwoFactor>,
 ) -> impl IntoView {
-    let confirm = ServerAction::<ConfirmTwoFactor>::new();
-    let server_error = action_error(confirm);
-    let fields = FormFields::new(&["code"], server_error, |form| {
-        SecondFactorForm {
-            code: form.get("code"),
-        }
-        .check()
-        .map(|_| ())
-    });
     view! {
         <section class="card" aria-labelledby="setup-title">
             <h1 id="setup-title">"Set up two-factor authentication"</h1>
@@ -141,23 +130,40 @@ fn ScanAndConfirm(
                 </dl>
             </details>
             <h2 class="step-title">"2. Enter the code the app shows"</h2>
-            <FormBanner error=server_error/>
-            <ActionForm action=confirm attr:novalidate=true attr:class="form">
-                <Field
-                    form=fields
-                    name="code"
-                    label="Authentication code"
-                    autocomplete="one-time-code"
-                    inputmode="numeric"
-                    maxlength=32
-                />
-                <SubmitButton form=fields label="Turn on two-factor" busy_label="Checking…" pending=confirm.pending()/>
-            </ActionForm>
+            <ConfirmCode error={posted_error::<ConfirmTwoFactor>()}/>
             <ActionForm action=cancel attr:class="inline-form">
-                <button type="submit" class="button button-small button-quiet" disabled=move || cancel.pending().get()>
+                <button type="submit" class="button button-small button-quiet">
                     "Cancel setup"
                 </button>
             </ActionForm>
         </section>
+    }
+}
+
+/// The first code from the app, which turns two-factor on.
+#[island]
+fn ConfirmCode(error: Option<AppError>) -> impl IntoView {
+    let confirm = ServerAction::<ConfirmTwoFactor>::new();
+    let server_error = action_error(confirm, error);
+    let fields = FormFields::new(&["code"], server_error, |form| {
+        SecondFactorForm {
+            code: form.get("code"),
+        }
+        .check()
+        .map(|_| ())
+    });
+    view! {
+        <FormBanner error=server_error/>
+        <ActionForm action=confirm attr:novalidate=true attr:class="form">
+            <Field
+                form=fields
+                name="code"
+                label="Authentication code"
+                autocomplete="one-time-code"
+                inputmode="numeric"
+                maxlength=32
+            />
+            <SubmitButton form=fields label="Turn on two-factor" busy_label="Checking…" pending=confirm.pending()/>
+        </ActionForm>
     }
 }

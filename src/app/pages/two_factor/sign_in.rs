@@ -8,10 +8,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{finish_passkey_second_factor, sign_in_waiting, start_passkey_second_factor};
-use crate::app::auth::use_auth;
+use crate::api::{
+    finish_passkey_second_factor, sign_in_waiting, start_passkey_second_factor, TwoFactorSignIn,
+};
 use crate::app::components::{
-    action_error, Field, FormBanner, FormFields, LoadError, SubmitButton,
+    action_error, posted_error, Field, FormBanner, FormFields, LoadError, SubmitButton,
 };
 use crate::app::webauthn::{self, Failure};
 use crate::model::passkey::passkey_error;
@@ -21,12 +22,30 @@ use crate::model::AppError;
 #[component]
 pub fn TwoFactorSignInPage() -> impl IntoView {
     let waiting = Resource::new_blocking(|| (), |_| sign_in_waiting());
+    let query = use_query_map();
+    let (next, recovery) = query.with_untracked(|q| {
+        (
+            q.get("next").unwrap_or_default(),
+            q.get_str("method") == Some("recovery"),
+        )
+    });
+    let next = StoredValue::new(next);
     view! {
         <Title text="Two-factor sign-in"/>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match waiting.await {
-                    Ok(Some(waiting)) => view! { <CodeStep passkey=waiting.passkey/> }.into_any(),
+                    Ok(Some(waiting)) => {
+                        view! {
+                            <CodeStep
+                                passkey=waiting.passkey
+                                next=next.get_value()
+                                recovery
+                                error={posted_error::<TwoFactorSignIn>()}
+                            />
+                        }
+                            .into_any()
+                    }
                     Ok(None) => view! { <SignInTimedOut/> }.into_any(),
                     Err(error) => {
                         view! {
@@ -43,13 +62,15 @@ pub fn TwoFactorSignInPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn CodeStep(passkey: bool) -> impl IntoView {
-    let action = use_auth().two_factor_sign_in;
-    let query = use_query_map();
-    let next = move || query.read().get("next").unwrap_or_default();
-    let recovery = move || query.read().get("method").as_deref() == Some("recovery");
-    let server_error = action_error(action);
+/// The code form (and the passkey button): the page's interactive part. `recovery`: asking
+/// for a recovery code instead of the app's (`?method=recovery`).
+#[island]
+fn CodeStep(passkey: bool, next: String, recovery: bool, error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<TwoFactorSignIn>::new();
+    let next = StoredValue::new(next);
+    let next = move || next.get_value();
+    let recovery = move || recovery;
+    let server_error = action_error(action, error);
     let fields = FormFields::new(&["code"], server_error, |form| {
         SecondFactorForm {
             code: form.get("code"),
@@ -91,7 +112,7 @@ fn CodeStep(passkey: bool) -> impl IntoView {
                 </p>
                 <FormBanner error=server_error/>
                 <ActionForm action=action attr:novalidate=true attr:class="form">
-                    <input type="hidden" name="next" prop:value=next value=next/>
+                    <input type="hidden" name="next" value=next/>
                     {move || {
                         if recovery() {
                             view! {
