@@ -401,3 +401,55 @@ async fn error_text_in_a_url_the_server_did_not_sign_is_never_shown() {
 fn without_hydration_markers(html: &str) -> String {
     html.replace("<!>", "")
 }
+
+/// The island of each page named by `data-component` (the function's name, then a hash).
+fn islands(html: &str) -> Vec<&str> {
+    html.split(r#"<leptos-island data-component=""#)
+        .skip(1)
+        .map(|rest| rest.split('_').next().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn only_the_interactive_parts_of_a_page_are_islands() {
+    let app = spawn_app().await;
+    // Islands mode: the bundle hydrates islands, not the page.
+    let home = app.get_page("/", None).await.text().await.unwrap();
+    assert!(home.contains("hydrateIslands"), "{home}");
+    assert!(
+        islands(&home).is_empty(),
+        "the home page has nothing to hydrate: {home}"
+    );
+
+    let login = app
+        .get_page("/login?next=/account", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(islands(&login), ["SignInForm"], "{login}");
+    // The island gets `next` as a prop: it has no router in the browser to ask.
+    assert!(login.contains("data-props="), "{login}");
+    assert!(login.contains("/account"), "{login}");
+
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let account = app
+        .get_page("/account", Some(&token))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let found = islands(&account);
+    for island in [
+        "ChangeEmailForm",
+        "ChangePasswordForm",
+        "AddPasskey",
+        "ApiKeys",
+        "DeleteAccountCard",
+    ] {
+        assert!(found.contains(&island), "{island} missing from {found:?}");
+    }
+    // Plain buttons stay plain forms: signing out and the session list need no wasm.
+    let outside = account.split("<leptos-island").next().unwrap_or_default();
+    assert!(outside.contains(r#"action="/rpc/logout""#), "{account}");
+}

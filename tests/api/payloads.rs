@@ -304,6 +304,46 @@ async fn the_query_parameters_pages_read_answer_every_payload_cleanly() {
     }
 }
 
+/// An API key's name is the person's text, and the account page hands the key list to its
+/// island as JSON in an attribute (`data-props`): every payload the key API accepts must come
+/// back escaped, never as markup.
+#[tokio::test]
+async fn hostile_key_names_reach_the_account_page_island_as_text() {
+    let app = lifted_limits_app().await;
+    let session = app.register_ok("target", "target@example.com").await;
+    let jwt = app.access_token("target").await;
+    let mut accepted = Vec::new();
+    for (name, payload) in corpus() {
+        let res = app
+            .post_json_with_bearer(
+                "/api/v1/keys",
+                &jwt,
+                &json!({"name": payload, "password": PASSWORD}),
+            )
+            .await;
+        if res.status() == StatusCode::CREATED {
+            accepted.push(name);
+        }
+    }
+    assert!(
+        accepted.contains(&"script") && accepted.contains(&"attribute breakout"),
+        "the markup payloads must reach the page: {accepted:?}"
+    );
+    let res = app.get_page("/account", Some(&session)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"<leptos-island data-component="ApiKeys_"#),
+        "{html}"
+    );
+    for forbidden in FORBIDDEN_IN_HTML {
+        assert!(
+            !html.contains(forbidden),
+            "{forbidden:?} unescaped in {html}"
+        );
+    }
+}
+
 /// `application/x-www-form-urlencoded` encoding of `text`.
 fn form_urlencoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
