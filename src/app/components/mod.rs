@@ -13,7 +13,7 @@ mod verify_banner;
 pub use banner::{FormBanner, LoadError};
 pub use field::{Field, SubmitButton};
 pub use form_state::{action_error, posted_error, FieldValues, FormFields};
-pub use loaded::Loaded;
+pub use loaded::{loaded, Loaded};
 pub use mail_cards::{CheckInbox, DeadLink};
 pub use new_password::{NewPasswordFields, PasswordPolicyLoad, WithPasswordPolicy};
 pub use notice::Notice;

@@ -64,6 +64,12 @@ impl PasswordPolicyLoad {
     pub fn start() -> Self {
         Self(Resource::new_blocking(|| (), |_| get_password_policy()))
     }
+
+    /// The policy once loaded, or the default should the load fail (the server checks its
+    /// own anyway).
+    pub async fn policy(self) -> PasswordPolicy {
+        self.0.await.unwrap_or_default()
+    }
 }
 
 /// `children` rendered with the policy of `policy`, so the form checks the same rules in the

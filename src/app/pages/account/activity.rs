@@ -2,18 +2,18 @@
 
 use leptos::prelude::*;
 
-use crate::app::components::Loaded;
+use crate::app::components::loaded;
 use crate::model::activity::ActivityView;
 use crate::model::user::format_time;
 use crate::model::AppError;
 
 #[component]
-pub fn ActivitySection(events: Resource<Result<Vec<ActivityView>, AppError>>) -> impl IntoView {
+pub fn ActivitySection(events: Result<Vec<ActivityView>, AppError>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="activity-title">
             <h2 id="activity-title">"Recent security activity"</h2>
             <p class="card-lead">"Sign-ins, password changes and key changes on your account. Something you don't recognise? Change your password and sign out everywhere."</p>
-            <Loaded resource=events let:events>
+            {loaded(events, |events| {
                 {if events.is_empty() {
                     view! { <p class="muted">"Nothing yet."</p> }.into_any()
                 } else {
@@ -24,7 +24,7 @@ pub fn ActivitySection(events: Resource<Result<Vec<ActivityView>, AppError>>) ->
                     }
                         .into_any()
                 }}
-            </Loaded>
+            })}
         </section>
     }
 }

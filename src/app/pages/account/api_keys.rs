@@ -7,13 +7,14 @@
 use leptos::prelude::*;
 
 use crate::api::{CreateApiKey, RevokeApiKey};
-use crate::app::components::{action_error, posted_error, Field, FormBanner, FormFields, Loaded};
+use crate::app::components::loaded;
+use crate::app::components::{action_error, posted_error, Field, FormBanner, FormFields};
 use crate::model::api_key::{ApiKeyView, KeyExpiry, MAX_KEY_NAME_CHARS, NEVER_EXPIRES};
 use crate::model::user::format_date;
 use crate::model::{AppError, CreateApiKeyForm};
 
 #[component]
-pub fn ApiKeysSection(keys: Resource<Result<Vec<ApiKeyView>, AppError>>) -> impl IntoView {
+pub fn ApiKeysSection(keys: Result<Vec<ApiKeyView>, AppError>) -> impl IntoView {
     view! {
         <section class="card" id="api-keys" aria-labelledby="keys-title">
             <h2 id="keys-title">"API keys"</h2>
@@ -26,9 +27,7 @@ pub fn ApiKeysSection(keys: Resource<Result<Vec<ApiKeyView>, AppError>>) -> impl
                 "Keys are for unattended scripts: they keep working when you sign out everywhere "
                 "or change your password. To stop a key, revoke it here."
             </p>
-            <Loaded resource=keys let:keys>
-                <ApiKeys keys error={posted_error::<CreateApiKey>()}/>
-            </Loaded>
+            {loaded(keys, |keys| view! { <ApiKeys keys error={posted_error::<CreateApiKey>()}/> })}
         </section>
     }
 }

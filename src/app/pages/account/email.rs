@@ -6,15 +6,12 @@ use leptos::prelude::*;
 
 use crate::api::{CancelEmailChange, ChangeEmail};
 use crate::app::components::{
-    action_error, posted_error, Field, FormBanner, FormFields, Loaded, SubmitButton,
+    action_error, loaded, posted_error, Field, FormBanner, FormFields, SubmitButton,
 };
 use crate::model::{self, AppError, PublicUser};
 
 #[component]
-pub fn EmailSection(
-    user: PublicUser,
-    pending: Resource<Result<Option<String>, AppError>>,
-) -> impl IntoView {
+pub fn EmailSection(user: PublicUser, pending: Result<Option<String>, AppError>) -> impl IntoView {
     let status = if user.email_verified {
         "Confirmed"
     } else {
@@ -28,9 +25,7 @@ pub fn EmailSection(
                 " · "
                 <span data-testid="email-status">{status}</span>
             </p>
-            <Loaded resource=pending let:pending>
-                {pending.map(|address| view! { <PendingChange address/> })}
-            </Loaded>
+            {loaded(pending, |pending| pending.map(|address| view! { <PendingChange address/> }))}
             <ChangeEmailForm current=user.email error={posted_error::<ChangeEmail>()}/>
         </section>
     }

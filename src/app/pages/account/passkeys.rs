@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use crate::api::{
     finish_passkey_registration, start_passkey_registration, RemovePasskey, RenamePasskey,
 };
-use crate::app::components::{posted_error, Field, FormFields, Loaded, SubmitButton};
+use crate::app::components::{loaded, posted_error, Field, FormFields, SubmitButton};
 use crate::app::webauthn::{self, Failure};
 use crate::model::passkey::{
     passkey_error, NewPasskeyForm, PasskeyNameForm, PasskeyStatus, PasskeyView, NAME_MAX_CHARS,
@@ -19,7 +19,7 @@ use crate::model::user::format_date;
 use crate::model::AppError;
 
 #[component]
-pub fn PasskeysSection(status: Resource<Result<PasskeyStatus, AppError>>) -> impl IntoView {
+pub fn PasskeysSection(status: Result<PasskeyStatus, AppError>) -> impl IntoView {
     view! {
         <section class="card" id="passkeys" aria-labelledby="passkeys-title">
             <h2 id="passkeys-title">"Passkeys"</h2>
@@ -27,9 +27,7 @@ pub fn PasskeysSection(status: Resource<Result<PasskeyStatus, AppError>>) -> imp
                 "Sign in with your fingerprint, face or screen lock instead of your password. "
                 "A passkey works only on this site, so it cannot be phished."
             </p>
-            <Loaded resource=status let:status>
-                <StatusView status/>
-            </Loaded>
+            {loaded(status, |status| view! { <StatusView status/> })}
         </section>
     }
 }

@@ -5,27 +5,24 @@ use leptos::prelude::*;
 
 use crate::api::ChangePassword;
 use crate::app::components::{
-    action_error, posted_error, Field, FormBanner, FormFields, NewPasswordFields,
-    PasswordPolicyLoad, SubmitButton, WithPasswordPolicy,
+    action_error, posted_error, Field, FormBanner, FormFields, NewPasswordFields, SubmitButton,
 };
 use crate::model::{self, AppError, PasswordPolicy, PublicUser};
 
 #[component]
-pub fn ChangePasswordSection(user: PublicUser, policy: PasswordPolicyLoad) -> impl IntoView {
+pub fn ChangePasswordSection(user: PublicUser, policy: PasswordPolicy) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="password-title">
             <h2 id="password-title">"Change password"</h2>
             <p class="card-lead">
                 "Changing it signs out every API access token. This browser stays signed in."
             </p>
-            <WithPasswordPolicy policy let:policy>
-                <ChangePasswordForm
-                    policy
-                    username=user.username.clone()
-                    email=user.email.clone()
-                    error={posted_error::<ChangePassword>()}
-                />
-            </WithPasswordPolicy>
+            <ChangePasswordForm
+                policy
+                username=user.username
+                email=user.email
+                error={posted_error::<ChangePassword>()}
+            />
         </section>
     }
 }

@@ -3,13 +3,13 @@
 use leptos::prelude::*;
 
 use crate::api::{RevokeOtherSessions, RevokeSession};
-use crate::app::components::{posted_error, FormBanner, Loaded};
+use crate::app::components::{loaded, posted_error, FormBanner};
 use crate::model::activity::{describe_duration, SessionList, SessionView};
 use crate::model::user::format_time;
 use crate::model::AppError;
 
 #[component]
-pub fn SessionsSection(sessions: Resource<Result<SessionList, AppError>>) -> impl IntoView {
+pub fn SessionsSection(sessions: Result<SessionList, AppError>) -> impl IntoView {
     // Plain forms, no island: each posts and the server answers with this page again.
     let error = Signal::stored(
         posted_error::<RevokeSession>().or_else(posted_error::<RevokeOtherSessions>),
@@ -18,9 +18,7 @@ pub fn SessionsSection(sessions: Resource<Result<SessionList, AppError>>) -> imp
         <section class="card" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Where you're signed in"</h2>
             <FormBanner error/>
-            <Loaded resource=sessions let:list>
-                <Sessions list/>
-            </Loaded>
+            {loaded(sessions, |list| view! { <Sessions list/> })}
         </section>
     }
 }

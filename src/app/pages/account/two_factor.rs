@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{CancelTwoFactor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::app::components::{
-    action_error, posted_error, Field, FormBanner, FormFields, Loaded, SubmitButton,
+    action_error, loaded, posted_error, Field, FormBanner, FormFields, SubmitButton,
 };
 use crate::model::two_factor::{DisableTwoFactorForm, PasswordConfirmForm, TwoFactorStatus};
 use crate::model::AppError;
@@ -14,13 +14,11 @@ use crate::model::AppError;
 const FEW_CODES_LEFT: u64 = 3;
 
 #[component]
-pub fn TwoFactorSection(status: Resource<Result<TwoFactorStatus, AppError>>) -> impl IntoView {
+pub fn TwoFactorSection(status: Result<TwoFactorStatus, AppError>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="two-factor-title">
             <h2 id="two-factor-title">"Two-factor authentication"</h2>
-            <Loaded resource=status let:status>
-                <StatusView status/>
-            </Loaded>
+            {loaded(status, |status| view! { <StatusView status/> })}
         </section>
     }
 }
