@@ -42,12 +42,7 @@ where
         <Transition fallback=|| ()>
             {move || {
                 let children = Arc::clone(&children);
-                Suspend::new(async move {
-                    match resource.await {
-                        Ok(value) => children(value).into_any(),
-                        Err(error) => view! { <LoadError error/> }.into_any(),
-                    }
-                })
+                Suspend::new(async move { loaded(resource.await, |value| children(value)) })
             }}
         </Transition>
     }

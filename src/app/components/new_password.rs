@@ -88,7 +88,7 @@ where
         <Suspense fallback=|| ()>
             {move || {
                 let children = Arc::clone(&children);
-                Suspend::new(async move { children(policy.0.await.unwrap_or_default()) })
+                Suspend::new(async move { children(policy.policy().await) })
             }}
         </Suspense>
     }

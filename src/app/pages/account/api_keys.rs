@@ -7,8 +7,7 @@
 use leptos::prelude::*;
 
 use crate::api::{CreateApiKey, RevokeApiKey};
-use crate::app::components::loaded;
-use crate::app::components::{action_error, posted_error, Field, FormBanner, FormFields};
+use crate::app::components::{action_error, loaded, posted_error, Field, FormBanner, FormFields};
 use crate::model::api_key::{ApiKeyView, KeyExpiry, MAX_KEY_NAME_CHARS, NEVER_EXPIRES};
 use crate::model::user::format_date;
 use crate::model::{AppError, CreateApiKeyForm};
