@@ -109,8 +109,9 @@ impl ActivityLog {
 
 /// Events the page's first read asks for: as many as it shows, which is every read an
 /// account needs unless failed sign-ins in a row fold into one row. Reading more up front
-/// costs every render of a busy account (500 rows made `/account` 2.5× slower than 50, with
-/// each row a message from SQLite's worker thread); reading fewer could never fill the page.
+/// costs every render of a busy account: with 100 events, reading them all made `/account`
+/// 1.41× slower than reading 50 (on SQLite each row is a message from the connection's worker
+/// thread; docs/benchmarks.md). Reading fewer could never fill the page.
 const FIRST_READ: i64 = ACTIVITY_SHOWN;
 /// The most events one read asks for: the reads after the first grow to it, so a long run of
 /// failures costs a few larger reads rather than hundreds of small ones.
