@@ -629,6 +629,59 @@ async fn concurrent_appends_to_one_chain_all_land_in_order() {
     assert_eq!(stored, (1..=20).rev().collect::<Vec<_>>());
 }
 
+/// The activity read gives back each event exactly as it was appended, hashes included,
+/// newest first, `limit` at a time before `before_seq`, and only the one account's: text that
+/// JSON must escape (quotes, backslashes, control characters, non-ASCII) and absent fields
+/// included. The SQLite store reads the events as one JSON array that SQLite builds
+/// (`db::sqlite`), PostgreSQL's as rows; this holds both to the same answer.
+#[tokio::test]
+async fn a_users_events_read_back_as_they_were_appended() {
+    use gatehouse::server::db::NewAuditEvent;
+    let app = spawn_app().await;
+    let store = app.store().clone();
+    let texts = [
+        r#"a "quote" and a \ backslash"#,
+        "a line\nbreak, a\ttab and \u{1}",
+        "é, 漢字 and 🔐",
+        r#"["]}"#,
+        "",
+    ];
+    let mut appended = Vec::new();
+    for (i, text) in (0..).zip(texts) {
+        let event = NewAuditEvent {
+            user_id: 4343,
+            created_at: START_TIME + i,
+            kind: "session.revoked".into(),
+            ip: (i % 2 == 0).then(|| "2001:db8::1".to_string()),
+            device: Some(text.to_string()),
+            request_id: (i % 2 == 1).then(|| format!("req-{i}")),
+            detail: Some(format!("{text} (detail)")),
+        };
+        appended.push(store.append_audit_event(&event).await.unwrap());
+    }
+    let other_account = NewAuditEvent {
+        user_id: 4344,
+        created_at: START_TIME,
+        kind: "session.revoked".into(),
+        ip: None,
+        device: None,
+        request_id: None,
+        detail: None,
+    };
+    store.append_audit_event(&other_account).await.unwrap();
+
+    let newest_first: Vec<_> = appended.into_iter().rev().collect();
+    let read = |before, limit| store.audit_events_of(4343, before, limit);
+    assert_eq!(read(None, 100).await.unwrap(), newest_first);
+    assert_eq!(read(None, 2).await.unwrap(), newest_first[..2]);
+    assert_eq!(
+        read(Some(newest_first[1].seq), 2).await.unwrap(),
+        newest_first[2..4]
+    );
+    assert_eq!(read(Some(1), 10).await.unwrap(), []);
+    assert_eq!(store.audit_events_of(9999, None, 10).await.unwrap(), []);
+}
+
 /// `gatehouse audit verify` reads the log a page (1,000 rows) at a time: chains that cross a
 /// page boundary still verify, every row is read once, and an edit past the first page is
 /// found.

@@ -391,8 +391,10 @@ impl std::fmt::Debug for SessionRecord {
     }
 }
 
-/// A security event to append to its account's chain (see `server::audit`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A security event to append to its account's chain (see `server::audit`). `Deserialize`:
+/// the SQLite store reads events from JSON that SQLite builds, as arrays in this field order
+/// (`sqlite::audit_records_from_json`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct NewAuditEvent {
     pub user_id: i64,
     pub created_at: i64,
