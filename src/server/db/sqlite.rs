@@ -47,6 +47,21 @@ impl SqliteStore {
 
 type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
+/// `select_audit!`'s events as one row: a JSON array, newest first, of `AuditJson`s (read by
+/// `audit_records_from_json`). The aggregate's own ORDER BY (SQLite 3.44 and later; the bundled
+/// one is 3.46) keeps the order: a subquery's ORDER BY alone does not promise it to the
+/// aggregate.
+macro_rules! select_audit_json {
+    ($where:literal) => {
+        concat!(
+            "SELECT json_group_array(json_array(json_array(user_id, created_at, kind, ip, device, ",
+            "request_id, detail), seq, hex(prev_hash), hex(hash)) ORDER BY seq DESC) FROM (",
+            select_audit!($where),
+            ")"
+        )
+    };
+}
+
 /// One event as `audit_events_of` has SQLite write it: the event's fields as an array in the
 /// order `NewAuditEvent` declares them, then its place in the chain and its hashes in hex.
 #[derive(serde::Deserialize)]
@@ -890,13 +905,8 @@ impl Store for SqliteStore {
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        // The aggregate's own ORDER BY (SQLite 3.44 and later; the bundled one is 3.46) keeps
-        // the order: a subquery's ORDER BY alone does not promise it to the aggregate.
-        let events: String = sqlx::query_scalar(concat!(
-            "SELECT json_group_array(json_array(json_array(user_id, created_at, kind, ip, device, ",
-            "request_id, detail), seq, hex(prev_hash), hex(hash)) ORDER BY seq DESC) FROM (",
-            select_audit!("WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"),
-            ")"
+        let events: String = sqlx::query_scalar(select_audit_json!(
+            "WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         ))
         .bind(user_id)
         .bind(before_seq.unwrap_or(i64::MAX))
