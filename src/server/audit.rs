@@ -286,12 +286,8 @@ mod tests {
         event.kind = "login.succeeded".into();
         event.detail = Some("\"deploy\" (gk_ab12cd34_…)".into());
         let prev_hash = [0xab; 32];
-        let hex: String = chain_hash(&prev_hash, 3, &event)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         assert_eq!(
-            hex,
+            hex::encode(chain_hash(&prev_hash, 3, &event)),
             "a26194f6acd0349de089a408b5e4a8ccf14afcef031afa837d97ee7a6864e0d6"
         );
     }

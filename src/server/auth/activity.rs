@@ -222,7 +222,7 @@ impl ActivityFolder {
 
 /// The first 8 bytes of a hash as hex: enough to anchor a chain head in the logs.
 pub fn hex_prefix(hash: &[u8]) -> String {
-    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&hash[..hash.len().min(8)])
 }
 
 #[cfg(test)]

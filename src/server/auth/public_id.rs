@@ -12,7 +12,7 @@ const BYTES: usize = 16;
 pub fn generate() -> String {
     let mut bytes = [0u8; BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Whether `candidate` has the shape of a handle: 32 lower-case hex characters. Lets a

@@ -194,8 +194,7 @@ impl Limits {
 pub fn recipient_key(email_canonical: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(email_canonical.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("to:{hex}")
+    format!("to:{}", hex::encode(&digest[..16]))
 }
 
 #[cfg(test)]
