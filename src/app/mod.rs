@@ -20,11 +20,15 @@ use self::pages::{
 };
 
 /// The document around the app. Server-only in practice: it is rendered once per page
-/// request and never hydrated. (The server sets the page's CSP around it, with the nonce
-/// that `HydrationScripts` below puts on its scripts, and names the stylesheet, content
-/// hash included: see `server::startup::page_shell`.) The stylesheet's `id="leptos"` is how
+/// request and never hydrated. (The server sets the page's CSP around it, and hands it the
+/// stylesheet's name, content hash included, and the hydration scripts carrying the page's
+/// CSP nonce: see `server::startup::page_shell`.) The stylesheet's `id="leptos"` is how
 /// `cargo leptos watch` finds the link to swap in a new stylesheet.
-pub fn shell(options: leptos::config::LeptosOptions, stylesheet: String) -> impl IntoView {
+pub fn shell(
+    options: leptos::config::LeptosOptions,
+    stylesheet: String,
+    hydration_scripts: impl IntoView + 'static,
+) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -34,8 +38,8 @@ pub fn shell(options: leptos::config::LeptosOptions, stylesheet: String) -> impl
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.ico" sizes="any"/>
                 <link rel="stylesheet" id="leptos" href=stylesheet/>
-                <AutoReload options=options.clone()/>
-                <HydrationScripts options islands=true/>
+                <AutoReload options/>
+                {hydration_scripts}
                 <MetaTags/>
             </head>
             <body>

@@ -38,7 +38,7 @@ use crate::server::error::ServiceError;
 use crate::server::http::request_id::REQUEST_ID_HEADER;
 use crate::server::http::{
     anonymous_pages, api, cache, csp, csrf, error_page, fallback, form_errors, headers, health,
-    link_pages, methods, rate_limit, request_id, server_fn_status, static_files,
+    link_pages, methods, page_scripts, rate_limit, request_id, server_fn_status, static_files,
 };
 use crate::server::limits::{self, client_ip};
 use crate::server::mail::Mailer;
@@ -471,12 +471,14 @@ pub fn router(state: AppState, extra_routes: Option<Router<AppState>>) -> Router
 }
 
 /// The HTML shell of every server-rendered page, with the page's Content-Security-Policy:
-/// it names the nonce leptos_axum made for this response, which `HydrationScripts` puts on
-/// the page's scripts. (Set here, at the edge, so the UI never reaches into the server.)
+/// it names the nonce leptos_axum made for this response, which the hydration scripts carry.
+/// (Set here, at the edge, so the UI never reaches into the server.)
 fn page_shell(options: LeptosOptions) -> impl IntoView {
     csp::set_page_policy();
     let stylesheet = static_files::stylesheet_path(&options);
-    shell(options, stylesheet)
+    let nonce = leptos::nonce::use_nonce().map(|nonce| nonce.to_string());
+    let scripts = page_scripts::hydration_scripts(&options, nonce.as_deref());
+    shell(options, stylesheet, scripts)
 }
 
 /// The page routes, generated once per process.

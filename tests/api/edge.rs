@@ -159,6 +159,48 @@ async fn pages_get_a_fresh_nonce_that_matches_their_scripts() {
     assert_ne!(nonces[0], nonces[1], "a nonce is never reused");
 }
 
+/// A nonce is read by the browser from a `nonce` attribute only, which it hides from the page's
+/// CSS and scripts. Leptos 0.8.23's `HydrationScripts` also wrote it into the preload links'
+/// `crossorigin`, where an injected CSS selector could read it (leptos#4843): on a page from
+/// its copy, a rendered one, and the not-found page, the nonce now appears in `nonce`
+/// attributes only, and the links ask for the bundle as anonymous requests.
+#[tokio::test]
+async fn the_nonce_is_written_on_the_script_and_nowhere_else() {
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    for (path, session) in [
+        ("/login", None),
+        ("/login", None),
+        ("/account", Some(token.as_str())),
+        ("/no/such/page", Some(token.as_str())),
+    ] {
+        let res = app.get_page(path, session).await;
+        let nonce = page_nonce(&res);
+        let html = res.text().await.unwrap();
+        let in_nonce_attributes = html.matches(&format!(r#" nonce="{nonce}""#)).count();
+        assert_eq!(
+            html.matches(nonce.as_str()).count(),
+            in_nonce_attributes,
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains(&format!(r#"<script type="module" nonce="{nonce}">"#)),
+            "{path}: {html}"
+        );
+        for link in ["modulepreload", "preload"] {
+            let tag = html
+                .split(&format!(r#"<link rel="{link}""#))
+                .nth(1)
+                .and_then(|rest| rest.split('>').next())
+                .unwrap_or_else(|| panic!("{path}: no {link} link"));
+            assert!(
+                !tag.contains("crossorigin=") || tag.contains(r#"crossorigin="""#),
+                "{path}: <link rel=\"{link}\"{tag}>"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn pages_and_user_data_are_not_cached_but_hashed_assets_are() {
     let app = spawn_app().await;

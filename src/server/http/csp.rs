@@ -1,7 +1,7 @@
 //! Content-Security-Policy.
 //!
 //! Server-rendered pages get a policy built around the per-response nonce that leptos_axum
-//! creates and `HydrationScripts` puts on its scripts: only scripts carrying that nonce run,
+//! creates and the page's hydration scripts carry (`page_scripts`): only scripts carrying that nonce run,
 //! and `'strict-dynamic'` lets them load the wasm bundle's JS glue. `'wasm-unsafe-eval'` allows
 //! compiling WebAssembly, nothing more; there is no `'unsafe-inline'` for scripts.
 //!

@@ -14,6 +14,7 @@ pub mod headers;
 pub mod health;
 pub mod link_pages;
 pub mod methods;
+pub mod page_scripts;
 pub mod rate_limit;
 pub mod request_id;
 pub mod server_fn_status;

@@ -41,7 +41,7 @@ use crate::server::http::cache::is_content_hashed;
 ///
 /// Written here instead of rendering leptos_meta's `HashedStylesheet`, which finds the
 /// binary's own path, then stats, reads and parses `hash.txt` beside it, on every page render
-/// (as does leptos's `HydrationScripts` for the script names, which has no alternative). The
+/// (as did leptos's `HydrationScripts` for the script names: see `page_scripts`). The
 /// file is written with the binary and cannot change while it runs, so it is read once per
 /// process, like the binary's path it is found by.
 pub fn stylesheet_path(options: &LeptosOptions) -> String {
