@@ -10,9 +10,10 @@
 //!   only ever meant to be read from a `nonce` attribute, which browsers hide from the page's
 //!   own CSS and scripts; in `crossorigin` it is readable by an injected CSS selector.
 //!
-//! So `HydrationScripts` is rendered once, with no nonce (its links then say plain
-//! `crossorigin`, i.e. anonymous, which is what a module import and a `fetch` of the same
-//! origin use), and each page gets that HTML with its own nonce put on the script tag.
+//! So `HydrationScripts` is rendered once, with no nonce (the module preload then carries no
+//! `crossorigin` and the wasm preload an empty one: both anonymous, as the module import and
+//! the same-origin `fetch` that use them are), and each page gets that HTML with its own nonce
+//! put on the script tag.
 //! Leptos' script is used as Leptos renders it, never copied here, so an upgrade changes it.
 
 use std::sync::OnceLock;
@@ -48,7 +49,8 @@ pub fn hydration_scripts(options: &LeptosOptions, nonce: Option<&str>) -> impl I
 ///
 /// On a thread of its own, because a reactive owner is thread-local state: a new root owner
 /// makes itself the thread's current owner (and, with `sandboxed-arenas`, its arena), and the
-/// page whose render asked for this is in the middle of using the caller's.
+/// page whose render asked for this is in the middle of using the caller's. (The caller waits
+/// for it once per process, a few milliseconds.)
 fn template(options: &LeptosOptions) -> Template {
     let options = options.clone();
     let html = std::thread::spawn(move || {
