@@ -6,6 +6,10 @@
 //! memory. (Not tokio's blocking pool: there each hash may land on a different thread, and
 //! glibc keeps a freed 19 MiB block in every thread's malloc arena, measured at ~300 MiB
 //! peak under a flood on 2 cores; with a fixed pool it is `concurrency` blocks.)
+//!
+//! The pool's threads run at a lower CPU priority than the request workers
+//! (`HASH_THREAD_NICE`), so a flood of sign-ins keeps the cores busy without making every
+//! other request wait for a core behind a 20 ms hash.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,6 +30,17 @@ use crate::server::error::ServiceError;
 pub const ARGON2_M_COST_KIB: u32 = 19 * 1024;
 pub const ARGON2_T_COST: u32 = 2;
 pub const ARGON2_P_COST: u32 = 1;
+
+/// The hashing threads' nice value (Linux; 0 is the default, 19 the lowest priority).
+///
+/// With as many hashing threads as cores, a flood of sign-ins keeps every core hashing, and a
+/// cheap request (a page, `/users/me`) that arrives meanwhile waits for the scheduler to take a
+/// core from a hash. At nice 5 the kernel weighs a hashing thread at about a third of a
+/// request worker (CFS weights 335 against 1024), so a woken worker runs first, while hashing
+/// still takes every cycle the workers leave idle: sign-in throughput is the same when nothing
+/// else runs (docs/benchmarks.md). Not lower: under a flood of cheap requests the sign-ins
+/// still get their share, and a queue that never drains would turn them away (503).
+pub const HASH_THREAD_NICE: i32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -69,6 +84,19 @@ struct Inner {
     verifications: AtomicU64,
 }
 
+/// Lowers the calling thread's CPU priority to `HASH_THREAD_NICE`. Linux keeps a nice value
+/// per thread (`setpriority(PRIO_PROCESS, tid)`); elsewhere it applies to the whole process,
+/// so there the threads are left as they are. Failing is harmless (a container's seccomp
+/// profile may refuse the call): hashing then competes with requests as before.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_THREAD_NICE)
+    {
+        tracing::warn!(%err, "could not lower the hashing thread's priority");
+    }
+}
+
 fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
@@ -92,6 +120,7 @@ impl PasswordHasher {
                 pool: rayon::ThreadPoolBuilder::new()
                     .num_threads(concurrency.max(1))
                     .thread_name(|i| format!("argon2-{i}"))
+                    .start_handler(|_| lower_this_threads_priority())
                     .build()
                     .map_err(|e| HashError::Argon2(e.to_string()))?,
                 dummy_hash,
@@ -308,6 +337,27 @@ mod tests {
 
     fn secret(s: &str) -> SecretString {
         SecretString::from(s.to_string())
+    }
+
+    /// Linux only: elsewhere the threads keep the process's priority.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority_than_their_callers() {
+        let thread_nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+        let caller = thread_nice().unwrap();
+        let hasher = PasswordHasher::new(2).unwrap();
+        for _ in 0..4 {
+            let on_pool = hasher.run(thread_nice).await.unwrap().unwrap();
+            assert!(
+                on_pool >= HASH_THREAD_NICE,
+                "hashing at {on_pool}, caller at {caller}"
+            );
+        }
+        assert_eq!(
+            thread_nice().unwrap(),
+            caller,
+            "the caller's own is unchanged"
+        );
     }
 
     #[tokio::test]
