@@ -5,8 +5,19 @@
 
 use leptos::prelude::*;
 
+use crate::model::account::AccountOverview;
 use crate::model::activity::{ActivityView, SessionList};
 use crate::model::{AppError, Password};
+
+/// Everything `/account` shows, in one read (the cards' own functions below read one card
+/// each).
+#[server(prefix = "/rpc", endpoint = "account")]
+pub async fn get_account_overview() -> Result<AccountOverview, AppError> {
+    use super::ssr::*;
+    let state = app_state()?;
+    let current = require_session(&state).await?;
+    state.auth.overview.of(&current).await.map_err(fail)
+}
 
 /// The signed-in person's live sessions (this one first) and the timeouts they live under.
 #[server(prefix = "/rpc", endpoint = "sessions")]

@@ -15,9 +15,9 @@ pub(crate) mod ssr;
 pub mod two_factor;
 
 pub use account::{
-    change_password, delete_account, list_sessions, revoke_other_sessions, revoke_session,
-    security_activity, ChangePassword, DeleteAccount, ListSessions, RevokeOtherSessions,
-    RevokeSession, SecurityActivity,
+    change_password, delete_account, get_account_overview, list_sessions, revoke_other_sessions,
+    revoke_session, security_activity, ChangePassword, DeleteAccount, GetAccountOverview,
+    ListSessions, RevokeOtherSessions, RevokeSession, SecurityActivity,
 };
 pub use auth::{
     create_api_key, list_api_keys, logout_everywhere, revoke_api_key, CreateApiKey, ListApiKeys,

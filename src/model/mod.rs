@@ -1,6 +1,7 @@
 //! Shared with the browser: everything here compiles for wasm32 and for the server, so the
 //! browser shows the same field errors, from the same code, that the server enforces.
 
+pub mod account;
 pub mod activity;
 pub mod api_key;
 pub mod email;

@@ -1026,3 +1026,262 @@ async fn a_key_made_on_the_account_page_expires_in_90_days_unless_never_is_picke
     assert!(select.contains(r#"<option value="never">"#), "{select}");
     assert!(!select.contains(r#"value="""#), "{select}");
 }
+
+/// `Store::account_rows`, the account page's one read, gives row for row what the separate
+/// reads give: each card's rows of the one account in each read's order, blobs and hashes
+/// included, text that JSON must escape included, absent fields absent, and nothing of
+/// another account. The SQLite store builds it as one statement of JSON (`db::sqlite`),
+/// PostgreSQL's runs the separate reads; this holds both to the same answer.
+#[tokio::test]
+async fn the_account_pages_one_read_equals_the_separate_reads() {
+    use gatehouse::server::db::{
+        AccountRows, ApiKeyRecord, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes, PasskeyRecord,
+        SessionRecord, Store,
+    };
+    const CHANGE: &str = "change_email";
+    async fn separate_reads(store: &dyn Store, user_id: i64, events: i64) -> AccountRows {
+        AccountRows {
+            sessions: store.sessions_of(user_id).await.unwrap(),
+            api_keys: store.api_keys_of(user_id).await.unwrap(),
+            passkeys: store.passkeys_of(user_id).await.unwrap(),
+            two_factor: store.two_factor_of(user_id).await.unwrap(),
+            recovery_codes_left: store.count_recovery_codes(user_id).await.unwrap(),
+            email_link: store.email_link_of(user_id, CHANGE).await.unwrap(),
+            audit_events: store.audit_events_of(user_id, None, events).await.unwrap(),
+        }
+    }
+    // Bytes with leading zeros and high bits, different per use.
+    let bytes = |seed: u8, len: usize| -> Vec<u8> {
+        (0..len as u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(seed))
+            .collect()
+    };
+    let texts = [
+        r#"a "quote" and a \ backslash"#,
+        "a line\nbreak, a\ttab and \u{1}",
+        "é, 漢字 and 🔐",
+        r#"["]}"#,
+    ];
+
+    let app = spawn_app().await;
+    let store = app.store().clone();
+    for name in ["alice", "bob", "carol"] {
+        app.register_ok(name, &format!("{name}@example.com")).await;
+    }
+    let alice = app.stored_user("alice").await.unwrap();
+    let bob = app.stored_user("bob").await.unwrap();
+    let carol = app.stored_user("carol").await.unwrap();
+
+    // Carol has only what registering gave her.
+    let carols = store.account_rows(carol.id, CHANGE, 50).await.unwrap();
+    assert_eq!(carols, separate_reads(store.as_ref(), carol.id, 50).await);
+    assert_eq!(carols.two_factor, None);
+    assert_eq!(carols.email_link, None);
+
+    // Alice has something on every card; every column of a row holds a different value.
+    for (i, text) in (1..).zip(texts) {
+        store
+            .insert_session(&SessionRecord {
+                token_hash: bytes(i as u8, 32),
+                id: format!("session-{i}"),
+                user_id: alice.id,
+                created_at: START_TIME + i,
+                last_seen_at: START_TIME + 100 + i,
+                expires_at: START_TIME + 10_000 + i,
+                remember: i % 2 == 0,
+                ip: (i % 2 == 1).then(|| "2001:db8::1".to_string()),
+                user_agent: Some(text.to_string()),
+                token_version: alice.token_version,
+            })
+            .await
+            .unwrap();
+        let key_id = store
+            .insert_api_key(&ApiKeyRecord {
+                id: 0,
+                user_id: alice.id,
+                name: text.to_string(),
+                prefix: format!("prefix{i}"),
+                secret_hash: bytes(50 + i as u8, 32),
+                scopes: "users:read".into(),
+                created_at: START_TIME + 200 + i,
+                expires_at: (i % 2 == 0).then_some(START_TIME + 20_000 + i),
+                last_used_at: None,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        if i == 1 {
+            store.touch_api_key(key_id, START_TIME + 300).await.unwrap();
+            assert!(store
+                .revoke_api_key(alice.id, key_id, START_TIME + 400)
+                .await
+                .unwrap());
+        }
+        assert!(store
+            .insert_passkey(&PasskeyRecord {
+                id: 0,
+                user_id: alice.id,
+                credential_id: bytes(100 + i as u8, 16 + i as usize),
+                name: text.to_string(),
+                credential: format!(r#"{{"cred":{text:?}}}"#),
+                backed_up: i % 2 == 1,
+                created_at: START_TIME + 500 + i,
+                last_used_at: (i % 2 == 0).then_some(START_TIME + 600 + i),
+            })
+            .await
+            .unwrap());
+        store
+            .append_audit_event(&NewAuditEvent {
+                user_id: alice.id,
+                created_at: START_TIME + 700 + i,
+                kind: "session.revoked".into(),
+                ip: (i % 2 == 0).then(|| "192.0.2.7".to_string()),
+                device: Some(text.to_string()),
+                request_id: (i % 2 == 1).then(|| format!("req-{i}")),
+                detail: Some(format!("{text} (detail)")),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .begin_two_factor(alice.id, &bytes(200, 40), START_TIME + 800)
+        .await
+        .unwrap());
+    let codes = NewRecoveryCodes {
+        salt: bytes(210, 16),
+        digests: (0..3).map(|i| bytes(220 + i, 32)).collect(),
+        reveal_to_session: "session-1".into(),
+        sealed_codes: bytes(230, 48),
+        reveal_until: START_TIME + 900,
+    };
+    assert!(store
+        .enable_two_factor(alice.id, 12_345, START_TIME + 850, &codes)
+        .await
+        .unwrap());
+    store
+        .replace_email_link(&EmailLinkRecord {
+            token_hash: bytes(240, 32),
+            user_id: alice.id,
+            purpose: CHANGE.into(),
+            email: "Alice.New@example.com".into(),
+            email_canonical: "alice.new@example.com".into(),
+            created_at: START_TIME + 950,
+            expires_at: START_TIME + 9_950,
+            token_version: alice.token_version,
+        })
+        .await
+        .unwrap();
+    // Bob is half-way through enrolment (no recovery salt yet) and has his own link.
+    assert!(store
+        .begin_two_factor(bob.id, &bytes(250, 40), START_TIME + 990)
+        .await
+        .unwrap());
+    store
+        .replace_email_link(&EmailLinkRecord {
+            token_hash: bytes(7, 32),
+            user_id: bob.id,
+            purpose: CHANGE.into(),
+            email: "bob.new@example.com".into(),
+            email_canonical: "bob.new@example.com".into(),
+            created_at: START_TIME + 999,
+            expires_at: START_TIME + 9_999,
+            token_version: bob.token_version,
+        })
+        .await
+        .unwrap();
+
+    let alices = store.account_rows(alice.id, CHANGE, 50).await.unwrap();
+    assert_eq!(alices, separate_reads(store.as_ref(), alice.id, 50).await);
+    // Registering gave a session; the four above are on top of it, and so on for each card.
+    assert_eq!(alices.sessions.len(), 5);
+    assert_eq!(alices.api_keys.len(), 4);
+    assert_eq!(alices.passkeys.len(), 4);
+    assert_eq!(alices.recovery_codes_left, 3);
+    assert_eq!(
+        alices.two_factor.as_ref().unwrap().recovery_salt,
+        Some(codes.salt)
+    );
+    assert_eq!(
+        alices.email_link.as_ref().unwrap().email,
+        "Alice.New@example.com"
+    );
+    assert!(alices.audit_events.len() >= 5);
+    // Only as many events as asked for: the newest.
+    let newest_two = store.account_rows(alice.id, CHANGE, 2).await.unwrap();
+    assert_eq!(newest_two.audit_events, alices.audit_events[..2]);
+
+    let bobs = store.account_rows(bob.id, CHANGE, 50).await.unwrap();
+    assert_eq!(bobs, separate_reads(store.as_ref(), bob.id, 50).await);
+    let enrolment = bobs.two_factor.expect("an enrolment");
+    assert_eq!(
+        (enrolment.enabled_at, enrolment.recovery_salt),
+        (None, None)
+    );
+    assert_eq!(bobs.email_link.unwrap().email, "bob.new@example.com");
+    // Another purpose's link is not the pending change.
+    assert_eq!(
+        store
+            .account_rows(bob.id, "reset_password", 50)
+            .await
+            .unwrap()
+            .email_link,
+        None
+    );
+}
+
+/// `/rpc/account`, the account page's one read, answers what each card's own function
+/// answers, and nothing without a session.
+#[tokio::test]
+async fn the_account_overview_is_what_each_cards_own_function_answers() {
+    use gatehouse::model::account::AccountOverview;
+    let app = spawn_app().await;
+    let token = app.register_ok("alice", "alice@example.com").await;
+    let res = app.login("alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .call(
+            "create_api_key",
+            &[("name", "deploy"), ("password", PASSWORD)],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.clock.advance(5);
+
+    let res = app.call("account", &[], Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let overview: AccountOverview = res.json().await.unwrap();
+    let card = |endpoint: &'static str| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            let res = app.call(endpoint, &[], Some(&token)).await;
+            assert_eq!(res.status(), StatusCode::OK, "{endpoint}");
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    fn as_json(value: &impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(value).unwrap()
+    }
+    assert_eq!(as_json(&overview.sessions), card("sessions").await);
+    assert_eq!(as_json(&overview.activity), card("activity").await);
+    assert_eq!(as_json(&overview.api_keys), card("api_keys").await);
+    assert_eq!(as_json(&overview.passkeys), card("passkeys").await);
+    assert_eq!(
+        as_json(&overview.two_factor),
+        card("two_factor_status").await
+    );
+    assert_eq!(
+        as_json(&overview.pending_email),
+        card("pending_email_change").await
+    );
+    // Something on the cards, so the equalities above compare more than empty lists.
+    assert_eq!(overview.sessions.sessions.len(), 2);
+    assert!(overview.sessions.sessions[0].current);
+    assert_eq!(overview.api_keys.len(), 1);
+    assert!(!overview.activity.is_empty());
+
+    let res = app.call("account", &[], None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app_error(res).await, AppError::Unauthenticated);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::model::activity::{ActivityKind, ActivityView, RepeatedFailures};
 use crate::server::clock::Clock;
-use crate::server::db::{NewAuditEvent, Store};
+use crate::server::db::{AuditRecord, NewAuditEvent, Store};
 use crate::server::error::ServiceError;
 
 use super::client::ClientMeta;
@@ -73,10 +73,28 @@ impl ActivityLog {
     /// The user's most recent security events, newest first, as the account page shows
     /// them: at most `ACTIVITY_SHOWN` rows, failed sign-ins in a row folded into one.
     pub async fn recent(&self, user_id: i64) -> Result<Vec<ActivityView>, ServiceError> {
+        let first = self
+            .store
+            .audit_events_of(user_id, None, FIRST_READ)
+            .await?;
+        self.recent_from(user_id, first).await
+    }
+
+    /// `recent`, given the newest `FIRST_READ` events, read already: reads further only when
+    /// folded failures leave the page short.
+    pub(super) async fn recent_from(
+        &self,
+        user_id: i64,
+        first: Vec<AuditRecord>,
+    ) -> Result<Vec<ActivityView>, ServiceError> {
         let mut folder = ActivityFolder::new(ACTIVITY_SHOWN as usize);
         let (mut before, mut scanned, mut read) = (None, 0, FIRST_READ);
+        let mut next = Some(first);
         loop {
-            let rows = self.store.audit_events_of(user_id, before, read).await?;
+            let rows = match next.take() {
+                Some(rows) => rows,
+                None => self.store.audit_events_of(user_id, before, read).await?,
+            };
             let exhausted = (rows.len() as i64) < read;
             before = rows.last().map(|row| row.seq);
             scanned += rows.len();
@@ -112,7 +130,7 @@ impl ActivityLog {
 /// costs every render of a busy account: with 100 events, reading them all made `/account`
 /// 1.41× slower than reading 50 (on SQLite each row is a message from the connection's worker
 /// thread; docs/benchmarks.md). Reading fewer could never fill the page.
-const FIRST_READ: i64 = ACTIVITY_SHOWN;
+pub(super) const FIRST_READ: i64 = ACTIVITY_SHOWN;
 /// The most events one read asks for: the reads after the first grow to it, so a long run of
 /// failures costs a few larger reads rather than hundreds of small ones.
 const SCAN_PAGE: i64 = 500;

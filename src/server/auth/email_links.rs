@@ -156,7 +156,12 @@ impl EmailLinks {
         purpose: Purpose,
     ) -> Result<Option<EmailLinkRecord>, ServiceError> {
         let record = self.store.email_link_of(user_id, purpose.as_str()).await?;
-        Ok(record.filter(|r| r.expires_at > self.clock.now()))
+        Ok(self.unexpired(record))
+    }
+
+    /// `record`, unless it has expired (expired links linger until the next purge).
+    pub(super) fn unexpired(&self, record: Option<EmailLinkRecord>) -> Option<EmailLinkRecord> {
+        record.filter(|r| r.expires_at > self.clock.now())
     }
 
     /// Deletes the account's links of `purpose`.

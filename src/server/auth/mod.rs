@@ -22,6 +22,7 @@ pub mod failure_floor;
 pub mod import;
 pub mod jwt;
 pub mod notices;
+pub mod overview;
 pub mod passkeys;
 pub mod password;
 pub mod password_reset;
@@ -60,6 +61,7 @@ pub use self::email_links::EmailLinks;
 pub use self::failure_floor::FailureFloor;
 pub use self::jwt::{ClientId, JwtKeys};
 pub use self::notices::Notices;
+pub use self::overview::Overview;
 pub use self::passkeys::{Passkeys, RelyingParty};
 pub use self::password::PasswordHasher;
 pub use self::password_reset::PasswordReset;
@@ -108,6 +110,7 @@ pub struct Auth {
     pub account: AccountSecurity,
     pub activity: ActivityLog,
     pub notices: Notices,
+    pub overview: Overview,
     pub verification: EmailVerification,
     pub password_reset: PasswordReset,
     pub email_links: EmailLinks,
@@ -213,7 +216,16 @@ impl Auth {
             activity: activity.clone(),
             sign_in: sign_in.clone(),
         };
+        let overview = Overview {
+            store: store.clone(),
+            sessions: sessions.clone(),
+            activity: activity.clone(),
+            email_links: email_links.clone(),
+            two_factor: two_factor.clone(),
+            passkeys: passkeys.clone(),
+        };
         Self {
+            overview,
             registration: Registration {
                 store: store.clone(),
                 clock: clock.clone(),

@@ -150,21 +150,25 @@ impl Passkeys {
 
     /// What the passkeys section of `/account` shows.
     pub async fn status(&self, current: &CurrentSession) -> Result<PasskeyStatus, ServiceError> {
-        let passkeys = self
-            .store
-            .passkeys_of(current.user.id)
-            .await?
-            .into_iter()
-            .map(passkey_view)
-            .collect();
-        Ok(PasskeyStatus {
+        let rows = self.store.passkeys_of(current.user.id).await?;
+        Ok(self.status_of(current, rows))
+    }
+
+    /// `status` from the user's passkeys, read already.
+    pub(super) fn status_of(
+        &self,
+        current: &CurrentSession,
+        rows: Vec<PasskeyRecord>,
+    ) -> PasskeyStatus {
+        let passkeys = rows.into_iter().map(passkey_view).collect();
+        PasskeyStatus {
             unavailable: match &self.relying_party {
                 RelyingParty::Ready(_) => None,
                 RelyingParty::Off(reason) => Some(reason.clone()),
             },
             passkeys,
             password_needed: !self.signed_in_recently(current),
-        })
+        }
     }
 
     fn signed_in_recently(&self, current: &CurrentSession) -> bool {

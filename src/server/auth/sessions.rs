@@ -178,11 +178,18 @@ impl Sessions {
 
     /// The user's live sessions: this one first, then the most recently used.
     pub async fn list(&self, current: &CurrentSession) -> Result<SessionList, ServiceError> {
+        let rows = self.store.sessions_of(current.user.id).await?;
+        Ok(self.list_of(current, rows))
+    }
+
+    /// `list` from the user's rows, read already (in `Store::sessions_of`'s order).
+    pub(super) fn list_of(
+        &self,
+        current: &CurrentSession,
+        rows: Vec<SessionRecord>,
+    ) -> SessionList {
         let now = self.clock.now();
-        let mut sessions = self
-            .store
-            .sessions_of(current.user.id)
-            .await?
+        let mut sessions = rows
             .into_iter()
             // Expired rows linger until the next purge; they are not sessions any more.
             .filter(|s| now < self.deadline(s))
@@ -193,11 +200,11 @@ impl Sessions {
             .collect::<Vec<_>>();
         // Stable: the store's most-recently-used order is kept behind this session.
         sessions.sort_by_key(|s| !s.current);
-        Ok(SessionList {
+        SessionList {
             sessions,
             idle_timeout_secs: self.settings.idle_timeout.as_secs(),
             absolute_timeout_secs: self.settings.absolute_timeout.as_secs(),
-        })
+        }
     }
 
     /// Ends one of the user's sessions by its public id; `NotFound` for anyone else's.

@@ -89,8 +89,26 @@ impl TwoFactor {
     /// What `/account` shows: on or off, the recovery codes left, and an enrolment waiting for
     /// its first code (with its secret: shown until confirmed, never after).
     pub async fn status(&self, current: &CurrentSession) -> Result<TwoFactorStatus, ServiceError> {
+        let user_id = current.user.id;
+        let record = self.store.two_factor_of(user_id).await?;
+        // The codes are counted only where the status shows them.
+        let recovery_codes_left = match &record {
+            Some(record) if record.enabled_at.is_some() => {
+                self.store.count_recovery_codes(user_id).await?
+            }
+            _ => 0,
+        };
+        self.status_of(current, record, recovery_codes_left)
+    }
+
+    /// `status` from the enrolment and the count of recovery codes left, read already.
+    pub(super) fn status_of(
+        &self,
+        current: &CurrentSession,
+        record: Option<TwoFactorRecord>,
+        recovery_codes_left: u64,
+    ) -> Result<TwoFactorStatus, ServiceError> {
         let user = &current.user;
-        let record = self.store.two_factor_of(user.id).await?;
         let Some(record) = record else {
             return Ok(TwoFactorStatus {
                 enabled: false,
@@ -101,7 +119,7 @@ impl TwoFactor {
         if record.enabled_at.is_some() {
             return Ok(TwoFactorStatus {
                 enabled: true,
-                recovery_codes_left: self.store.count_recovery_codes(user.id).await?,
+                recovery_codes_left,
                 enrolment: None,
             });
         }

@@ -34,8 +34,8 @@ use async_trait::async_trait;
 use crate::server::clock::Clock;
 
 use super::{
-    ApiKeyRecord, AuditRecord, DatabaseSettings, EmailLinkRecord, NewAuditEvent, NewRecoveryCodes,
-    NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
+    AccountRows, ApiKeyRecord, AuditRecord, DatabaseSettings, EmailLinkRecord, NewAuditEvent,
+    NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
     SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
 };
 
@@ -565,6 +565,15 @@ impl Store for CachedStore {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         self.inner.audit_events_of(user_id, before_seq, limit).await
+    }
+
+    async fn account_rows(
+        &self,
+        user_id: i64,
+        link_purpose: &str,
+        events: i64,
+    ) -> Result<AccountRows, StoreError> {
+        self.inner.account_rows(user_id, link_purpose, events).await
     }
 
     async fn audit_events_page(

@@ -416,6 +416,24 @@ pub struct AuditRecord {
     pub hash: Vec<u8>,
 }
 
+/// Everything `/account` shows of one account, as rows (`Store::account_rows`): what the
+/// six reads of its cards would give, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRows {
+    /// As `Store::sessions_of` orders them.
+    pub sessions: Vec<SessionRecord>,
+    /// As `Store::api_keys_of` orders them.
+    pub api_keys: Vec<ApiKeyRecord>,
+    /// As `Store::passkeys_of` orders them.
+    pub passkeys: Vec<PasskeyRecord>,
+    pub two_factor: Option<TwoFactorRecord>,
+    pub recovery_codes_left: u64,
+    /// The account's link of the purpose asked for (`Store::email_link_of`).
+    pub email_link: Option<EmailLinkRecord>,
+    /// The newest events, as many as asked for (`Store::audit_events_of` with no `before_seq`).
+    pub audit_events: Vec<AuditRecord>,
+}
+
 /// A look at the connection pool (`Store::pool_sample`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoolSample {
@@ -684,6 +702,16 @@ pub trait Store: Send + Sync + 'static {
         user_id: i64,
         final_event: &NewAuditEvent,
     ) -> Result<AuditRecord, StoreError>;
+
+    /// What `/account` shows of `user_id`, in one read where the backend allows: the link of
+    /// `link_purpose` and the newest `events` events. Equal, row for row, to what the separate
+    /// reads give (a test holds both backends to that).
+    async fn account_rows(
+        &self,
+        user_id: i64,
+        link_purpose: &str,
+        events: i64,
+    ) -> Result<AccountRows, StoreError>;
 
     /// Sessions not yet past their absolute lifetime nor idle for `idle_secs` (remembered
     /// sessions have no idle timeout): the metrics' level of active sessions.

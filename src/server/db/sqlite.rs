@@ -8,9 +8,10 @@ use sqlx::SqlitePool;
 use super::chain::{chain_hash, next_link};
 use super::settings::DatabasePoolSettings;
 use super::{
-    begin_in_own_task, map_unique, ApiKeyRecord, AuditRecord, EmailLinkRecord, NewAuditEvent,
-    NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample, SessionRecord,
-    SessionWithUser, SignInChallengeRecord, Store, StoreError, TwoFactorRecord, UserRecord,
+    begin_in_own_task, map_unique, AccountRows, ApiKeyRecord, AuditRecord, EmailLinkRecord,
+    NewAuditEvent, NewRecoveryCodes, NewUser, PasskeyCeremonyRecord, PasskeyRecord, PoolSample,
+    SessionRecord, SessionWithUser, SignInChallengeRecord, Store, StoreError, TwoFactorRecord,
+    UserRecord,
 };
 
 /// The embedded default: one SQLite file (WAL mode), created on first run.
@@ -70,19 +71,246 @@ struct AuditJson(NewAuditEvent, i64, String, String);
 /// The records of `audit_events_of`'s JSON array. What SQLite wrote and this cannot read is a
 /// decoding error of the query, as a row of the wrong shape would be.
 fn audit_records_from_json(events: &str) -> Result<Vec<AuditRecord>, sqlx::Error> {
-    let decode = |err: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::Decode(err);
-    let events: Vec<AuditJson> = serde_json::from_str(events).map_err(|e| decode(e.into()))?;
-    events
+    from_json::<Vec<AuditJson>>(events)?
         .into_iter()
         .map(|AuditJson(event, seq, prev_hash, hash)| {
             Ok(AuditRecord {
                 event,
                 seq,
-                prev_hash: hex::decode(prev_hash).map_err(|e| decode(e.into()))?,
-                hash: hex::decode(hash).map_err(|e| decode(e.into()))?,
+                prev_hash: unhex(&prev_hash)?,
+                hash: unhex(&hash)?,
             })
         })
         .collect()
+}
+
+/// `account_rows` in one statement: each card's rows as one column of JSON, built by SQLite,
+/// blobs in hex (JSON has no bytes; `hex(NULL)` is `''`, hence the `iif` for the one
+/// nullable blob). Each array lists a record's columns in the order its struct declares them,
+/// and each aggregate has the ORDER BY of the separate read it stands for.
+///
+/// Why one statement: sqlx runs every SQLite connection on a worker thread of its own, so
+/// each statement is a hand-off to that thread and back, and each result row a message of its
+/// own. The page's separate reads were seven statements (six cards; two-factor counts its
+/// codes too), each on a pooled connection of its own; this is one statement and one row
+/// (docs/benchmarks.md).
+const SELECT_ACCOUNT_JSON: &str = concat!(
+    "SELECT ",
+    "(SELECT json_group_array(json_array(hex(token_hash), id, user_id, created_at, last_seen_at, expires_at, \
+     remember, ip, user_agent, token_version) ORDER BY last_seen_at DESC, created_at DESC, id) \
+     FROM sessions WHERE user_id = ?1) AS sessions, ",
+    "(SELECT json_group_array(json_array(id, user_id, name, prefix, hex(secret_hash), scopes, created_at, \
+     expires_at, last_used_at, revoked_at) ORDER BY created_at DESC, id DESC) FROM api_keys WHERE user_id = ?1) AS api_keys, ",
+    "(SELECT json_group_array(json_array(id, user_id, hex(credential_id), name, credential, backed_up, \
+     created_at, last_used_at) ORDER BY id) FROM passkeys WHERE user_id = ?1) AS passkeys, ",
+    "(SELECT json_array(user_id, hex(secret), created_at, enabled_at, last_step, \
+     iif(recovery_salt IS NULL, NULL, hex(recovery_salt))) FROM two_factor WHERE user_id = ?1) AS two_factor, ",
+    "(SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1) AS recovery_codes, ",
+    "(SELECT json_array(hex(token_hash), user_id, purpose, email, email_canonical, created_at, expires_at, \
+     token_version) FROM email_links WHERE user_id = ?1 AND purpose = ?2) AS email_link, (",
+    select_audit_json!("WHERE user_id = ?1 ORDER BY seq DESC LIMIT ?3"),
+    ") AS audit_events"
+);
+
+/// The columns of `SELECT_ACCOUNT_JSON`, as SQLite returns them.
+#[derive(sqlx::FromRow)]
+struct AccountJson {
+    sessions: String,
+    api_keys: String,
+    passkeys: String,
+    two_factor: Option<String>,
+    recovery_codes: i64,
+    email_link: Option<String>,
+    audit_events: String,
+}
+
+// One record per JSON array, fields in the order of the record's struct; blobs in hex and
+// SQLite's 0/1 for booleans.
+#[derive(serde::Deserialize)]
+struct SessionJson(
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+#[derive(serde::Deserialize)]
+struct ApiKeyJson(
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+#[derive(serde::Deserialize)]
+struct PasskeyJson(i64, i64, String, String, String, i64, i64, Option<i64>);
+#[derive(serde::Deserialize)]
+struct TwoFactorJson(i64, String, i64, Option<i64>, Option<i64>, Option<String>);
+#[derive(serde::Deserialize)]
+struct EmailLinkJson(String, i64, String, String, String, i64, i64, i64);
+
+fn decode_error(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> sqlx::Error {
+    sqlx::Error::Decode(err.into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(json).map_err(decode_error)
+}
+
+fn unhex(hex: &str) -> Result<Vec<u8>, sqlx::Error> {
+    hex::decode(hex).map_err(decode_error)
+}
+
+impl AccountJson {
+    /// The records the JSON stands for. What SQLite wrote and this cannot read is a decoding
+    /// error of the query, as a row of the wrong shape would be.
+    fn into_rows(self) -> Result<AccountRows, sqlx::Error> {
+        let sessions = from_json::<Vec<SessionJson>>(&self.sessions)?
+            .into_iter()
+            .map(
+                |SessionJson(
+                    hash,
+                    id,
+                    user_id,
+                    created,
+                    seen,
+                    expires,
+                    remember,
+                    ip,
+                    agent,
+                    version,
+                )| {
+                    Ok(SessionRecord {
+                        token_hash: unhex(&hash)?,
+                        id,
+                        user_id,
+                        created_at: created,
+                        last_seen_at: seen,
+                        expires_at: expires,
+                        remember: remember != 0,
+                        ip,
+                        user_agent: agent,
+                        token_version: version,
+                    })
+                },
+            )
+            .collect::<Result<_, sqlx::Error>>()?;
+        let api_keys = from_json::<Vec<ApiKeyJson>>(&self.api_keys)?
+            .into_iter()
+            .map(
+                |ApiKeyJson(
+                    id,
+                    user_id,
+                    name,
+                    prefix,
+                    hash,
+                    scopes,
+                    created,
+                    expires,
+                    used,
+                    revoked,
+                )| {
+                    Ok(ApiKeyRecord {
+                        id,
+                        user_id,
+                        name,
+                        prefix,
+                        secret_hash: unhex(&hash)?,
+                        scopes,
+                        created_at: created,
+                        expires_at: expires,
+                        last_used_at: used,
+                        revoked_at: revoked,
+                    })
+                },
+            )
+            .collect::<Result<_, sqlx::Error>>()?;
+        let passkeys = from_json::<Vec<PasskeyJson>>(&self.passkeys)?
+            .into_iter()
+            .map(
+                |PasskeyJson(
+                    id,
+                    user_id,
+                    credential_id,
+                    name,
+                    credential,
+                    backed_up,
+                    created,
+                    used,
+                )| {
+                    Ok(PasskeyRecord {
+                        id,
+                        user_id,
+                        credential_id: unhex(&credential_id)?,
+                        name,
+                        credential,
+                        backed_up: backed_up != 0,
+                        created_at: created,
+                        last_used_at: used,
+                    })
+                },
+            )
+            .collect::<Result<_, sqlx::Error>>()?;
+        let two_factor = self
+            .two_factor
+            .map(|json| {
+                let TwoFactorJson(user_id, secret, created, enabled, last_step, salt) =
+                    from_json(&json)?;
+                Ok::<_, sqlx::Error>(TwoFactorRecord {
+                    user_id,
+                    secret: unhex(&secret)?,
+                    created_at: created,
+                    enabled_at: enabled,
+                    last_step,
+                    recovery_salt: salt.as_deref().map(unhex).transpose()?,
+                })
+            })
+            .transpose()?;
+        let email_link = self
+            .email_link
+            .map(|json| {
+                let EmailLinkJson(
+                    hash,
+                    user_id,
+                    purpose,
+                    email,
+                    canonical,
+                    created,
+                    expires,
+                    version,
+                ) = from_json(&json)?;
+                Ok::<_, sqlx::Error>(EmailLinkRecord {
+                    token_hash: unhex(&hash)?,
+                    user_id,
+                    purpose,
+                    email,
+                    email_canonical: canonical,
+                    created_at: created,
+                    expires_at: expires,
+                    token_version: version,
+                })
+            })
+            .transpose()?;
+        Ok(AccountRows {
+            sessions,
+            api_keys,
+            passkeys,
+            two_factor,
+            recovery_codes_left: self.recovery_codes.max(0) as u64,
+            email_link,
+            audit_events: audit_records_from_json(&self.audit_events)?,
+        })
+    }
 }
 
 impl SqliteStore {
@@ -914,6 +1142,21 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(audit_records_from_json(&events)?)
+    }
+
+    async fn account_rows(
+        &self,
+        user_id: i64,
+        link_purpose: &str,
+        events: i64,
+    ) -> Result<AccountRows, StoreError> {
+        let json: AccountJson = sqlx::query_as(SELECT_ACCOUNT_JSON)
+            .bind(user_id)
+            .bind(link_purpose)
+            .bind(events)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(json.into_rows()?)
     }
 
     async fn audit_events_page(

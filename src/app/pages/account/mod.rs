@@ -15,12 +15,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
-use crate::api::{
-    get_passkey_status, get_two_factor_status, list_api_keys, list_sessions, pending_email_change,
-    security_activity,
-};
+use crate::api::get_account_overview;
 use crate::app::auth::{use_auth, SignOutButton};
 use crate::app::components::{LoadError, Notice, PasswordPolicyLoad};
+use crate::model::account::AccountOverview;
 use crate::model::activity::{ActivityView, SessionList};
 use crate::model::api_key::ApiKeyView;
 use crate::model::passkey::PasskeyStatus;
@@ -38,39 +36,62 @@ use self::sessions::SessionsSection;
 use self::two_factor::TwoFactorSection;
 
 /// What the cards show. Every form on the page ends in a page load (its server function
-/// redirects back here), so each is loaded once, with the page.
+/// redirects back here), so it is loaded once, with the page: every card's data in one read
+/// (`get_account_overview`), one database round trip rather than one per card.
 ///
 /// Created by the page, outside its `Transition`, and awaited inside it before any card is
 /// built: on the server a `Suspense` walks its children again until no resource read is
 /// pending (to find reads nested behind other reads), and a resource *created* in there is
-/// created, and fetched, again on every walk (made by the cards themselves, loads ran 9.65
-/// queries per render instead of 8). The cards get plain values, so nothing in them is
-/// pending and the page is built once: 1.6× the renders per second of cards that each read
-/// their resource in a `Suspense` of their own (docs/benchmarks.md).
+/// created, and fetched, again on every walk. The cards get plain values, so nothing in them
+/// is pending and the page is built once (docs/benchmarks.md).
 #[derive(Clone, Copy)]
 struct AccountData {
-    pending_email: Resource<Result<Option<String>, AppError>>,
-    two_factor: Resource<Result<TwoFactorStatus, AppError>>,
-    passkeys: Resource<Result<PasskeyStatus, AppError>>,
-    sessions: Resource<Result<SessionList, AppError>>,
-    api_keys: Resource<Result<Vec<ApiKeyView>, AppError>>,
-    activity: Resource<Result<Vec<ActivityView>, AppError>>,
+    overview: Resource<Result<AccountOverview, AppError>>,
     password_policy: PasswordPolicyLoad,
 }
 
 impl AccountData {
-    /// Starts every load with the page. A visitor without a session is sent to the sign-in
-    /// page, and their loads fail at once on the session the render already looked up (no
-    /// query): cheaper than making each load wait for the user first.
+    /// Starts the loads with the page. A visitor without a session is sent to the sign-in
+    /// page, and the overview fails at once on the session the render already looked up (no
+    /// query): cheaper than making it wait for the user first.
     fn load() -> Self {
         Self {
-            pending_email: Resource::new(|| (), |_| pending_email_change()),
-            two_factor: Resource::new(|| (), |_| get_two_factor_status()),
-            passkeys: Resource::new(|| (), |_| get_passkey_status()),
-            sessions: Resource::new(|| (), |_| list_sessions()),
-            api_keys: Resource::new(|| (), |_| list_api_keys()),
-            activity: Resource::new(|| (), |_| security_activity()),
+            overview: Resource::new(|| (), |_| get_account_overview()),
             password_policy: PasswordPolicyLoad::start(),
+        }
+    }
+}
+
+/// Each card's part of the overview. When the read failed, every card that needed it shows
+/// the error in its place; the forms that need no data (password, deletion) still work.
+struct Cards {
+    pending_email: Result<Option<String>, AppError>,
+    two_factor: Result<TwoFactorStatus, AppError>,
+    passkeys: Result<PasskeyStatus, AppError>,
+    sessions: Result<SessionList, AppError>,
+    api_keys: Result<Vec<ApiKeyView>, AppError>,
+    activity: Result<Vec<ActivityView>, AppError>,
+}
+
+impl From<Result<AccountOverview, AppError>> for Cards {
+    fn from(overview: Result<AccountOverview, AppError>) -> Self {
+        match overview {
+            Ok(overview) => Self {
+                pending_email: Ok(overview.pending_email),
+                two_factor: Ok(overview.two_factor),
+                passkeys: Ok(overview.passkeys),
+                sessions: Ok(overview.sessions),
+                api_keys: Ok(overview.api_keys),
+                activity: Ok(overview.activity),
+            },
+            Err(err) => Self {
+                pending_email: Err(err.clone()),
+                two_factor: Err(err.clone()),
+                passkeys: Err(err.clone()),
+                sessions: Err(err.clone()),
+                api_keys: Err(err.clone()),
+                activity: Err(err),
+            },
         }
     }
 }
@@ -87,15 +108,11 @@ pub fn AccountPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match auth.user.await {
                     Ok(Some(user)) => {
-                        // Every card's data, awaited here (the loads run at once: they all
-                        // started with the page). The cards render from values, so the
-                        // server walks the page once, not once more per card's `Suspense`.
-                        let pending_email = data.pending_email.await;
-                        let two_factor = data.two_factor.await;
-                        let passkeys = data.passkeys.await;
-                        let sessions = data.sessions.await;
-                        let api_keys = data.api_keys.await;
-                        let activity = data.activity.await;
+                        // Every card's data, awaited here (the loads started with the page).
+                        // The cards render from values, so the server walks the page once,
+                        // not once more per card's `Suspense`.
+                        let Cards { pending_email, two_factor, passkeys, sessions, api_keys, activity } =
+                            data.overview.await.into();
                         let policy = data.password_policy.policy().await;
                         view! {
                             <div class="stack">
