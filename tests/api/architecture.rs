@@ -385,10 +385,8 @@ fn statement_macros() -> BTreeSet<String> {
                     Some(&kind[..kind.find(|c: char| !is_ident(c)).unwrap_or(kind.len())])
                 })
                 .collect();
-            if !kinds.is_empty()
-                && kinds.iter().all(|k| *k == "literal")
-                && body.contains("concat!(")
-            {
+            // Literals only, or no fragments at all (a whole statement written out).
+            if kinds.iter().all(|k| *k == "literal") && body.contains("concat!(") {
                 found.insert(name);
             }
         }
@@ -446,7 +444,7 @@ fn statement_problems(code: &str, macros: &BTreeSet<String>) -> (Vec<String>, us
                     .contains('"')
         };
         let by_macro = argument.split_once("!(").is_some_and(|(name, args)| {
-            macros.contains(name.trim()) && args.trim_start().starts_with(['"', 'r'])
+            macros.contains(name.trim()) && args.trim_start().starts_with(['"', 'r', ')'])
         });
         if !(one_literal || by_macro) {
             let shown: String = argument.chars().take(80).collect();
@@ -501,16 +499,18 @@ fn every_sql_statement_is_a_compile_time_string() {
 
 #[test]
 fn the_statement_reader_refuses_assembled_sql_and_accepts_literals() {
-    let macros: BTreeSet<String> = ["select_user".to_string()].into();
+    let macros: BTreeSet<String> = ["select_user".to_string(), "select_all".to_string()].into();
     let ok = r#"sqlx::query("SELECT 1 WHERE a = ?").bind(x); sqlx::query_as::<_, R>(select_user!("WHERE id = ?")); sqlx::query_scalar(
             "SELECT (1)",
-        ); sqlx::query!("SELECT 1"); conn.execute(&self.pool)"#;
-    assert_eq!(statement_problems(ok, &macros), (vec![], 3));
+        ); sqlx::query!("SELECT 1"); conn.execute(&self.pool); sqlx::query_as(select_all!())"#;
+    assert_eq!(statement_problems(ok, &macros), (vec![], 4));
     for bad in [
         r#"sqlx::query(&format!("SELECT {x}"))"#,
         r#"sqlx::query_as::<_, R>(sql)"#,
         r#"sqlx::query_scalar(&statement)"#,
         r#"sqlx::query(select_other!("x"))"#,
+        r#"sqlx::query(select_other!())"#,
+        r#"sqlx::query(select_all!(name))"#,
         r#"sqlx::query("SELECT " .to_owned() + name)"#,
         r#"sqlx::query("SELECT " .to_owned() + "1")"#,
         r#"sqlx::raw_sql("x")"#,

@@ -94,25 +94,29 @@ fn audit_records_from_json(events: &str) -> Result<Vec<AuditRecord>, sqlx::Error
 /// own. The page's separate reads were seven statements (six cards; two-factor counts its
 /// codes too), each on a pooled connection of its own; this is one statement and one row
 /// (docs/benchmarks.md).
-const SELECT_ACCOUNT_JSON: &str = concat!(
-    "SELECT ",
-    "(SELECT json_group_array(json_array(hex(token_hash), id, user_id, created_at, last_seen_at, expires_at, \
-     remember, ip, user_agent, token_version) ORDER BY last_seen_at DESC, created_at DESC, id) \
-     FROM sessions WHERE user_id = ?1) AS sessions, ",
-    "(SELECT json_group_array(json_array(id, user_id, name, prefix, hex(secret_hash), scopes, created_at, \
-     expires_at, last_used_at, revoked_at) ORDER BY created_at DESC, id DESC) FROM api_keys WHERE user_id = ?1) AS api_keys, ",
-    "(SELECT json_group_array(json_array(id, user_id, hex(credential_id), name, credential, backed_up, \
-     created_at, last_used_at) ORDER BY id) FROM passkeys WHERE user_id = ?1) AS passkeys, ",
-    "(SELECT json_array(user_id, hex(secret), created_at, enabled_at, last_step, \
-     iif(recovery_salt IS NULL, NULL, hex(recovery_salt))) FROM two_factor WHERE user_id = ?1) AS two_factor, ",
-    "(SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1) AS recovery_codes, ",
-    "(SELECT json_array(hex(token_hash), user_id, purpose, email, email_canonical, created_at, expires_at, \
-     token_version) FROM email_links WHERE user_id = ?1 AND purpose = ?2) AS email_link, (",
-    select_audit_json!("WHERE user_id = ?1 ORDER BY seq DESC LIMIT ?3"),
-    ") AS audit_events"
-);
+macro_rules! select_account_json {
+    () => {
+        concat!(
+            "SELECT ",
+            "(SELECT json_group_array(json_array(hex(token_hash), id, user_id, created_at, last_seen_at, expires_at, \
+             remember, ip, user_agent, token_version) ORDER BY last_seen_at DESC, created_at DESC, id) \
+             FROM sessions WHERE user_id = ?1) AS sessions, ",
+            "(SELECT json_group_array(json_array(id, user_id, name, prefix, hex(secret_hash), scopes, created_at, \
+             expires_at, last_used_at, revoked_at) ORDER BY created_at DESC, id DESC) FROM api_keys WHERE user_id = ?1) AS api_keys, ",
+            "(SELECT json_group_array(json_array(id, user_id, hex(credential_id), name, credential, backed_up, \
+             created_at, last_used_at) ORDER BY id) FROM passkeys WHERE user_id = ?1) AS passkeys, ",
+            "(SELECT json_array(user_id, hex(secret), created_at, enabled_at, last_step, \
+             iif(recovery_salt IS NULL, NULL, hex(recovery_salt))) FROM two_factor WHERE user_id = ?1) AS two_factor, ",
+            "(SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1) AS recovery_codes, ",
+            "(SELECT json_array(hex(token_hash), user_id, purpose, email, email_canonical, created_at, expires_at, \
+             token_version) FROM email_links WHERE user_id = ?1 AND purpose = ?2) AS email_link, (",
+            select_audit_json!("WHERE user_id = ?1 ORDER BY seq DESC LIMIT ?3"),
+            ") AS audit_events"
+        )
+    };
+}
 
-/// The columns of `SELECT_ACCOUNT_JSON`, as SQLite returns them.
+/// The columns of `select_account_json!`, as SQLite returns them.
 #[derive(sqlx::FromRow)]
 struct AccountJson {
     sessions: String,
@@ -1150,7 +1154,7 @@ impl Store for SqliteStore {
         link_purpose: &str,
         events: i64,
     ) -> Result<AccountRows, StoreError> {
-        let json: AccountJson = sqlx::query_as(SELECT_ACCOUNT_JSON)
+        let json: AccountJson = sqlx::query_as(select_account_json!())
             .bind(user_id)
             .bind(link_purpose)
             .bind(events)
