@@ -45,6 +45,11 @@ pub const ARGON2_P_COST: u32 = 1;
 /// queue that never drains would turn sign-ins away (503), so not further.
 pub const HASH_THREAD_NICE_OFFSET: i32 = 2;
 
+/// The lowest priority Linux has (the highest nice value): a thread already near it goes no
+/// further.
+#[cfg(target_os = "linux")]
+const NICE_LOWEST: i32 = 19;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("argon2: {0}")]
@@ -99,7 +104,10 @@ fn lower_this_threads_priority() {
     {
         let tid = Some(rustix::thread::gettid());
         let lowered = rustix::process::getpriority_process(tid).and_then(|current| {
-            rustix::process::setpriority_process(tid, (current + HASH_THREAD_NICE_OFFSET).min(19))
+            rustix::process::setpriority_process(
+                tid,
+                (current + HASH_THREAD_NICE_OFFSET).min(NICE_LOWEST),
+            )
         });
         if let Err(err) = lowered {
             tracing::warn!(%err, "could not lower the hashing thread's priority");
@@ -360,7 +368,7 @@ mod tests {
             let on_pool = hasher.run(thread_nice).await.unwrap().unwrap();
             assert_eq!(
                 on_pool,
-                (caller + HASH_THREAD_NICE_OFFSET).min(19),
+                (caller + HASH_THREAD_NICE_OFFSET).min(NICE_LOWEST),
                 "hashing at {on_pool}, caller at {caller}"
             );
         }
